@@ -1,0 +1,3 @@
+from auditlib.cli import main
+
+raise SystemExit(main())

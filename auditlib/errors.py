@@ -1,0 +1,21 @@
+"""Exception hierarchy: one root, subclasses that say what was wrong and where."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class AuditlibError(Exception):
+    """Root of every error the workbench raises on purpose."""
+
+
+class ChecklistError(AuditlibError):
+    """A checkpoint workbook cannot be used; `problems` lists every cause with its location."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        self.problems = list(problems)
+        text = message
+        if self.problems:
+            text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(text)
+        self.message = message
