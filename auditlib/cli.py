@@ -19,25 +19,10 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 
-def _add_checkpoints(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from auditlib import checkpoints_cli
-
-    checkpoints_cli.add_parser(sub)
-
-
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from auditlib import demo
-
-    demo.add_parser(sub)
-
-
 # Each entry adds one subcommand; modules are imported lazily so `auditlib --help`
 # stays fast and a broken optional stack (e.g. pango for WeasyPrint) only hurts
 # the commands that need it.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
-    _add_demo,
-    _add_checkpoints,
-]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from auditlib.files import write_atomic
 
@@ -36,7 +36,9 @@ OCSP_URL = "http://ocsp.esante.gouv.fr"
 CA_ISSUERS_URL = "http://igc-sante.esante.gouv.fr/AC/ACI-EL-ORG.cer"
 POLICY_BY_PROFILE = {"server": "3.1", "client": "2.1", "sign": "1.1", "server_client": "3.1"}
 
-_HASHES: dict[str, hashes.HashAlgorithm] = {
+SignHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+
+_HASHES: dict[str, SignHash] = {
     "sha256": hashes.SHA256(),
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
@@ -99,9 +101,7 @@ class IssuedCert:
             serialization.BestAvailableEncryption(passphrase),
         )
 
-    def write(
-        self, folder: Path, stem: str, passphrase: bytes | None = None
-    ) -> tuple[Path, Path]:
+    def write(self, folder: Path, stem: str, passphrase: bytes | None = None) -> tuple[Path, Path]:
         """Write `<stem>.crt.pem` and `<stem>.key.pem`; returns both paths."""
         cert_path = write_atomic(folder / f"{stem}.crt.pem", self.cert_pem())
         key_path = write_atomic(folder / f"{stem}.key.pem", self.key_pem(passphrase))
@@ -109,7 +109,7 @@ class IssuedCert:
         return cert_path, key_path
 
 
-def _sign_hash(key: PrivateKey, sha: str) -> hashes.HashAlgorithm | None:
+def _sign_hash(key: PrivateKey, sha: str) -> SignHash | None:
     return None if isinstance(key, ed25519.Ed25519PrivateKey) else _HASHES[sha]
 
 
@@ -166,7 +166,7 @@ class TestPki:
             .add_extension(_ca_key_usage(), critical=True)
             .add_extension(_ski(issuing_key), critical=False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),  # type: ignore[arg-type]
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
                 critical=False,
             )
             .sign(root_key, _sign_hash(root_key, "sha256"))
@@ -207,7 +207,7 @@ class TestPki:
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(subject if self_signed else issuer.certificate.subject)
-            .public_key(leaf_key.public_key())  # type: ignore[arg-type]
+            .public_key(leaf_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
             .not_valid_after(start + dt.timedelta(days=days))
@@ -234,9 +234,7 @@ class TestPki:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         if with_aki and not self_signed:
             builder = builder.add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    issuer.key.public_key()  # type: ignore[arg-type]
-                ),
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
                 critical=False,
             )
         if with_crl_and_aia and not self_signed:
@@ -253,11 +251,11 @@ class TestPki:
                 x509.AuthorityInformationAccess(
                     [
                         x509.AccessDescription(
-                            x509.AuthorityInformationAccessOID.OCSP,
+                            AuthorityInformationAccessOID.OCSP,
                             x509.UniformResourceIdentifier(OCSP_URL),
                         ),
                         x509.AccessDescription(
-                            x509.AuthorityInformationAccessOID.CA_ISSUERS,
+                            AuthorityInformationAccessOID.CA_ISSUERS,
                             x509.UniformResourceIdentifier(CA_ISSUERS_URL),
                         ),
                     ]
@@ -266,9 +264,9 @@ class TestPki:
             )
         signer = leaf_key if self_signed else issuer.key
         if sha == "sha1":
-            cert = _resign_sha1(builder.sign(signer, hashes.SHA256()), signer)  # type: ignore[arg-type]
+            cert = _resign_sha1(builder.sign(signer, hashes.SHA256()), signer)
         else:
-            cert = builder.sign(signer, _sign_hash(signer, sha))  # type: ignore[arg-type]
+            cert = builder.sign(signer, _sign_hash(signer, sha))
         issued = IssuedCert(cert, leaf_key)
         self.issued.append(issued)
         return issued
@@ -353,6 +351,9 @@ def _eku(profile: Profile) -> x509.ExtendedKeyUsage:
         "server": [ExtendedKeyUsageOID.SERVER_AUTH],
         "client": [ExtendedKeyUsageOID.CLIENT_AUTH],
         "server_client": [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
-        "sign": [x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12"), ExtendedKeyUsageOID.EMAIL_PROTECTION],
+        "sign": [
+            x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12"),
+            ExtendedKeyUsageOID.EMAIL_PROTECTION,
+        ],
     }
     return x509.ExtendedKeyUsage(usages[profile])
