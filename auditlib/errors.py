@@ -19,3 +19,26 @@ class ChecklistError(AuditlibError):
             text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(text)
         self.message = message
+
+
+class YamlInputError(AuditlibError):
+    """A YAML file cannot be read safely: syntax (with line), encoding, size, aliases, emptiness."""
+
+
+class RegistryError(AuditlibError):
+    """The provider registry is unusable; `problems` names each provider and key at fault."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        self.problems = list(problems)
+        text = message
+        if self.problems:
+            text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(text)
+        self.message = message
+
+
+class EvidenceError(AuditlibError):
+    """An evidence bundle cannot even be opened (path missing, not a folder or a .zip).
+
+    Problems *inside* a bundle are findings on the `EvidenceBundle`, not exceptions.
+    """

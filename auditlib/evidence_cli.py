@@ -1,0 +1,140 @@
+"""`auditlib evidence BUNDLE`: inventory, findings and requirement coverage of one bundle.
+
+Exit codes: 0 clean, 1 findings, 2 bundle unusable (or an error such as a bad checkpoint file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from auditlib.requirements import Actor
+
+EXIT_OK, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "evidence",
+        help="verify and inventory a provider's evidence bundle (folder or .zip)",
+        description=(
+            "Verify every SHA-256 of an evidence bundle, list its items and findings, and "
+            "(with --checkpoints) which applicable requirements have no evidence."
+        ),
+        epilog="Exit codes: 0 clean, 1 findings, 2 bundle unusable or error.",
+    )
+    parser.add_argument("bundle", type=Path, help="bundle folder or .zip holding manifest.yaml")
+    parser.add_argument(
+        "--checkpoints", type=Path, help="checkpoint workbook (.xlsx): known requirement ids"
+    )
+    parser.add_argument(
+        "--actor",
+        choices=[a.value for a in Actor],
+        help="only the requirements applicable to this role (with --checkpoints)",
+    )
+    parser.add_argument("--provider", help="expected provider id (flag a manifest for another)")
+    parser.add_argument(
+        "--as-of",
+        type=_parse_date,
+        help="audit date, YYYY-MM-DD (default: today, UTC)",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)
+
+
+def _parse_date(text: str) -> dt.datetime:
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    return dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)
+
+
+def required_ids(checkpoints: Path, actor: Actor | None) -> tuple[list[str], list[str]]:
+    """(every requirement id of the grid, those applicable to `actor`)."""
+    # Imported by name: `auditlib.checkpoints` (issue 2) is written in parallel on main.
+    load_checkpoints = importlib.import_module("auditlib.checkpoints").load_checkpoints
+    grid = load_checkpoints(checkpoints)
+    return list(grid.requirement_ids()), list(grid.requirement_ids(actor))
+
+
+def run(args: argparse.Namespace) -> int:
+    from auditlib.evidence import load_bundle
+
+    actor = Actor(args.actor) if args.actor else None
+    known: list[str] | None = None
+    applicable: list[str] | None = None
+    if args.checkpoints is not None:
+        known, applicable = required_ids(args.checkpoints, actor)
+    bundle = load_bundle(
+        args.bundle, known_requirements=known, as_of=args.as_of, provider_id=args.provider
+    )
+    coverage = bundle.coverage(applicable) if applicable is not None else None
+    if args.json:
+        payload: dict[str, Any] = bundle.to_dict()
+        if coverage is not None:
+            payload["coverage"] = {
+                "actor": str(actor) if actor else None,
+                "requirements": coverage,
+                "without_evidence": [r for r, paths in coverage.items() if not paths],
+            }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        print(_human(bundle, coverage, actor))
+    if not bundle.usable:
+        return EXIT_UNUSABLE
+    return EXIT_FINDINGS if bundle.findings else EXIT_OK
+
+
+def _human(bundle: Any, coverage: dict[str, list[str]] | None, actor: Actor | None) -> str:
+    lines = [
+        f"Bundle:      {bundle.source} ({bundle.source_type})",
+        f"Provider:    {bundle.provider_id or '?'}",
+        f"As of:       {bundle.as_of:%Y-%m-%d %H:%M} UTC",
+    ]
+    fp = bundle.fingerprint
+    if fp is not None:
+        if fp.source_sha256:
+            lines.append(f"Zip SHA-256:      {fp.source_sha256}")
+        if fp.manifest_sha256:
+            lines.append(f"Manifest SHA-256: {fp.manifest_sha256}")
+        if fp.content_sha256:
+            lines.append(f"Content SHA-256:  {fp.content_sha256} ({fp.file_count} files)")
+    if bundle.items:
+        lines += ["", "Inventory:"]
+        width = max(len(i.path) for i in bundle.items)
+        for item in bundle.items:
+            reqs = ", ".join(r.replace("EXI EDC PSC ", "") for r in item.requirements) or "-"
+            lines.append(
+                f"  {item.status.value:<13} {item.path:<{width}}  "
+                f"{(item.kind.value if item.kind else '-'):<24} "
+                f"{item.date.isoformat() if item.date else '-':<10}  req {reqs}"
+            )
+            for cert in item.certificates:
+                lines.append(
+                    f"      cert {cert.common_name}: {cert.key_type} {cert.key_size}, "
+                    f"{cert.not_before:%Y-%m-%d} -> {cert.not_after:%Y-%m-%d}"
+                    + (" (CA)" if cert.is_ca else "")
+                )
+    if bundle.sections:
+        lines += ["", "Document de conformité sections:"]
+        for s in bundle.sections:
+            lines.append(f"  {s.state.value:<8} {s.section} ({s.item})")
+    lines += ["", f"Findings ({len(bundle.findings)}):"]
+    for f in bundle.findings:
+        lines.append(f"  [{f.severity.value}] {f.code.value}: {f.message}")
+    if not bundle.findings:
+        lines.append("  none")
+    if coverage is not None:
+        scope = f" for {actor.value}" if actor else ""
+        missing = [r for r, paths in coverage.items() if not paths]
+        lines += ["", f"Coverage of {len(coverage)} requirement(s){scope}:"]
+        for rid, paths in coverage.items():
+            lines.append(f"  {rid:<20} {', '.join(paths) if paths else 'NO EVIDENCE'}")
+        lines.append(f"  {len(missing)} without evidence")
+    lines += ["", f"Bottom line: {bundle.bottom_line.value}"]
+    return "\n".join(lines)
