@@ -25,10 +25,24 @@ def _add_evidence(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evidence_cli.add_parser(sub)
 
 
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from auditlib import demo
+
+    demo.add_parser(sub)
+
+
+def _add_checkpoints(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from auditlib import checkpoints_cli
+
+    checkpoints_cli.add_parser(sub)
+
+
 # Each entry adds one subcommand; modules are imported lazily so `auditlib --help`
 # stays fast and a broken optional stack (e.g. pango for WeasyPrint) only hurts
 # the commands that need it.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _add_demo,
+    _add_checkpoints,
     _add_evidence,
 ]
 
@@ -59,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"auditlib {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error worth a traceback.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -56,8 +55,8 @@ def _parse_date(text: str) -> dt.datetime:
 
 def required_ids(checkpoints: Path, actor: Actor | None) -> tuple[list[str], list[str]]:
     """(every requirement id of the grid, those applicable to `actor`)."""
-    # Imported by name: `auditlib.checkpoints` (issue 2) is written in parallel on main.
-    load_checkpoints = importlib.import_module("auditlib.checkpoints").load_checkpoints
+    from auditlib.checkpoints import load_checkpoints  # lazy: openpyxl only when needed
+
     grid = load_checkpoints(checkpoints)
     return list(grid.requirement_ids()), list(grid.requirement_ids(actor))
 
