@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,6 +71,7 @@ CERT_MAX_BYTES = 1024 * 1024
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PKCS12_SUFFIXES = {".p12", ".pfx"}
+HASH_WORKERS = min(4, os.cpu_count() or 1)
 
 __all__ = [
     "MANIFEST_NAME",
@@ -333,6 +335,10 @@ def _load_tree(
         )
     manifest_bytes = (root / MANIFEST_NAME).read_bytes()
     manifest_sha = sha256_bytes(manifest_bytes)
+    # Hash every present file once (zip extraction already did it on the fly), spread over
+    # a few threads: hashlib and file reads release the GIL. Not overlapped with the
+    # manifest parse on purpose: a CPU-bound Python thread starves the hashing threads.
+    hashes = _HashJob(root, present).result()
     manifest, problems = _parse_manifest(manifest_bytes)
     if manifest is None:
         return _unusable(source, source_type, context.as_of, problems, source_sha, manifest_sha)
@@ -349,10 +355,6 @@ def _load_tree(
             )
         )
 
-    # Hash every present file once (zip extraction already did it on the fly).
-    hashes = {
-        p: (e.sha256 if e.sha256 is not None else sha256_file(root / p)) for p, e in present.items()
-    }
     items: list[InventoryItem] = []
     for spec in manifest.items:
         rel = clean_member_path(spec.path)
@@ -409,6 +411,37 @@ def _load_tree(
         current_certificate=current,
         known_requirements=context.known,
     )
+
+
+class _HashJob:
+    """SHA-256 of the files not hashed yet, computed by a few threads."""
+
+    def __init__(self, root: Path, present: dict[str, FileEntry]) -> None:
+        self.known = {p: e.sha256 for p, e in present.items() if e.sha256 is not None}
+        todo = sorted(p for p in present if p not in self.known)
+        workers = max(1, min(HASH_WORKERS, len(todo) // 8))
+        self.pool: ThreadPoolExecutor | None = None
+        self.futures: list[Future[dict[str, str]]] = []
+        if todo:
+            self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
+            root_text = str(root)
+            for index in range(workers):
+                batch = todo[index::workers]
+                self.futures.append(self.pool.submit(_hash_batch, root_text, batch))
+
+    def result(self) -> dict[str, str]:
+        hashes = dict(self.known)
+        try:
+            for future in self.futures:
+                hashes.update(future.result())
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+        return hashes
+
+
+def _hash_batch(root: str, paths: list[str]) -> dict[str, str]:
+    return {p: sha256_file(os.path.join(root, p)) for p in paths}
 
 
 def _parse_manifest(data: bytes) -> tuple[ManifestSpec | None, list[Refusal]]:

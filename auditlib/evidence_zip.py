@@ -236,24 +236,29 @@ def scan_folder(root: Path, limits: ZipLimits) -> tuple[list[FileEntry], list[Re
     entries: list[FileEntry] = []
     refusals: list[Refusal] = []
     total = 0
-    stack = [root]
+    base = os.path.join(str(root), "")
+    cut = len(base)
+    stack = [base]
     while stack:
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
-                children = sorted(it, key=lambda e: e.name)
+                children = list(it)
         except OSError as exc:
-            rel = folder.relative_to(root).as_posix()
             refusals.append(
-                Refusal(FindingCode.NOT_REGULAR_FILE, rel, f"dossier illisible ({exc.strerror})")
+                Refusal(
+                    FindingCode.NOT_REGULAR_FILE,
+                    folder[cut:].replace(os.sep, "/") or ".",
+                    f"dossier illisible ({exc.strerror})",
+                )
             )
             continue
         for entry in children:
-            rel = Path(entry.path).relative_to(root).as_posix()
+            rel = entry.path[cut:].replace(os.sep, "/")
             if entry.is_symlink():
                 refusals.append(Refusal(FindingCode.LINK, rel, "lien symbolique refusé"))
             elif entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
+                stack.append(entry.path)
             elif entry.is_file(follow_symlinks=False):
                 size = entry.stat(follow_symlinks=False).st_size
                 if size > limits.max_member_bytes:
@@ -288,4 +293,5 @@ def scan_folder(root: Path, limits: ZipLimits) -> tuple[list[FileEntry], list[Re
             )
         )
     entries.sort(key=lambda e: e.path)
+    refusals.sort(key=lambda r: r.member or "")
     return entries, refusals

@@ -12,44 +12,85 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from auditlib.errors import YamlInputError
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
-_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
 
 
-class _StrictLoader(_Base):  # type: ignore[misc]
-    """Safe loader (libyaml when present) that refuses aliases of collections and duplicate keys."""
+def _error(message: str, node: Node) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(None, None, message, node.start_mark)
 
-    def construct_object(self, node: Node, deep: bool = False) -> Any:
-        # A collection node seen twice can only come from an alias (`*name`): refuse them all,
-        # which also rules out `<<` merge keys and alias bombs.
-        if isinstance(node, MappingNode | SequenceNode) and node in self.constructed_objects:
-            raise yaml.constructor.ConstructorError(
-                None, None, "YAML anchors and aliases are not allowed", node.start_mark
-            )
-        return super().construct_object(node, deep)
 
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "a mapping key must be a plain value", key_node.start_mark
-                ) from None
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return result
+class _FastLoader(_Loader):  # type: ignore[misc]
+    """Skips the implicit-type regexes for plain scalars no implicit type can start with."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        resolvers = self.yaml_implicit_resolvers
+        if (
+            kind is ScalarNode
+            and None not in resolvers
+            and (not implicit[0] or (value and value[0] not in resolvers))
+        ):
+            return _STR
+        return super().resolve(kind, value, implicit)
+
+
+def _build(root: Node, constructor: Any) -> Any:
+    """Turn a composed node graph into Python values, refusing aliases and duplicate keys.
+
+    libyaml composes the graph in C; building the values here rather than through
+    PyYAML's generic constructor is both stricter and about twice as fast, which matters
+    for 500-item manifests. Unusual scalars (dates, floats, bools...) go to the safe
+    constructor. A collection node reached twice can only come from an alias (`*name`):
+    refusing them rules out alias bombs and `<<` merge keys.
+    """
+    seen: set[int] = set()
+
+    def build(node: Node) -> Any:
+        if isinstance(node, ScalarNode):
+            if node.tag == _STR:
+                return node.value
+            if node.tag == _INT and node.value.isdigit():
+                return int(node.value)
+            return constructor.construct_object(node, deep=True)
+        if id(node) in seen:
+            raise _error("YAML anchors and aliases are not allowed", node)
+        seen.add(id(node))
+        if isinstance(node, SequenceNode) and node.tag == _SEQ:
+            return [build(child) for child in node.value]
+        if isinstance(node, MappingNode) and node.tag == _MAP:
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode):
+                    raise _error("a mapping key must be a plain value", key_node)
+                key = build(key_node)
+                if key == "<<":
+                    raise _error("YAML merge keys are not allowed", key_node)
+                if key in result:
+                    raise _error(f"duplicate key {key!r}", key_node)
+                result[key] = build(value_node)
+            return result
+        raise _error(f"unsupported YAML tag {node.tag}", node)
+
+    return build(root)
+
+
+def _load(text: str) -> Any:
+    loader = _FastLoader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _build(node, loader)
+    finally:
+        loader.dispose()
 
 
 def parse_yaml_text(data: bytes, origin: str) -> Any:
@@ -65,7 +106,7 @@ def parse_yaml_text(data: bytes, origin: str) -> Any:
     if not text.strip():
         raise YamlInputError(f"{origin}: the file is empty")
     try:
-        value = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        value = _load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
