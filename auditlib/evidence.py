@@ -12,29 +12,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import re
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs12
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from auditlib.certs import CertificateInfo, describe_certificate
-from auditlib.conformite import (
-    DocumentProfile,
-    DocumentReadError,
-    check_sections,
-    is_supported,
-    load_document_profile,
-    read_blocks,
+from auditlib import evidence_checks as checks
+from auditlib.certs import CertificateInfo
+from auditlib.conformite import DocumentProfile, load_document_profile
+from auditlib.errors import EvidenceError
+from auditlib.evidence_manifest import (
+    MANIFEST_NAME,
+    CertificateSpec,
+    ItemSpec,
+    ManifestSpec,
+    PentestSpec,
+    parse_manifest,
 )
-from auditlib.errors import EvidenceError, YamlInputError
 from auditlib.evidence_model import (
     BundleFingerprint,
     BundleStatus,
@@ -59,30 +56,25 @@ from auditlib.evidence_zip import (
     clean_member_path,
     extract_zip,
     scan_folder,
-    unsafe_path_rule,
 )
 from auditlib.files import sha256_bytes, sha256_file
 from auditlib.requirements import normalise_requirement_id
-from auditlib.yamlio import parse_yaml_text
 
-MANIFEST_NAME = "manifest.yaml"
 MANIFEST_MAX_BYTES = 5 * 1024 * 1024
-CERT_MAX_BYTES = 1024 * 1024
-DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PKCS12_SUFFIXES = {".p12", ".pfx"}
 HASH_WORKERS = min(4, os.cpu_count() or 1)
 
 __all__ = [
     "MANIFEST_NAME",
     "BundleFingerprint",
     "BundleStatus",
+    "CertificateSpec",
     "CertificateUse",
     "EvidenceBundle",
     "Finding",
     "FindingCode",
     "InventoryItem",
     "ItemKind",
+    "ItemSpec",
     "ItemStatus",
     "ManifestSpec",
     "SectionCheck",
@@ -91,71 +83,6 @@ __all__ = [
     "ZipLimits",
     "load_bundle",
 ]
-
-
-# --- manifest (what the provider declares) ---------------------------------------------------
-
-
-class PentestSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    passi_firm: str | None = None
-    scope: str | None = None
-    report_date: dt.date | None = None
-    """Defaults to the item's `date`."""
-
-
-class CertificateSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    use: CertificateUse = CertificateUse.OTHER
-    passphrase_env: str | None = None
-    """PKCS#12 only: NAME of the environment variable holding the passphrase."""
-
-    @field_validator("passphrase_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
-            raise ValueError("must be the NAME of an environment variable")
-        return value
-
-
-class ItemSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: Annotated[str, Field(min_length=1)]
-    kind: ItemKind
-    requirements: list[str] = []
-    date: dt.date
-    sha256: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$")]
-    title: str | None = None
-    pentest: PentestSpec | None = None
-    certificate: CertificateSpec | None = None
-
-    @field_validator("requirements", mode="before")
-    @classmethod
-    def _ids_as_text(cls, value: Any) -> Any:
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            value = [value]
-        if isinstance(value, list):
-            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
-        return value
-
-    @field_validator("date", mode="before")
-    @classmethod
-    def _date_only(cls, value: Any) -> Any:
-        return value.date() if isinstance(value, dt.datetime) else value
-
-
-class ManifestSpec(BaseModel):
-    """`manifest.yaml`: who filed the bundle and one entry per file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: Annotated[int, Field(ge=1, le=1)] = 1
-    provider: Annotated[str, Field(min_length=1)]
-    prepared_on: dt.date | None = None
-    items: list[ItemSpec]
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -339,7 +266,7 @@ def _load_tree(
     # a few threads: hashlib and file reads release the GIL. Not overlapped with the
     # manifest parse on purpose: a CPU-bound Python thread starves the hashing threads.
     hashes = _HashJob(root, present).result()
-    manifest, problems = _parse_manifest(manifest_bytes)
+    manifest, problems = parse_manifest(manifest_bytes)
     if manifest is None:
         return _unusable(source, source_type, context.as_of, problems, source_sha, manifest_sha)
 
@@ -383,13 +310,13 @@ def _load_tree(
             )
         )
 
-    sections, unreadable = _check_conformite(root, items, context, findings)
+    sections, unreadable = checks.check_conformite(root, items, context.profile, findings)
     items = [
         dataclasses.replace(i, status=ItemStatus.UNREADABLE) if i.path in unreadable else i
         for i in items
     ]
-    current = context.current_certificate or _current_certificate(items, context.as_of)
-    _check_pentest(items, current, findings)
+    current = context.current_certificate or checks.current_certificate(items, context.as_of)
+    checks.check_pentest(items, current, findings)
 
     content_lines = "".join(f"{hashes[p]}  {p}\n" for p in sorted(hashes, key=str.encode))
     fingerprint = BundleFingerprint(
@@ -442,65 +369,6 @@ class _HashJob:
 
 def _hash_batch(root: str, paths: list[str]) -> dict[str, str]:
     return {p: sha256_file(os.path.join(root, p)) for p in paths}
-
-
-def _parse_manifest(data: bytes) -> tuple[ManifestSpec | None, list[Refusal]]:
-    try:
-        raw = parse_yaml_text(data, MANIFEST_NAME)
-    except YamlInputError as exc:
-        return None, [Refusal(FindingCode.MANIFEST_INVALID, MANIFEST_NAME, str(exc))]
-    raw_items = raw.get("items") if isinstance(raw, dict) else None
-    if isinstance(raw_items, list):
-        for index, entry in enumerate(raw_items):
-            cert = entry.get("certificate") if isinstance(entry, dict) else None
-            if isinstance(cert, dict) and {"passphrase", "password"} & set(cert):
-                return None, [
-                    Refusal(
-                        FindingCode.MANIFEST_INVALID,
-                        MANIFEST_NAME,
-                        f"items[{index}].certificate : un mot de passe ne doit jamais figurer "
-                        "dans le manifeste (indiquer le nom d'une variable d'environnement "
-                        "dans passphrase_env)",
-                    )
-                ]
-    try:
-        manifest = ManifestSpec.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors()[:20]:
-            loc = ".".join(str(p) for p in err["loc"]) or "(racine)"
-            problems.append(
-                Refusal(FindingCode.MANIFEST_INVALID, MANIFEST_NAME, f"{loc} : {err['msg']}")
-            )
-        return None, problems
-    refusals: list[Refusal] = []
-    seen: dict[str, int] = {}
-    for index, spec in enumerate(manifest.items):
-        unsafe = unsafe_path_rule(spec.path)
-        if unsafe:
-            refusals.append(
-                Refusal(unsafe.rule, spec.path, f"items[{index}].path : {unsafe.detail}")
-            )
-            continue
-        rel = clean_member_path(spec.path)
-        if rel == MANIFEST_NAME:
-            refusals.append(
-                Refusal(
-                    FindingCode.MANIFEST_INVALID,
-                    spec.path,
-                    f"items[{index}].path : le manifeste ne peut pas se déclarer lui-même",
-                )
-            )
-        elif rel in seen:
-            refusals.append(
-                Refusal(
-                    FindingCode.MANIFEST_INVALID,
-                    spec.path,
-                    f"items[{index}].path : déjà déclaré en items[{seen[rel]}]",
-                )
-            )
-        seen.setdefault(rel, index)
-    return (None, refusals) if refusals else (manifest, [])
 
 
 def _judge_item(
@@ -613,227 +481,11 @@ def _judge_item(
     status = ItemStatus.OK
     certificates: tuple[CertificateInfo, ...] = ()
     if spec.kind is ItemKind.CERTIFICATE:
-        certificates, problem = _read_certificates(root / rel, rel, spec, findings)
+        certificates, problem = checks.read_certificates(root / rel, rel, spec, findings)
         if problem:
             status = ItemStatus.UNREADABLE
         else:
-            _judge_certificates(rel, certificates, spec, context, findings)
+            checks.judge_certificates(rel, certificates, spec, context.as_of, findings)
     return InventoryItem(
         size=entry.size, sha256=actual, status=status, certificates=certificates, **base
     )
-
-
-def _read_certificates(
-    file: Path, rel: str, spec: ItemSpec, findings: list[Finding]
-) -> tuple[tuple[CertificateInfo, ...], bool]:
-    """Parse PEM (possibly a chain), DER or PKCS#12. Returns (certificates, unreadable)."""
-
-    def unreadable(reason: str) -> tuple[tuple[CertificateInfo, ...], bool]:
-        findings.append(
-            Finding(
-                FindingCode.CERTIFICATE_UNREADABLE,
-                Severity.HIGH,
-                f"Le certificat « {rel} » ne peut pas être lu : {reason}.",
-                rel,
-            )
-        )
-        return (), True
-
-    if file.stat().st_size > CERT_MAX_BYTES:
-        return unreadable("fichier trop volumineux pour un certificat")
-    data = file.read_bytes()
-    certs: list[x509.Certificate] = []
-    cert_spec = spec.certificate or CertificateSpec()
-    try:
-        if file.suffix.lower() in PKCS12_SUFFIXES:
-            passphrase: bytes | None = None
-            if cert_spec.passphrase_env:
-                value = os.environ.get(cert_spec.passphrase_env)
-                if value is None:
-                    return unreadable(
-                        f"la variable d'environnement {cert_spec.passphrase_env} (mot de passe "
-                        "PKCS#12) n'est pas définie"
-                    )
-                passphrase = value.encode("utf-8")
-            try:
-                _key, leaf, extra = pkcs12.load_key_and_certificates(data, passphrase)
-            except ValueError:
-                return unreadable("fichier PKCS#12 invalide ou mot de passe incorrect")
-            certs = ([leaf] if leaf else []) + list(extra)
-        elif b"-----BEGIN" in data:
-            if b"PRIVATE KEY-----" in data:
-                findings.append(
-                    Finding(
-                        FindingCode.PRIVATE_KEY_IN_BUNDLE,
-                        Severity.HIGH,
-                        f"Le fichier « {rel} » contient une clé privée : une clé privée ne doit "
-                        "jamais être transmise, elle doit être considérée comme compromise.",
-                        rel,
-                    )
-                )
-            certs = list(x509.load_pem_x509_certificates(data))
-        else:
-            certs = [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        return unreadable("format non reconnu (PEM, DER ou PKCS#12 attendu)")
-    if not certs:
-        return unreadable("aucun certificat dans le fichier")
-    described = [describe_certificate(c) for c in certs]
-    leaves = [c for c in described if not c.is_ca]
-    cas = [c for c in described if c.is_ca]
-    return tuple(leaves + cas), False
-
-
-_EKU_FOR_USE = {CertificateUse.TLS_SERVER: "serverAuth", CertificateUse.MTLS_CLIENT: "clientAuth"}
-
-
-def _judge_certificates(
-    rel: str,
-    certificates: tuple[CertificateInfo, ...],
-    spec: ItemSpec,
-    context: _Context,
-    findings: list[Finding],
-) -> None:
-    for cert in certificates:
-        if not cert.is_valid_at(context.as_of):
-            expired = cert.not_after < context.as_of
-            findings.append(
-                Finding(
-                    FindingCode.CERTIFICATE_EXPIRED,
-                    Severity.HIGH if not cert.is_ca or expired else Severity.MEDIUM,
-                    f"Le certificat « {cert.common_name} » ({rel}) "
-                    + (
-                        f"a expiré le {cert.not_after:%d/%m/%Y}."
-                        if expired
-                        else f"n'est valide qu'à partir du {cert.not_before:%d/%m/%Y}."
-                    ),
-                    rel,
-                )
-            )
-    use = spec.certificate.use if spec.certificate else None
-    wanted = _EKU_FOR_USE.get(use) if use else None
-    leaf = next((c for c in certificates if not c.is_ca), None)
-    if wanted and leaf and leaf.extended_key_usage and wanted not in leaf.extended_key_usage:
-        findings.append(
-            Finding(
-                FindingCode.CERTIFICATE_USE_MISMATCH,
-                Severity.MEDIUM,
-                f"Le certificat « {leaf.common_name} » est déclaré pour l'usage {use} mais son "
-                f"extension EKU ({', '.join(leaf.extended_key_usage)}) ne contient pas {wanted}.",
-                rel,
-            )
-        )
-
-
-def _current_certificate(items: list[InventoryItem], as_of: dt.datetime) -> CertificateInfo | None:
-    """Newest leaf certificate valid at the audit date (else the newest leaf at all)."""
-    leaves = [
-        c
-        for i in items
-        if i.intact
-        and i.kind is ItemKind.CERTIFICATE
-        and i.certificate_use is not CertificateUse.CA
-        for c in i.certificates
-        if not c.is_ca
-    ]
-    valid = [c for c in leaves if c.is_valid_at(as_of)]
-    pool = valid or leaves
-    return max(pool, key=lambda c: c.not_before) if pool else None
-
-
-def _check_pentest(
-    items: list[InventoryItem], current: CertificateInfo | None, findings: list[Finding]
-) -> None:
-    reports = [i for i in items if i.intact and i.kind is ItemKind.PENTEST_REPORT and i.pentest]
-    if not reports:
-        findings.append(
-            Finding(
-                FindingCode.PENTEST_MISSING,
-                Severity.HIGH,
-                "Aucun rapport de test d'intrusion exploitable dans le dossier de preuves : "
-                "le test d'intrusion EDC (prestataire PASSI) doit être renouvelé avant chaque "
-                "expiration de certificat.",
-            )
-        )
-        return
-    latest = max(reports, key=lambda i: i.pentest.report_date if i.pentest else dt.date.min)
-    assert latest.pentest is not None
-    if current is not None and latest.pentest.report_date < current.not_before.date():
-        findings.append(
-            Finding(
-                FindingCode.PENTEST_OUTDATED,
-                Severity.HIGH,
-                f"Le rapport de test d'intrusion le plus récent (daté du "
-                f"{latest.pentest.report_date:%d/%m/%Y}) est antérieur au début de validité du "
-                f"certificat actuel « {current.common_name} » ({current.not_before:%d/%m/%Y}) : "
-                "le test d'intrusion n'a pas été renouvelé avec le certificat.",
-                latest.path,
-            )
-        )
-
-
-def _check_conformite(
-    root: Path, items: list[InventoryItem], context: _Context, findings: list[Finding]
-) -> tuple[list[SectionCheck], set[str]]:
-    """Sections of every document de conformité; also returns the unreadable ones."""
-    docs = [i for i in items if i.kind is ItemKind.DOCUMENT_CONFORMITE and i.intact]
-    if not docs:
-        findings.append(
-            Finding(
-                FindingCode.CONFORMITE_MISSING,
-                Severity.HIGH,
-                "Aucun document de conformité exploitable dans le dossier de preuves.",
-            )
-        )
-        return [], set()
-    checks: list[SectionCheck] = []
-    unreadable: set[str] = set()
-    for doc in docs:
-        if not is_supported(doc.path):
-            findings.append(
-                Finding(
-                    FindingCode.DOCUMENT_FORMAT_UNSUPPORTED,
-                    Severity.LOW,
-                    f"Le document de conformité « {doc.path} » n'est pas au format .docx ni "
-                    "Markdown : ses sections doivent être vérifiées manuellement.",
-                    doc.path,
-                )
-            )
-            continue
-        try:
-            if (doc.size or 0) > DOCUMENT_MAX_BYTES:
-                raise DocumentReadError("fichier trop volumineux")
-            blocks = read_blocks(doc.path, (root / doc.path).read_bytes())
-        except DocumentReadError as exc:
-            findings.append(
-                Finding(
-                    FindingCode.DOCUMENT_UNREADABLE,
-                    Severity.MEDIUM,
-                    f"Le document de conformité « {doc.path} » est illisible : {exc}.",
-                    doc.path,
-                )
-            )
-            unreadable.add(doc.path)
-            continue
-        for section, state, heading in check_sections(blocks, context.profile):
-            checks.append(SectionCheck(doc.path, section.title, state, heading))
-            if state is SectionState.MISSING:
-                findings.append(
-                    Finding(
-                        FindingCode.CONFORMITE_SECTION_MISSING,
-                        Severity.MEDIUM,
-                        f"La section « {section.title} » est absente du document de conformité.",
-                        doc.path,
-                    )
-                )
-            elif state is SectionState.EMPTY:
-                findings.append(
-                    Finding(
-                        FindingCode.CONFORMITE_SECTION_EMPTY,
-                        Severity.MEDIUM,
-                        f"La section « {heading or section.title} » du document de conformité "
-                        "n'est pas renseignée.",
-                        doc.path,
-                    )
-                )
-    return checks, unreadable

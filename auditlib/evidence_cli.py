@@ -9,9 +9,12 @@ import argparse
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditlib.requirements import Actor
+
+if TYPE_CHECKING:
+    from auditlib.evidence import EvidenceBundle
 
 EXIT_OK, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -89,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if bundle.findings else EXIT_OK
 
 
-def _human(bundle: Any, coverage: dict[str, list[str]] | None, actor: Actor | None) -> str:
+def _human(
+    bundle: EvidenceBundle, coverage: dict[str, list[str]] | None, actor: Actor | None
+) -> str:
     lines = [
         f"Bundle:      {bundle.source} ({bundle.source_type})",
         f"Provider:    {bundle.provider_id or '?'}",

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from auditlib.errors import RegistryError, YamlInputError
-from auditlib.requirements import Actor
+from auditlib.requirements import HABILITATION_DEPENDS_ON, Actor
 from auditlib.yamlio import load_yaml_file
 
 PROVIDER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -225,6 +225,24 @@ class Registry:
 
     def with_role(self, role: Actor) -> list[Provider]:
         return [p for p in self.providers if role in p.roles]
+
+    def unresolved_reliances(self, provider: Provider) -> list[str]:
+        """`relies_on` entries naming no provider of this registry (external habilitations)."""
+        return [ref for ref in provider.relies_on if self.find(ref) is None]
+
+    def missing_dependencies(self, provider: Provider) -> list[Actor]:
+        """Roles the provider's habilitations must rely on that no relied-on provider holds.
+
+        DOMAIN.md: an Éditeur Utilisateur's and an FS Proxy's habilitation rely on an
+        Éditeur Proxy's; an FS Utilisateur's on an Éditeur Utilisateur's and an FS Proxy's.
+        A role the provider holds itself counts as covered. References outside the
+        registry cannot be checked: see `unresolved_reliances`.
+        """
+        held = set(provider.roles)
+        for other in self.relied_on(provider):
+            held.update(other.roles)
+        needed = {dep for role in provider.roles for dep in HABILITATION_DEPENDS_ON[role]}
+        return [role for role in Actor if role in needed and role not in held]
 
 
 # --- loading ---------------------------------------------------------------------------------

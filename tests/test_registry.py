@@ -209,3 +209,19 @@ def test_error_lists_all_problems_at_once(workdir: Path) -> None:
     )
     message = problems(workdir, text)
     assert "roles[0]" in message and "endpoints[0].port" in message
+
+
+def test_habilitation_dependencies(workdir: Path) -> None:
+    registry = load_registry(write(workdir, GOOD))
+    med = registry.get("medicalis")
+    # fs_utilisateur needs editeur_utilisateur (held itself) and fs_proxy (nobody)
+    assert registry.missing_dependencies(med) == [Actor.FS_PROXY]
+    assert registry.unresolved_reliances(med) == ["EDC-EXTERNAL-9"]
+    assert registry.missing_dependencies(registry.get("editeur-proxy")) == []
+
+
+def test_demo_registry_dependencies_are_complete() -> None:
+    registry = load_registry(Path(__file__).resolve().parent.parent / "data" / "registry.yaml")
+    for provider in registry:
+        assert registry.missing_dependencies(provider) == [], provider.id
+        assert registry.unresolved_reliances(provider) == [], provider.id
