@@ -131,20 +131,15 @@ def load_bundle(
     raise EvidenceError(f"evidence bundle {source}: no such folder or .zip file")
 
 
+@dataclasses.dataclass(frozen=True)
 class _Context:
-    def __init__(
-        self,
-        as_of: dt.datetime,
-        known: frozenset[str] | None,
-        provider_id: str | None,
-        current_certificate: CertificateInfo | None,
-        profile: DocumentProfile,
-    ) -> None:
-        self.as_of = as_of
-        self.known = known
-        self.provider_id = provider_id
-        self.current_certificate = current_certificate
-        self.profile = profile
+    """What every check of one load needs to know."""
+
+    as_of: dt.datetime
+    known: frozenset[str] | None
+    provider_id: str | None
+    current_certificate: CertificateInfo | None
+    profile: DocumentProfile
 
 
 def _unusable(
