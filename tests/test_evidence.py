@@ -447,3 +447,18 @@ def test_write_bundle_round_trip_with_der_encoding(tmp_path: Path, pki: TestPki)
     items[4]["sha256"] = sha256_bytes(der)
     bundle = load(write_bundle(tmp_path / "b", "acme", files, items))
     assert codes(bundle) == []
+
+
+def test_oversized_manifest_and_folder_limits(tmp_path: Path, pki: TestPki) -> None:
+    from auditlib.evidence import ZipLimits
+
+    folder = make_bundle(tmp_path / "b", pki)
+    bundle = load(folder, limits=ZipLimits(max_members=3))
+    assert codes(bundle) == [FindingCode.BUNDLE_UNUSABLE, FindingCode.TOO_MANY_MEMBERS]
+    bundle = load(folder, limits=ZipLimits(max_member_bytes=100))
+    assert FindingCode.MEMBER_TOO_LARGE in codes(bundle)
+    bundle = load(folder, limits=ZipLimits(max_total_bytes=1000))
+    assert FindingCode.TOTAL_TOO_LARGE in codes(bundle)
+    (folder / "manifest.yaml").write_bytes(b"# " + b"x" * (6 * 1024 * 1024))
+    bundle = load(folder)
+    assert codes(bundle) == [FindingCode.BUNDLE_UNUSABLE, FindingCode.MANIFEST_INVALID]
