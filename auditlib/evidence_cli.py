@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditlib.requirements import Actor
+from auditlib.requirements import Actor, requirement_sort_key
 
 if TYPE_CHECKING:
     from auditlib.evidence import EvidenceBundle
@@ -29,7 +29,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ),
         epilog="Exit codes: 0 clean, 1 findings, 2 bundle unusable or error.",
     )
-    parser.add_argument("bundle", type=Path, help="bundle folder or .zip holding manifest.yaml")
+    parser.add_argument(
+        "bundle",
+        help="bundle folder or .zip holding manifest.yaml (a provider id with --registry)",
+    )
+    parser.add_argument(
+        "--registry",
+        type=Path,
+        help="provider registry: BUNDLE is then a provider id, whose bundle is loaded",
+    )
     parser.add_argument(
         "--checkpoints", type=Path, help="checkpoint workbook (.xlsx): known requirement ids"
     )
@@ -56,45 +64,57 @@ def _parse_date(text: str) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)
 
 
-def required_ids(checkpoints: Path, actor: Actor | None) -> tuple[list[str], list[str]]:
-    """(every requirement id of the grid, those applicable to `actor`)."""
-    from auditlib.checkpoints import load_checkpoints  # lazy: openpyxl only when needed
-
-    grid = load_checkpoints(checkpoints)
-    return list(grid.requirement_ids()), list(grid.requirement_ids(actor))
-
-
 def run(args: argparse.Namespace) -> int:
     from auditlib.evidence import load_bundle
 
-    actor = Actor(args.actor) if args.actor else None
+    roles: list[Actor] = [Actor(args.actor)] if args.actor else []
+    bundle_path, provider_id = Path(args.bundle), args.provider
+    if args.registry is not None:
+        from auditlib.registry import load_registry
+
+        provider = load_registry(args.registry).get(args.bundle)
+        bundle_path, provider_id = provider.evidence_bundle, provider_id or provider.id
+        roles = roles or list(provider.roles)
     known: list[str] | None = None
     applicable: list[str] | None = None
     if args.checkpoints is not None:
-        known, applicable = required_ids(args.checkpoints, actor)
+        from auditlib.checkpoints import load_checkpoints  # lazy: openpyxl only when needed
+
+        grid = load_checkpoints(args.checkpoints)
+        known = grid.requirement_ids()
+        applicable = (
+            sorted(
+                {r for role in roles for r in grid.requirement_ids(role)}, key=requirement_sort_key
+            )
+            if roles
+            else known
+        )
     bundle = load_bundle(
-        args.bundle, known_requirements=known, as_of=args.as_of, provider_id=args.provider
+        bundle_path, known_requirements=known, as_of=args.as_of, provider_id=provider_id
     )
     coverage = bundle.coverage(applicable) if applicable is not None else None
     if args.json:
         payload: dict[str, Any] = bundle.to_dict()
         if coverage is not None:
             payload["coverage"] = {
-                "actor": str(actor) if actor else None,
+                "roles": [str(r) for r in roles],
                 "requirements": coverage,
                 "without_evidence": [r for r, paths in coverage.items() if not paths],
             }
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
-        print(_human(bundle, coverage, actor))
+        print(format_bundle(bundle, coverage, roles))
     if not bundle.usable:
         return EXIT_UNUSABLE
     return EXIT_FINDINGS if bundle.findings else EXIT_OK
 
 
-def _human(
-    bundle: EvidenceBundle, coverage: dict[str, list[str]] | None, actor: Actor | None
+def format_bundle(
+    bundle: EvidenceBundle,
+    coverage: dict[str, list[str]] | None = None,
+    roles: list[Actor] | None = None,
 ) -> str:
+    """Human-readable report of a loaded bundle (what `auditlib evidence` prints)."""
     lines = [
         f"Bundle:      {bundle.source} ({bundle.source_type})",
         f"Provider:    {bundle.provider_id or '?'}",
@@ -134,7 +154,7 @@ def _human(
     if not bundle.findings:
         lines.append("  none")
     if coverage is not None:
-        scope = f" for {actor.value}" if actor else ""
+        scope = f" for {', '.join(r.value for r in roles)}" if roles else ""
         missing = [r for r, paths in coverage.items() if not paths]
         lines += ["", f"Coverage of {len(coverage)} requirement(s){scope}:"]
         for rid, paths in coverage.items():

@@ -156,3 +156,30 @@ def test_demo_registry_and_bundles_show_their_intended_states() -> None:
     assert expiring >= 2
     size = sum(f.stat().st_size for f in DATA.rglob("*") if f.is_file())
     assert size < 2 * 1024 * 1024
+
+
+def test_provider_from_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "santexpress",
+        "--registry",
+        str(DATA / "registry.yaml"),
+        "--checkpoints",
+        str(WORKBOOK),
+        "--as-of",
+        DEMO_DATE.date().isoformat(),
+        "--json",
+    )
+    assert code == 1
+    payload = json.loads(out)
+    assert payload["provider_id"] == "santexpress"
+    assert payload["coverage"]["roles"] == ["fs_utilisateur", "editeur_utilisateur"]
+    from auditlib.checkpoints import load_checkpoints
+
+    grid = load_checkpoints(WORKBOOK)
+    union = set(grid.requirement_ids(Actor.FS_UTILISATEUR)) | set(
+        grid.requirement_ids(Actor.EDITEUR_UTILISATEUR)
+    )
+    assert set(payload["coverage"]["requirements"]) == union
+    code, _, err = run(capsys, "nobody", "--registry", str(DATA / "registry.yaml"))
+    assert code == 2 and "known ids: proxisante-editions" in err
