@@ -462,3 +462,28 @@ def test_oversized_manifest_and_folder_limits(tmp_path: Path, pki: TestPki) -> N
     (folder / "manifest.yaml").write_bytes(b"# " + b"x" * (6 * 1024 * 1024))
     bundle = load(folder)
     assert codes(bundle) == [FindingCode.BUNDLE_UNUSABLE, FindingCode.MANIFEST_INVALID]
+
+
+def test_special_file_in_folder_is_refused(tmp_path: Path, pki: TestPki) -> None:
+    import os
+
+    folder = make_bundle(tmp_path / "b", pki)
+    os.mkfifo(folder / "pipe")
+    bundle = load(folder)
+    assert codes(bundle) == [FindingCode.BUNDLE_UNUSABLE, FindingCode.NOT_REGULAR_FILE]
+    assert bundle.findings[1].item == "pipe"
+
+
+def test_pentest_report_dated_in_the_future(tmp_path: Path, pki: TestPki) -> None:
+    files, items = clean_files(pki)
+    items[3]["pentest"]["report_date"] = (AS_OF + dt.timedelta(days=30)).date().isoformat()
+    bundle = load(make_bundle(tmp_path / "b", pki, files=files, items=items))
+    assert codes(bundle) == [FindingCode.FUTURE_DATE]
+    assert "test d'intrusion" in bundle.findings[0].message
+
+
+def test_every_finding_code_is_exercised_by_a_test() -> None:
+    here = Path(__file__).parent
+    text = "".join(p.read_text(encoding="utf-8") for p in here.glob("test_evidence*.py"))
+    untested = [c.name for c in FindingCode if f"FindingCode.{c.name}" not in text]
+    assert untested == []
