@@ -345,7 +345,3 @@ class EvidenceBundle:
 def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     order = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
     return tuple(sorted(findings, key=lambda f: (order[f.severity], f.item or "", f.code)))
-
-
-def relative_posix(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
