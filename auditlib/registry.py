@@ -31,6 +31,7 @@ from auditlib.yamlio import load_yaml_file
 
 PROVIDER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HOST_RE = re.compile(r"^[A-Za-z0-9_.:\-\[\]]{1,253}$")
 _SECRET_KEYS = {"key_passphrase", "passphrase", "password", "key_password"}
 
 
@@ -70,6 +71,15 @@ class EndpointSpec(BaseModel):
             raise ValueError("must be the NAME of an environment variable, e.g. MY_KEY_PASS")
         return value
 
+    @field_validator("host", "sni")
+    @classmethod
+    def _host_name(cls, value: str | None) -> str | None:
+        if value is not None and not HOST_RE.match(value):
+            raise ValueError(
+                "must be a host name or an IP address (letters, digits, '.', '-', ':')"
+            )
+        return value
+
     @model_validator(mode="after")
     def _cert_and_key_together(self) -> EndpointSpec:
         if (self.client_cert is None) != (self.client_key is None):
@@ -100,6 +110,21 @@ class ProviderSpec(BaseModel):
             raise ValueError(
                 "must be lower-case letters, digits, '-' or '_' (max 64), e.g. `medicalis`"
             )
+        return value
+
+    @field_validator("client_certificate_subject")
+    @classmethod
+    def _subject_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from cryptography import x509
+
+        try:
+            x509.Name.from_rfc4514_string(value)  # validated, kept as written
+        except ValueError:
+            raise ValueError(
+                "must be an RFC 4514 name, e.g. `CN=client.example.fr,O=EXAMPLE,C=FR`"
+            ) from None
         return value
 
     @field_validator("habilitation", mode="before")

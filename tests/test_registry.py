@@ -121,6 +121,8 @@ def test_unknown_provider_lists_known_ids(workdir: Path) -> None:
         ("key_passphrase_env: MEDICALIS_KEY_PASS", "key_passphrase_env: 'not a name'", "NAME"),
         ("        client_key: pki/client.key.pem\n", "", "go together"),
         ("id: medicalis", "id: Medicalis Cloud", "providers[1]): id"),
+        ("sni: api.medicalis.demo.esante.test", "sni: 'api medicalis'", "endpoints[0].sni"),
+        ('"CN=client.medicalis,O=MEDICALIS,C=FR"', "not a name", "client_certificate_subject"),
         ("    name: Medicalis SAS\n", "", "providers[1]): name: Field required"),
     ],
 )
