@@ -218,7 +218,9 @@ def _bundle_root(workdir: Path, entries: list[FileEntry]) -> tuple[Path, list[Fi
         top = tops.pop()
         if any(e.path == f"{top}/{MANIFEST_NAME}" for e in entries):
             prefix = len(top) + 1
-            return workdir / top, [FileEntry(e.path[prefix:], e.size, e.sha256) for e in entries]
+            return workdir / top, [
+                FileEntry(e.path[prefix:], e.size, e.sha256, e.disk[prefix:]) for e in entries
+            ]
     return workdir, entries
 
 
@@ -305,7 +307,9 @@ def _load_tree(
             )
         )
 
-    sections, unreadable = checks.check_conformite(root, items, context.profile, findings)
+    sections, unreadable = checks.check_conformite(
+        {p: root / e.on_disk for p, e in present.items()}, items, context.profile, findings
+    )
     items = [
         dataclasses.replace(i, status=ItemStatus.UNREADABLE) if i.path in unreadable else i
         for i in items
@@ -348,7 +352,7 @@ class _HashJob:
             self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
             root_text = str(root)
             for index in range(workers):
-                batch = todo[index::workers]
+                batch = [(p, present[p].on_disk) for p in todo[index::workers]]
                 self.futures.append(self.pool.submit(_hash_batch, root_text, batch))
 
     def result(self) -> dict[str, str]:
@@ -362,8 +366,8 @@ class _HashJob:
         return hashes
 
 
-def _hash_batch(root: str, paths: list[str]) -> dict[str, str]:
-    return {p: sha256_file(os.path.join(root, p)) for p in paths}
+def _hash_batch(root: str, batch: list[tuple[str, str]]) -> dict[str, str]:
+    return {path: sha256_file(os.path.join(root, disk)) for path, disk in batch}
 
 
 def _judge_item(
@@ -476,7 +480,7 @@ def _judge_item(
     status = ItemStatus.OK
     certificates: tuple[CertificateInfo, ...] = ()
     if spec.kind is ItemKind.CERTIFICATE:
-        certificates, problem = checks.read_certificates(root / rel, rel, spec, findings)
+        certificates, problem = checks.read_certificates(root / entry.on_disk, rel, spec, findings)
         if problem:
             status = ItemStatus.UNREADABLE
         else:

@@ -187,9 +187,15 @@ def check_pentest(
 
 
 def check_conformite(
-    root: Path, items: list[InventoryItem], profile: DocumentProfile, findings: list[Finding]
+    files: dict[str, Path],
+    items: list[InventoryItem],
+    profile: DocumentProfile,
+    findings: list[Finding],
 ) -> tuple[list[SectionCheck], set[str]]:
-    """Sections of every document de conformité; also returns the unreadable ones."""
+    """Sections of every document de conformité; also returns the unreadable ones.
+
+    `files` maps bundle paths to the files on disk.
+    """
     docs = [i for i in items if i.kind is ItemKind.DOCUMENT_CONFORMITE and i.intact]
     if not docs:
         findings.append(
@@ -217,7 +223,7 @@ def check_conformite(
         try:
             if (doc.size or 0) > DOCUMENT_MAX_BYTES:
                 raise DocumentReadError("fichier trop volumineux")
-            data = (root / doc.path).read_bytes()
+            data = files[doc.path].read_bytes()
             if sha256_bytes(data) != doc.sha256:
                 raise DocumentReadError("le fichier a changé pendant l'analyse")
             blocks = read_blocks(doc.path, data)

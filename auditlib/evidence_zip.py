@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -48,10 +49,16 @@ class Refusal:
 @dataclass(frozen=True)
 class FileEntry:
     path: str
-    """Bundle-relative POSIX path."""
+    """Bundle-relative POSIX path, Unicode NFC (macOS writes accented names decomposed)."""
     size: int
     sha256: str | None = None
     """Filled in when computed while extracting (saves reading the file again)."""
+    disk: str = ""
+    """Relative path as spelled on disk, when it differs from `path`."""
+
+    @property
+    def on_disk(self) -> str:
+        return self.disk or self.path
 
 
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
@@ -70,9 +77,9 @@ def unsafe_path_rule(name: str) -> Refusal | None:
 
 
 def clean_member_path(name: str) -> str:
-    """`./a//b\\c` -> `a/b/c` (call only after `unsafe_path_rule` accepted the name)."""
+    """`./a//b\\c` -> `a/b/c`, NFC (call only after `unsafe_path_rule` accepted the name)."""
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-    return "/".join(parts)
+    return unicodedata.normalize("NFC", "/".join(parts))
 
 
 def check_zip(archive: zipfile.ZipFile, limits: ZipLimits) -> list[Refusal]:
@@ -236,6 +243,7 @@ def scan_folder(root: Path, limits: ZipLimits) -> tuple[list[FileEntry], list[Re
     entries: list[FileEntry] = []
     refusals: list[Refusal] = []
     total = 0
+    seen: set[str] = set()
     base = os.path.join(str(root), "")
     cut = len(base)
     stack = [base]
@@ -254,7 +262,8 @@ def scan_folder(root: Path, limits: ZipLimits) -> tuple[list[FileEntry], list[Re
             )
             continue
         for entry in children:
-            rel = entry.path[cut:].replace(os.sep, "/")
+            spelled = entry.path[cut:].replace(os.sep, "/")
+            rel = unicodedata.normalize("NFC", spelled)
             if entry.is_symlink():
                 refusals.append(Refusal(FindingCode.LINK, rel, "lien symbolique refusé"))
             elif entry.is_dir(follow_symlinks=False):
@@ -270,7 +279,12 @@ def scan_folder(root: Path, limits: ZipLimits) -> tuple[list[FileEntry], list[Re
                         )
                     )
                 total += size
-                entries.append(FileEntry(rel, size))
+                if rel in seen:
+                    refusals.append(
+                        Refusal(FindingCode.DUPLICATE_MEMBER, spelled, "fichier en double")
+                    )
+                seen.add(rel)
+                entries.append(FileEntry(rel, size, None, spelled if spelled != rel else ""))
             else:
                 refusals.append(
                     Refusal(FindingCode.NOT_REGULAR_FILE, rel, "élément qui n'est pas un fichier")

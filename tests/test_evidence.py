@@ -487,3 +487,27 @@ def test_every_finding_code_is_exercised_by_a_test() -> None:
     text = "".join(p.read_text(encoding="utf-8") for p in here.glob("test_evidence*.py"))
     untested = [c.name for c in FindingCode if f"FindingCode.{c.name}" not in text]
     assert untested == []
+
+
+def test_decomposed_unicode_names_match_the_manifest(tmp_path: Path, pki: TestPki) -> None:
+    """macOS spells `é` as `e` + combining accent; the manifest (NFC) must still match."""
+    import unicodedata
+
+    files, items = clean_files(pki)
+    data = files.pop("conformite/document-conformite.md")
+    nfc = "conformite/déclaration-conformité.md"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc
+    files[nfd] = data
+    items[0] = manifest_entry(nfc, data, "document_conformite", [103], AS_OF.date())
+    folder = make_bundle(tmp_path / "b", pki, files=files, items=items)
+    bundle = load(folder)
+    assert codes(bundle) == []
+    assert {s.state for s in bundle.sections} == {SectionState.PRESENT}
+    zipped = load(zip_folder(folder, tmp_path / "b.zip"))
+    assert codes(zipped) == []
+    assert zipped.fingerprint.content_sha256 == bundle.fingerprint.content_sha256  # type: ignore[union-attr]
+
+    (folder / nfc).write_bytes(data)  # both spellings side by side: ambiguous
+    bundle = load(folder)
+    assert codes(bundle) == [FindingCode.BUNDLE_UNUSABLE, FindingCode.DUPLICATE_MEMBER]
