@@ -180,7 +180,16 @@ def extract_zip(
         target = root / PurePosixPath(clean)
         if root not in target.parents:
             return entries, [Refusal(FindingCode.PARENT_PATH, info.filename, "hors du dossier")]
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:  # e.g. `a` is a file and `a/b` a member, or a name too long
+            return entries, [
+                Refusal(
+                    FindingCode.ARCHIVE_CORRUPT,
+                    info.filename,
+                    f"extraction impossible ({exc.strerror or exc})",
+                )
+            ]
         if not target.parent.resolve().is_relative_to(root):
             return entries, [Refusal(FindingCode.LINK, info.filename, "chemin détourné")]
         digest = hashlib.sha256()

@@ -211,3 +211,19 @@ def test_malicious_zip_writes_nothing_outside_the_private_folder(
     assert bundle.usable and bundle.findings == ()
     assert list(private_tmp.iterdir()) == []
     assert snapshot(tmp_path) == before | {"work/deep/evil.zip"}
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("a", b"file"), ("a/b", b"under a file")],
+        [("x" * 300 + "/f.txt", b"name too long")],
+        [("d/" + "y" * 300, b"name too long")],
+    ],
+)
+def test_unextractable_layouts_are_refused_not_crashing(
+    tmp_path: Path, private_tmp: Path, members: list[tuple[str | zipfile.ZipInfo, bytes]]
+) -> None:
+    found = refusal(load_zip(tmp_path, build_zip(members)))
+    assert [code for code, _ in found] == [FindingCode.ARCHIVE_CORRUPT]
+    assert list(private_tmp.iterdir()) == []
