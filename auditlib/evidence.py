@@ -262,7 +262,9 @@ def _load_tree(
     # Hash every present file once (zip extraction already did it on the fly), spread over
     # a few threads: hashlib and file reads release the GIL. Not overlapped with the
     # manifest parse on purpose: a CPU-bound Python thread starves the hashing threads.
-    hashes = _HashJob(root, present).result()
+    hashes, failures = _HashJob(root, present).result()
+    if failures:
+        return _unusable(source, source_type, context.as_of, failures, source_sha, manifest_sha)
     manifest, problems = parse_manifest(manifest_bytes)
     if manifest is None:
         return _unusable(source, source_type, context.as_of, problems, source_sha, manifest_sha)
@@ -347,7 +349,7 @@ class _HashJob:
         todo = sorted(p for p in present if p not in self.known)
         workers = max(1, min(HASH_WORKERS, len(todo) // 8))
         self.pool: ThreadPoolExecutor | None = None
-        self.futures: list[Future[dict[str, str]]] = []
+        self.futures: list[Future[tuple[dict[str, str], list[Refusal]]]] = []
         if todo:
             self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
             root_text = str(root)
@@ -355,19 +357,31 @@ class _HashJob:
                 batch = [(p, present[p].on_disk) for p in todo[index::workers]]
                 self.futures.append(self.pool.submit(_hash_batch, root_text, batch))
 
-    def result(self) -> dict[str, str]:
+    def result(self) -> tuple[dict[str, str], list[Refusal]]:
+        """(hashes, refusals for files that could not be read)."""
         hashes = dict(self.known)
+        refusals: list[Refusal] = []
         try:
             for future in self.futures:
-                hashes.update(future.result())
+                done, failed = future.result()
+                hashes.update(done)
+                refusals += failed
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
-        return hashes
+        return hashes, sorted(refusals, key=lambda r: r.member or "")
 
 
-def _hash_batch(root: str, batch: list[tuple[str, str]]) -> dict[str, str]:
-    return {path: sha256_file(os.path.join(root, disk)) for path, disk in batch}
+def _hash_batch(root: str, batch: list[tuple[str, str]]) -> tuple[dict[str, str], list[Refusal]]:
+    hashes: dict[str, str] = {}
+    refusals: list[Refusal] = []
+    for path, disk in batch:
+        try:
+            hashes[path] = sha256_file(os.path.join(root, disk))
+        except OSError as exc:  # permission denied, vanished since the scan...
+            detail = f"fichier illisible ({exc.strerror or type(exc).__name__})"
+            refusals.append(Refusal(FindingCode.FILE_UNREADABLE, path, detail))
+    return hashes, refusals
 
 
 def _judge_item(

@@ -51,9 +51,12 @@ def read_certificates(
         )
         return (), True
 
-    if file.stat().st_size > CERT_MAX_BYTES:
-        return unreadable("fichier trop volumineux pour un certificat")
-    data = file.read_bytes()
+    try:
+        if file.stat().st_size > CERT_MAX_BYTES:
+            return unreadable("fichier trop volumineux pour un certificat")
+        data = file.read_bytes()
+    except OSError as exc:
+        return unreadable(f"fichier illisible ({exc.strerror or type(exc).__name__})")
     if sha256_bytes(data) != spec.sha256.lower():
         return unreadable("le fichier a changé pendant l'analyse")
     certs: list[x509.Certificate] = []
@@ -223,7 +226,10 @@ def check_conformite(
         try:
             if (doc.size or 0) > DOCUMENT_MAX_BYTES:
                 raise DocumentReadError("fichier trop volumineux")
-            data = files[doc.path].read_bytes()
+            try:
+                data = files[doc.path].read_bytes()
+            except OSError as exc:
+                raise DocumentReadError(f"fichier illisible ({exc.strerror})") from None
             if sha256_bytes(data) != doc.sha256:
                 raise DocumentReadError("le fichier a changé pendant l'analyse")
             blocks = read_blocks(doc.path, data)

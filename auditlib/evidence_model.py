@@ -116,6 +116,7 @@ class FindingCode(StrEnum):
     PARENT_PATH = "parent_path"
     LINK = "link"
     NOT_REGULAR_FILE = "not_regular_file"
+    FILE_UNREADABLE = "file_unreadable"
     DUPLICATE_MEMBER = "duplicate_member"
     TOO_MANY_MEMBERS = "too_many_members"
     MEMBER_TOO_LARGE = "member_too_large"

@@ -511,3 +511,22 @@ def test_decomposed_unicode_names_match_the_manifest(tmp_path: Path, pki: TestPk
     (folder / nfc).write_bytes(data)  # both spellings side by side: ambiguous
     bundle = load(folder)
     assert codes(bundle) == [FindingCode.BUNDLE_UNUSABLE, FindingCode.DUPLICATE_MEMBER]
+
+
+def test_a_file_that_cannot_be_read_makes_the_bundle_unusable(
+    tmp_path: Path, pki: TestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import auditlib.evidence as evidence_module
+
+    real = evidence_module.sha256_file
+
+    def flaky(path: str) -> str:
+        if str(path).endswith("engagement-cgu.txt"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(evidence_module, "sha256_file", flaky)
+    bundle = load(make_bundle(tmp_path / "b", pki))
+    assert codes(bundle) == [FindingCode.BUNDLE_UNUSABLE, FindingCode.FILE_UNREADABLE]
+    assert bundle.findings[1].item == "cgu/engagement-cgu.txt"
+    assert "Permission denied" in bundle.findings[1].message
