@@ -257,7 +257,17 @@ def _load_tree(
             ],
             source_sha,
         )
-    manifest_bytes = (root / MANIFEST_NAME).read_bytes()
+    try:
+        manifest_bytes = (root / manifest_entry.on_disk).read_bytes()
+    except OSError as exc:
+        detail = f"manifeste illisible ({exc.strerror or type(exc).__name__})"
+        return _unusable(
+            source,
+            source_type,
+            context.as_of,
+            [Refusal(FindingCode.FILE_UNREADABLE, MANIFEST_NAME, detail)],
+            source_sha,
+        )
     manifest_sha = sha256_bytes(manifest_bytes)
     # Hash every present file once (zip extraction already did it on the fly), spread over
     # a few threads: hashlib and file reads release the GIL. Not overlapped with the
