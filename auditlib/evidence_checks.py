@@ -161,7 +161,11 @@ def current_certificate(items: list[InventoryItem], as_of: dt.datetime) -> Certi
 def check_pentest(
     items: list[InventoryItem], current: CertificateInfo | None, findings: list[Finding]
 ) -> None:
-    reports = [i for i in items if i.intact and i.kind is ItemKind.PENTEST_REPORT and i.pentest]
+    reports = [
+        (i, i.pentest)
+        for i in items
+        if i.intact and i.kind is ItemKind.PENTEST_REPORT and i.pentest
+    ]
     if not reports:
         findings.append(
             Finding(
@@ -173,15 +177,14 @@ def check_pentest(
             )
         )
         return
-    latest = max(reports, key=lambda i: i.pentest.report_date if i.pentest else dt.date.min)
-    assert latest.pentest is not None
-    if current is not None and latest.pentest.report_date < current.not_before.date():
+    latest, facts = max(reports, key=lambda pair: pair[1].report_date)
+    if current is not None and facts.report_date < current.not_before.date():
         findings.append(
             Finding(
                 FindingCode.PENTEST_OUTDATED,
                 Severity.HIGH,
                 f"Le rapport de test d'intrusion le plus récent (daté du "
-                f"{latest.pentest.report_date:%d/%m/%Y}) est antérieur au début de validité du "
+                f"{facts.report_date:%d/%m/%Y}) est antérieur au début de validité du "
                 f"certificat actuel « {current.common_name} » ({current.not_before:%d/%m/%Y}) : "
                 "le test d'intrusion n'a pas été renouvelé avec le certificat.",
                 latest.path,
