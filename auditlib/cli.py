@@ -22,7 +22,15 @@ EXIT_ERROR = 2
 # Each entry adds one subcommand; modules are imported lazily so `auditlib --help`
 # stays fast and a broken optional stack (e.g. pango for WeasyPrint) only hurts
 # the commands that need it.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+def _add_sign(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from auditlib import sign_cli
+
+    sign_cli.add_parser(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _add_sign,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
