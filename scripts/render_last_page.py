@@ -38,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dpi", type=int, default=60)
     args = parser.parse_args(argv)
     prefix = args.prefix or args.pdf.with_name(args.pdf.stem + "-last-page")
-    print(render_last_page(args.pdf, prefix, args.dpi))
+    try:
+        print(render_last_page(args.pdf, prefix, args.dpi))
+    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        print(f"render_last_page: error: {exc} {detail}".strip(), file=sys.stderr)
+        return 2
     return 0
 
 

@@ -630,3 +630,24 @@ def test_cli_sign_errors(env: Material, tmp_path: Path, capsys: pytest.CaptureFi
     assert (tmp_path / "o" / "report.pdf").exists()  # the good file is still signed
     err = capsys.readouterr().err
     assert "not a PDF" in err and "Traceback" not in err
+
+
+def test_hostile_byte_range_and_truncation(material: Material, tmp_path: Path) -> None:
+    """A forged /ByteRange is a failed verification; a cut-off file is a clear input error."""
+    import re
+
+    data = material.signed.read_bytes()
+    found = re.search(rb"/ByteRange \[(\d+) (\d+) (\d+) (\d+)\]", data)
+    assert found is not None
+    a, b, c, d = (int(found[i]) for i in range(1, 5))
+    forged = b"/ByteRange [%d %d %d %d]" % (a, b, c, d - 10)
+    hostile = tmp_path / "byterange.pdf"
+    hostile.write_bytes(
+        data[: found.start()] + forged.ljust(found.end() - found.start()) + data[found.end() :]
+    )
+    result = verify_pdf(hostile, material.ca_dir)
+    assert not result.bottom_line and result.problems
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PdfInputError, match="broken PDF"):
+        verify_pdf(cut, material.ca_dir)
