@@ -651,3 +651,43 @@ def test_hostile_byte_range_and_truncation(material: Material, tmp_path: Path) -
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(PdfInputError, match="broken PDF"):
         verify_pdf(cut, material.ca_dir)
+
+
+def test_sign_and_verify_in_a_real_notebook_kernel(
+    env: Material, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill runs cells inside a running event loop: both the sync and async API work,
+    and the passphrase (inherited through the environment) is nowhere in the notebook."""
+    nbformat = pytest.importorskip("nbformat")
+    papermill = pytest.importorskip("papermill")
+    for var in ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    setup = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from pathlib import Path\n"
+        "from auditlib.sign import *\n"
+        f"report, ca, p12 = Path({str(env.report)!r}), Path({str(env.ca_dir)!r}), "
+        f"Path({str(env.p12)!r})\n"
+        f"settings = SigningSettings(SignerSpec(p12_path=p12, pass_env={PASS_ENV!r}))\n"
+        f"out = Path({str(tmp_path)!r})"
+    )
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(setup),
+        nbformat.v4.new_code_cell(
+            "sign_pdf(report, out / 'sync.pdf', settings)\n"
+            "print('sync', verify_pdf(out / 'sync.pdf', ca).bottom_line)"
+        ),
+        nbformat.v4.new_code_cell(
+            "await async_sign_pdf(report, out / 'async.pdf', settings)\n"
+            "print('async', (await async_verify_pdf(out / 'async.pdf', ca)).bottom_line)"
+        ),
+    ]
+    source, executed = tmp_path / "sign.ipynb", tmp_path / "sign.out.ipynb"
+    nbformat.write(notebook, source)
+    papermill.execute_notebook(
+        str(source), str(executed), kernel_name="python3", progress_bar=False, cwd=str(tmp_path)
+    )
+    text = executed.read_text()
+    assert "sync True" in text and "async True" in text
+    assert PASSPHRASE not in text
