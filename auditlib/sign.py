@@ -526,6 +526,7 @@ async def async_sign_pdf(
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
     from pyhanko.sign.fields import SigSeedSubFilter
+    from pyhanko.sign.timestamps.common_utils import TimestampRequestError
     from pyhanko.stamp import TextStampStyle
 
     source, target = Path(input_path), Path(output_path)
@@ -550,7 +551,7 @@ async def async_sign_pdf(
     if settings.visible:
         box, corner, overlaps = _choose_stamp_box(data)
         placement = StampPlacement(page_count - 1, box, corner, overlaps)
-        field_spec = fields.SigFieldSpec(field_name, on_page=page_count - 1, box=box)
+        field_spec = fields.SigFieldSpec(field_name, on_page=-1, box=box)
     else:
         field_spec = fields.SigFieldSpec(field_name)
     meta = signers.PdfSignatureMetadata(
@@ -581,9 +582,10 @@ async def async_sign_pdf(
             writer,
             appearance_text_params={"hash1": input_hash[:32], "hash2": input_hash[32:]},
         )
+    except TimestampRequestError as exc:
+        cause = exc.__cause__ or exc
+        raise SignError(f"timestamp server {settings.timestamp_url} failed: {cause}") from exc
     except Exception as exc:
-        if timestamper is not None and "imestamp" in f"{type(exc).__name__} {exc}":
-            raise SignError(f"timestamp server {settings.timestamp_url} failed: {exc}") from exc
         raise SignError(f"signing {source} failed: {type(exc).__name__}: {exc}") from exc
     signed = out.getvalue()
     write_atomic(target, signed)
