@@ -34,9 +34,16 @@ def _add_checkpoints(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 # Each entry adds one subcommand; modules are imported lazily so `auditlib --help`
 # stays fast and a broken optional stack (e.g. pango for WeasyPrint) only hurts
 # the commands that need it.
+def _add_sign(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from auditlib import sign_cli
+
+    sign_cli.add_parser(sub)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_demo,
     _add_checkpoints,
+    _add_sign,
 ]
 
 
