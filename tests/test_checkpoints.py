@@ -181,7 +181,9 @@ def test_one_row_header_and_accentless_headers(tmp_path: Path) -> None:
         Column("pendant", "CONTROLES PENDANT (supervision)"),
     ]
     grid = load_checkpoints(
-        write_workbook(tmp_path / "f.xlsx", small_requirements(), columns=columns, two_row_header=False)
+        write_workbook(
+            tmp_path / "f.xlsx", small_requirements(), columns=columns, two_row_header=False
+        )
     )
     assert grid.actors == (Actor.FS_UTILISATEUR,)
     assert len(grid.filter(phase="AVANT")) == 5
@@ -223,7 +225,9 @@ def test_filters(tmp_path: Path) -> None:
 
 def test_filter_on_an_actor_the_workbook_lacks(tmp_path: Path) -> None:
     columns = [c for c in ANS_V01_COLUMNS if c.key not in ("fs_proxy", "editeur_proxy")]
-    grid = load_checkpoints(write_workbook(tmp_path / "a.xlsx", small_requirements(), columns=columns))
+    grid = load_checkpoints(
+        write_workbook(tmp_path / "a.xlsx", small_requirements(), columns=columns)
+    )
     assert grid.actors == (Actor.FS_UTILISATEUR, Actor.EDITEUR_UTILISATEUR)
     with pytest.raises(ChecklistError, match="no applicability column for fs_proxy"):
         grid.filter(actor="fs_proxy")
@@ -273,7 +277,9 @@ def test_missing_required_column_and_no_controls(tmp_path: Path) -> None:
     assert any("Points de contrôle: no header row" in p for p in caught.value.problems)
     only_ids = [c for c in ANS_V01_COLUMNS if c.key in ("requirement_id", "fs_utilisateur")]
     with pytest.raises(ChecklistError, match="unusable header") as caught:
-        load_checkpoints(write_workbook(tmp_path / "c.xlsx", small_requirements(), columns=only_ids))
+        load_checkpoints(
+            write_workbook(tmp_path / "c.xlsx", small_requirements(), columns=only_ids)
+        )
     assert any("no control column" in p for p in caught.value.problems)
 
 
@@ -286,7 +292,10 @@ def test_duplicate_header_column(tmp_path: Path) -> None:
 
 def test_named_sheet_missing_or_empty(tmp_path: Path) -> None:
     path = write_workbook(
-        tmp_path / "s.xlsx", small_requirements(), extra_sheets={"Vide": []}, extra_sheets_first=True
+        tmp_path / "s.xlsx",
+        small_requirements(),
+        extra_sheets={"Vide": []},
+        extra_sheets_first=True,
     )
     with pytest.raises(ChecklistError, match="no sheet named 'Grille'.*Vide, Points de contrôle"):
         load_checkpoints(path, sheet="Grille")
