@@ -40,6 +40,27 @@ SAMPLE_FIELDS = (
 )
 
 
+def blank_mask(values: pd.Categorical | pd.Series) -> BoolArray:
+    """True where a categorical string column is absent, empty or only spaces."""
+    category = values.array if isinstance(values, pd.Series) else values
+    codes = np.asarray(category.codes, dtype=np.int64)
+    blank = np.fromiter(
+        (not str(c).strip() for c in category.categories),
+        dtype=bool,
+        count=len(category.categories),
+    )
+    out = codes < 0
+    if blank.any():
+        out |= np.where(codes >= 0, blank[np.maximum(codes, 0)], False)
+    return out
+
+
+def session_codes(values: pd.Series) -> tuple[IntArray, pd.Index]:
+    """Category codes of a string column with blanks as -1, and the categories."""
+    codes = np.asarray(values.array.codes, dtype=np.int64)
+    return np.where(blank_mask(values), -1, codes), values.array.categories
+
+
 @dataclass(frozen=True, eq=False)
 class CheckContext:
     records: pd.DataFrame
@@ -72,8 +93,7 @@ class CheckContext:
         return np.asarray(self.records["type"] == name, dtype=bool)
 
     def missing(self, column: str) -> BoolArray:
-        series = self.records[column]
-        return np.asarray(series.isna() | (series.str.strip() == ""), dtype=bool)
+        return blank_mask(self.records[column])
 
     def finding(
         self,
@@ -189,8 +209,7 @@ def _first_rank(codes: IntArray, rank: IntArray, where: BoolArray, size: int) ->
 
 
 def check_send_session(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
-    codes_raw, uniques = pd.factorize(ctx.records["proxy_id_session"])
-    codes = np.asarray(codes_raw, dtype=np.int64)
+    codes, uniques = session_codes(ctx.records["proxy_id_session"])
     has_session = codes >= 0
     send = ctx.is_type("SEND") & has_session
     if not send.any():
@@ -242,15 +261,17 @@ def check_client_dn(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
         expected_key = parse_dn(expected)
         if expected_key is None:
             raise TraceError(f"expected client subject {expected!r} is not a distinguished name")
-    dn = ctx.records["dn"]
+    codes, categories = session_codes(ctx.records["dn"])
     present = applies & ~absent
-    wrong_values = [
-        value
-        for value in pd.unique(dn[present])
-        if (key := parse_dn(str(value))) is None
+    used = np.unique(codes[present])
+    wrong_codes = [
+        int(k)
+        for k in used
+        if (key := parse_dn(str(categories[k]))) is None
         or (expected_key is not None and key != expected_key)
     ]
-    wrong = present & dn.isin(wrong_values).to_numpy(dtype=bool)
+    wrong_values = [str(categories[k]) for k in wrong_codes]
+    wrong = present & np.isin(codes, wrong_codes)
     mask = absent | wrong
     if not mask.any():
         return None
@@ -360,11 +381,11 @@ def check_failure_burst(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | No
     window = int(float(spec.param("window_minutes", 10)) * NS_PER_MINUTE)
     if len(failures) < threshold:
         return None
-    clients = ctx.records["clientId"].iloc[failures].fillna("(absent)")
-    codes, names = pd.factorize(clients)
+    all_codes, categories = session_codes(ctx.records["clientId"])
+    codes = all_codes[failures]
     ns = ctx.ns[failures]
     order = np.lexsort((ns, codes))
-    codes_sorted, ns_sorted = np.asarray(codes)[order], ns[order]
+    codes_sorted, ns_sorted = codes[order], ns[order]
     lag = threshold - 1
     ends = np.zeros(len(order), dtype=bool)
     if lag == 0:
@@ -384,7 +405,10 @@ def check_failure_burst(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | No
     mask = np.zeros(len(ctx.records), dtype=bool)
     mask[failures[order[in_burst]]] = True
     per_client = pd.Series(codes_sorted[in_burst]).value_counts()
-    by_client = {str(names[int(k)]): int(v) for k, v in per_client.items()}
+    by_client = {
+        (str(categories[int(k)]) if int(k) >= 0 else "(absent)"): int(v)
+        for k, v in per_client.items()
+    }
     listed = ", ".join(f"{k} ({v})" for k, v in list(by_client.items())[:5])
     return ctx.finding(
         "connect_failure_burst",
