@@ -124,19 +124,26 @@ def generate_traces(
         out.append(record)
     last = records[-1][0] if records else start
     sample = SyntheticTraces(out, start, last + dt.timedelta(minutes=1), client_dn)
-    for anomaly in anomalies:
+    # Re-sorting plants first, then the ones that break order or shape.
+    breaking = (Anomaly.OUT_OF_ORDER, Anomaly.MALFORMED)
+    chosen = list(dict.fromkeys(anomalies))
+    for anomaly in [a for a in chosen if a not in breaking] + [a for a in breaking if a in chosen]:
         sample = plant(sample, anomaly)
     return sample
 
 
 def _middle_send(records: list[dict[str, Any]], offset: int = 0) -> int:
-    sends = [i for i, r in enumerate(records) if r.get("type") == "SEND"]
+    sends = [i for i, r in enumerate(records) if isinstance(r, dict) and r.get("type") == "SEND"]
     return sends[(len(sends) // 2 + offset) % len(sends)]
 
 
 def plant(sample: SyntheticTraces, anomaly: Anomaly) -> SyntheticTraces:
-    """Return a copy of `sample` with one `anomaly` planted near the middle."""
-    records = [dict(r) for r in sample.records]
+    """Return a copy of `sample` with one `anomaly` planted near the middle.
+
+    Plant on a clean sample, or through `generate_traces(anomalies=...)`, which
+    orders the plants so that none undoes another.
+    """
+    records = [dict(r) if isinstance(r, dict) else r for r in sample.records]
     start, end = sample.start, sample.end
     if anomaly is Anomaly.SEND_WITHOUT_SESSION_ID:
         records[_middle_send(records, 0)]["proxy_id_session"] = None
