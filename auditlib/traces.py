@@ -383,11 +383,13 @@ def _trust_context(ca_dir: str | os.PathLike[str] | None) -> ssl.SSLContext:
 
 def _client_context(
     ca_dir: str | os.PathLike[str] | None,
-    client_cert: str | os.PathLike[str],
-    client_key: str | os.PathLike[str],
+    client_cert: str | os.PathLike[str] | None,
+    client_key: str | os.PathLike[str] | None,
     key_passphrase_env: str | None,
 ) -> ssl.SSLContext:
     context = _trust_context(ca_dir)
+    if client_cert is None:
+        return context  # the proxy should refuse us: that is worth proving too
     password: str | None = None
     if key_passphrase_env:
         password = os.environ.get(key_passphrase_env)
@@ -396,7 +398,8 @@ def _client_context(
                 f"environment variable {key_passphrase_env} (client key passphrase) is not set"
             )
     try:
-        context.load_cert_chain(str(client_cert), str(client_key), password=password)
+        key = str(client_key) if client_key is not None else None
+        context.load_cert_chain(str(client_cert), key, password=password)
     except FileNotFoundError as exc:
         raise TraceError(f"client certificate or key not found: {exc.filename}") from None
     except (ssl.SSLError, OSError, ValueError) as exc:
@@ -420,8 +423,8 @@ def fetch_traces(
     url: str,
     start: dt.datetime,
     end: dt.datetime,
-    client_cert: str | os.PathLike[str],
-    client_key: str | os.PathLike[str],
+    client_cert: str | os.PathLike[str] | None,
+    client_key: str | os.PathLike[str] | None,
     key_passphrase_env: str | None = None,
     ca_dir: str | os.PathLike[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
@@ -433,7 +436,8 @@ def fetch_traces(
 
     The server certificate is verified against the PEM files of `ca_dir` (system
     anchors when None) and its host name checked. The client key's passphrase is read
-    from the environment variable named `key_passphrase_env`. The response is written
+    from the environment variable named `key_passphrase_env` (None: no client
+    certificate, which a conforming proxy refuses). The response is written
     to `evidence_dir` atomically, with a `.fetch.json` record (url, window, time,
     SHA-256, server certificate fingerprint) beside it.
     """
@@ -447,6 +451,11 @@ def fetch_traces(
     host = target.hostname or ""
     path = urllib.parse.urlunsplit(("", "", target.path or "/", target.query, ""))
     conn = http.client.HTTPSConnection(host, target.port or 443, timeout=timeout, context=context)
+    hint = (
+        "no client certificate was presented; the server probably requires one"
+        if client_cert is None
+        else f"the server may have refused the client certificate {client_cert}"
+    )
     fetched_at = dt.datetime.now(dt.UTC)
     try:
         conn.request("GET", path, headers={"Accept": "application/json"})
@@ -460,16 +469,11 @@ def fetch_traces(
             f"server certificate refused: {exc.verify_message or exc.reason}", url
         ) from None
     except ssl.SSLError as exc:
-        raise TraceError(
-            f"TLS failure (is a client certificate accepted by the server?): {exc.reason or exc}",
-            url,
-        ) from None
+        raise TraceError(f"TLS failure ({exc.reason or exc}); {hint}", url) from None
     except TimeoutError:
         raise TraceError(f"no answer within {timeout:g} s", url) from None
     except (OSError, http.client.HTTPException) as exc:
-        raise TraceError(
-            f"connection failed (the server may have refused the client certificate): {exc}", url
-        ) from None
+        raise TraceError(f"connection failed ({exc}); {hint}", url) from None
     finally:
         conn.close()
     if response.status != 200:
@@ -497,7 +501,7 @@ def fetch_traces(
         "server_certificate_sha256": sha256_bytes(peer) if peer else None,
         "tls_version": tls[0],
         "cipher": tls[1][0] if tls[1] else None,
-        "client_certificate": str(client_cert),
+        "client_certificate": str(client_cert) if client_cert else None,
         "trust_anchors": str(ca_dir) if ca_dir else "system",
     }
     write_atomic(
