@@ -343,3 +343,35 @@ def test_http_errors_and_bad_arguments(
             ca_dir=material.ca_dir,
             evidence_dir=tmp_path,
         )
+
+
+def test_cli_live_fetch(
+    material: Material, proxy: ProxyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from auditlib.cli import main
+
+    code = main(
+        [
+            "traces",
+            proxy.url,
+            "--start",
+            START.isoformat(),
+            "--end",
+            END.isoformat(),
+            "--client-cert",
+            str(material.client_cert),
+            "--client-key",
+            str(material.client_key),
+            "--ca-dir",
+            str(material.ca_dir),
+            "--evidence-dir",
+            str(tmp_path),
+            "--expected-dn",
+            "CN=lps.fournisseur-demo.fr,O=FOURNISSEUR DEMO,C=FR",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "evidence kept" in out
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert len(kept) == 2 and kept[1] == kept[0] + SIDECAR_SUFFIX
