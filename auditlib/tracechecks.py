@@ -19,7 +19,9 @@ import pandas as pd
 from auditlib.dn import parse_dn
 from auditlib.errors import TraceError
 from auditlib.tracemodel import (
+    CheckOutcome,
     CheckSpec,
+    CheckStatus,
     OffendingRecord,
     SupervisionProfile,
     TraceFinding,
@@ -433,16 +435,49 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def run_checks(ctx: CheckContext) -> tuple[TraceFinding, ...]:
-    """Every check the profile enables, in profile order; unknown check ids are refused."""
+# Checks that judge the file itself still run on an export with no usable record.
+_ON_FILE = {"malformed_records", "empty_export"}
+
+
+def _limits(ctx: CheckContext, check_id: str) -> tuple[bool, str | None]:
+    """(can run, French note) for a check on this export."""
+    if check_id not in _ON_FILE and ctx.records.empty:
+        return False, "aucune trace exploitable"
+    if check_id == "trace_window" and ctx.start is None and ctx.end is None:
+        return False, "période demandée inconnue (--start/--end ou relevé de collecte)"
+    if check_id == "client_dn" and not ctx.expected_client_subject:
+        return True, (
+            "sujet du certificat client enregistré non fourni : seules la présence et la "
+            "lisibilité du dn sont vérifiées"
+        )
+    return True, None
+
+
+def run_checks(ctx: CheckContext) -> tuple[CheckOutcome, ...]:
+    """Every check of the profile, in profile order; unknown check ids are refused."""
     unknown = set(ctx.profile.checks) - set(CHECKS)
     if unknown:
         raise TraceError(f"supervision profile names unknown checks: {', '.join(sorted(unknown))}")
-    findings = []
+    outcomes = []
     for check_id, spec in ctx.profile.checks.items():
+        runs, note = _limits(ctx, check_id)
+        found = None
         if not spec.enabled:
-            continue
-        found = CHECKS[check_id](ctx, spec)
-        if found is not None:
-            findings.append(found)
-    return tuple(findings)
+            status, note = CheckStatus.DISABLED, None
+        elif not runs:
+            status = CheckStatus.NOT_EVALUATED
+        else:
+            found = CHECKS[check_id](ctx, spec)
+            status = CheckStatus.PASSED if found is None else CheckStatus.FAILED
+        outcomes.append(
+            CheckOutcome(
+                check=check_id,
+                title=spec.title,
+                severity=spec.severity,
+                requirements=spec.requirements,
+                status=status,
+                note=note,
+                finding=found,
+            )
+        )
+    return tuple(outcomes)

@@ -204,6 +204,30 @@ class TraceFinding:
     """Check-specific facts (gaps, client ids in bursts...)."""
 
 
+class CheckStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_EVALUATED = "not_evaluated"
+    """The export lacks what the check needs (no window, no record): not a pass."""
+    DISABLED = "disabled"
+    """Switched off in the profile."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """Every check of the profile, found something or not: what the assessment maps to
+    requirements (PENDANT phase)."""
+
+    check: str
+    title: str
+    severity: Severity
+    requirements: tuple[str, ...]
+    status: CheckStatus
+    note: str | None = None
+    """French remark on a partial or missing evaluation."""
+    finding: TraceFinding | None = None
+
+
 @dataclass(frozen=True)
 class SupervisionEvent:
     """A supervision finding as the audit plan reads it: a possible audit trigger."""

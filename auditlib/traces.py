@@ -37,9 +37,12 @@ import yaml
 from auditlib import tracechecks
 from auditlib.errors import TraceError
 from auditlib.files import sha256_bytes, sha256_file, write_atomic
+from auditlib.requirements import requirement_sort_key
 from auditlib.tracechecks import BoolArray, IntArray, blank_mask
 from auditlib.tracemodel import (
     EVENT_COLUMNS,
+    CheckOutcome,
+    CheckStatus,
     MalformedRecord,
     OffendingRecord,
     Severity,
@@ -55,6 +58,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "CheckOutcome",
+    "CheckStatus",
     "MalformedRecord",
     "OffendingRecord",
     "Severity",
@@ -90,6 +95,9 @@ STRING_FIELDS = (
     "dn",
 )
 SIDECAR_SUFFIX = ".fetch.json"
+# Trace times outside this range are malformed (and would not fit nanosecond arithmetic).
+EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
+LATEST = pd.Timestamp("2100-01-01", tz="UTC")
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -142,12 +150,16 @@ def _as_category(values: list[Any]) -> pd.Categorical:
     as their JSON text, so they can be shown and judged, never crash a comparison.
     """
     if not set(map(type, values)) <= {str, type(None)}:
-        values = [
-            v if v is None or type(v) is str else json.dumps(v, ensure_ascii=False)[:500]
-            for v in values
-        ]
+        values = [v if v is None or type(v) is str else _as_text(v) for v in values]
     codes, uniques = pd.factorize(np.array(values, dtype=object))
     return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
+
+
+def _as_text(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)[:500]
+    except (RecursionError, ValueError):
+        return "<valeur illisible>"
 
 
 def _has_offset(value: Any) -> bool:
@@ -229,7 +241,9 @@ def _parse(
             stamps_ok[~shaped] = None
             parsed = pd.to_datetime(stamps_ok, format="ISO8601", utc=True, errors="coerce")
             columns["timestamp"] = stamps
-            columns["ts"] = pd.DatetimeIndex(parsed).as_unit("ns")
+            times = pd.DatetimeIndex(parsed)
+            implausible = np.asarray((times < EARLIEST) | (times >= LATEST), dtype=bool)
+            columns["ts"] = times.where(~implausible).as_unit("ns")
         else:
             category = _as_category(values)
             columns[name] = category
@@ -248,8 +262,11 @@ def _parse(
         for name in fields:
             if name != "type":
                 problems.append((applies & missing[name], f"champ requis absent : {name}"))
+    # pandas may already turn an out-of-range date into NaT: one reason covers all cases.
     bad_time = ~missing["timestamp"] & np.asarray(frame["ts"].isna(), dtype=bool)
-    problems.append((bad_time, "horodatage non ISO-8601 ou sans décalage horaire"))
+    problems.append(
+        (bad_time, "horodatage non ISO-8601, sans décalage horaire ou hors de 2000-2100")
+    )
 
     bad = np.zeros(n, dtype=bool)
     for mask, _ in problems:
@@ -536,6 +553,8 @@ class TraceAnalysis:
 
     export: TraceExport
     findings: tuple[TraceFinding, ...]
+    outcomes: tuple[CheckOutcome, ...]
+    """Every check of the profile with its status (passed, failed, not evaluated...)."""
     bottom_line: TraceVerdict
     profile: SupervisionProfile
     provider: str | None = None
@@ -546,6 +565,14 @@ class TraceAnalysis:
     @property
     def malformed(self) -> tuple[MalformedRecord, ...]:
         return self.export.malformed_sample(self.profile.sample_size)
+
+    def requirement_outcomes(self) -> dict[str, list[CheckOutcome]]:
+        """Requirement id -> the outcomes of the checks that evidence it (numeric order)."""
+        by_requirement: dict[str, list[CheckOutcome]] = {}
+        for outcome in self.outcomes:
+            for requirement in outcome.requirements:
+                by_requirement.setdefault(requirement, []).append(outcome)
+        return {k: by_requirement[k] for k in sorted(by_requirement, key=requirement_sort_key)}
 
     def finding(self, check: str) -> TraceFinding | None:
         return next((f for f in self.findings if f.check == check), None)
@@ -600,6 +627,15 @@ class TraceAnalysis:
                 }
                 for f in self.findings
             ],
+            "checks": [
+                {
+                    "check": o.check,
+                    "status": o.status.value,
+                    "requirements": list(o.requirements),
+                    "note": o.note,
+                }
+                for o in self.outcomes
+            ],
             "evidence": str(e.evidence_path) if e.evidence_path else None,
             "fetch": e.fetch or None,
         }
@@ -618,6 +654,9 @@ def analyse_traces(export: TraceExport, settings: TraceSettings | None = None) -
     profile = settings.profile or load_supervision_profile()
     start = settings.start or export.start
     end = settings.end or export.end
+    for label, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise TraceError(f"the trace window {label} needs a UTC offset: {value.isoformat()}")
     context = tracechecks.CheckContext(
         records=export.records,
         malformed=export.malformed,
@@ -627,7 +666,8 @@ def analyse_traces(export: TraceExport, settings: TraceSettings | None = None) -
         end=end,
         expected_client_subject=settings.expected_client_subject,
     )
-    findings = tracechecks.run_checks(context)
+    outcomes = tracechecks.run_checks(context)
+    findings = tuple(o.finding for o in outcomes if o.finding is not None)
     if export.total_records and export.malformed_count / export.total_records > (
         profile.unusable_malformed_ratio
     ):
@@ -639,6 +679,7 @@ def analyse_traces(export: TraceExport, settings: TraceSettings | None = None) -
     return TraceAnalysis(
         export=export,
         findings=findings,
+        outcomes=outcomes,
         bottom_line=verdict,
         profile=profile,
         provider=settings.provider,
@@ -722,7 +763,7 @@ def trace_statistics(export: TraceExport, tz: str = "Europe/Paris") -> pd.DataFr
     columns = ["total", "sessions", "users", "clients"]
     if df.empty:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="day"))
-    day = df["ts"].dt.tz_convert(tz).dt.date.rename("day")
+    day = df["ts"].dt.tz_convert(tz).dt.normalize().rename("day")
     by_type = df.groupby([day, df["type"]], observed=True).size().unstack(fill_value=0)
     grouped = df.groupby(day, observed=True)
     stats = pd.DataFrame(
@@ -735,6 +776,7 @@ def trace_statistics(export: TraceExport, tz: str = "Europe/Paris") -> pd.DataFr
     )
     out = by_type.join(stats)
     out.columns.name = None
+    out.index = pd.Index([d.date() for d in out.index], name="day")
     return out
 
 

@@ -155,6 +155,9 @@ def render_text(analysis: TraceAnalysis, events_file: str | None = None) -> str:
         lines.append(f"  [{f.severity.value.upper()}] {f.check}: {f.title} ({f.count}) [{reqs}]")
         lines.append(f"      {f.message}")
         lines.extend(_sample_line(s.index, s.record) for s in f.samples)
+    for o in analysis.outcomes:
+        if o.status.value in {"not_evaluated", "disabled"} or (o.note and not o.finding):
+            lines.append(f"  ({o.status.value}) {o.check}: {o.note or o.title}")
     if events_file:
         lines.append(f"Supervision events written to {events_file}")
     return "\n".join(lines)

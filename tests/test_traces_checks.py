@@ -227,3 +227,33 @@ def test_packaged_profile_maps_every_check_to_requirements() -> None:
     assert set(profile.checks) == set(EXPECTED_CHECK.values()) | {"empty_export"}
     assert all(spec.requirements for spec in profile.checks.values())
     assert "EXI EDC PSC 101" in profile.check("send_session").requirements
+
+
+def test_outcomes_cover_every_check_and_say_what_was_not_evaluated(clean) -> None:  # type: ignore[no-untyped-def]
+    from auditlib.tracemodel import CheckStatus
+
+    export = parse_traces(json.dumps(clean.records).encode(), "t")
+    no_window = analyse_traces(export)
+    status = {o.check: o.status for o in no_window.outcomes}
+    assert set(status) == set(load_supervision_profile().checks)
+    assert status["trace_window"] is CheckStatus.NOT_EVALUATED
+    assert status["send_session"] is CheckStatus.PASSED
+    dn = next(o for o in no_window.outcomes if o.check == "client_dn")
+    assert dn.status is CheckStatus.PASSED and dn.note and "non fourni" in dn.note
+    windowed = _analyse(plant(clean, Anomaly.DN_MISMATCH))
+    status = {o.check: o.status for o in windowed.outcomes}
+    assert status["trace_window"] is CheckStatus.PASSED
+    assert status["client_dn"] is CheckStatus.FAILED
+    by_requirement = windowed.requirement_outcomes()
+    assert next(iter(by_requirement)) == "EXI EDC PSC 101"
+    assert any(o.check == "client_dn" for o in by_requirement["EXI EDC PSC 101"])
+    empty = analyse_traces(parse_traces(b"[]", "t"))
+    status = {o.check: o.status for o in empty.outcomes}
+    assert status["empty_export"] is CheckStatus.FAILED
+    assert status["send_session"] is CheckStatus.NOT_EVALUATED
+
+
+def test_naive_window_is_refused(clean) -> None:  # type: ignore[no-untyped-def]
+    export = parse_traces(json.dumps(clean.records).encode(), "t")
+    with pytest.raises(TraceError, match="UTC offset"):
+        analyse_traces(export, TraceSettings(start=dt.datetime(2026, 11, 2)))

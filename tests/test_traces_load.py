@@ -178,3 +178,31 @@ def test_parse_iso_datetime_needs_an_offset() -> None:
         parse_iso_datetime("2026-11-02T10:00:00")
     with pytest.raises(TraceError, match="not an ISO-8601"):
         parse_iso_datetime("yesterday")
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "9999-12-31T23:59:59+01:00",
+        "0001-01-01T00:00:00Z",
+        "1970-01-01T00:00:00Z",
+        "2026-11-02T10:00:00+25:00",
+        "2026-11-02T25:00:00+01:00",
+        "2026-11-02T10:00:00.5+01:00x",
+    ],
+)
+def test_impossible_or_implausible_timestamps_are_malformed(stamp: str) -> None:
+    for neighbours in ([], [_record(timestamp="2026-11-02T10:00:00+01:00+00:00")]):
+        records = [_record(), _record(timestamp=stamp), *neighbours]
+        export = parse_traces(json.dumps(records).encode(), "t")
+        assert 1 in set(export.malformed["index"]), stamp
+        assert "horodatage" in export.malformed["reason"].iloc[0]
+        assert list(export.records["index"]) == [0]
+
+
+def test_deeply_nested_value_inside_a_record_is_kept_as_text() -> None:
+    nested: object = "x"
+    for _ in range(200):
+        nested = [nested]
+    export = parse_traces(json.dumps([_record(clientId=nested)]).encode(), "t")
+    assert export.records["clientId"].iloc[0].startswith("[[[")
