@@ -116,7 +116,7 @@ def parse_iso_datetime(text: str, what: str = "date") -> dt.datetime:
 
 
 def _decode_json(raw: bytes, source: str) -> list[Any]:
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise TraceError("empty file: expected a JSON list of trace records", source)
     try:
         data = json.loads(raw)
