@@ -35,3 +35,12 @@ class ChecklistError(AuditlibError):
             text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(text)
         self.message = message
+
+
+class TraceError(AuditlibError):
+    """A Proxy e-Santé trace export cannot be used (file, fetch or profile); says where."""
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        self.source = source
+        self.message = message
+        super().__init__(f"{source}: {message}" if source else message)

@@ -297,7 +297,7 @@ def test_named_sheet_missing_or_empty(tmp_path: Path) -> None:
         extra_sheets={"Vide": []},
         extra_sheets_first=True,
     )
-    with pytest.raises(ChecklistError, match="no sheet named 'Grille'.*Vide, Points de contrôle"):
+    with pytest.raises(ChecklistError, match=r"no sheet named 'Grille'.*Vide, Points de contrôle"):
         load_checkpoints(path, sheet="Grille")
     with pytest.raises(ChecklistError, match="sheet 'Vide' cannot be used") as caught:
         load_checkpoints(path, sheet="Vide")
@@ -331,7 +331,7 @@ def test_zip_that_is_not_a_workbook_and_damaged_workbook(tmp_path: Path) -> None
     other = tmp_path / "other.xlsx"
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("word/document.xml", "<w/>")
-    with pytest.raises(ChecklistError, match="no xl/workbook.xml"):
+    with pytest.raises(ChecklistError, match=r"no xl/workbook\.xml"):
         load_checkpoints(other)
     good = write_workbook(tmp_path / "good.xlsx", small_requirements())
     damaged = tmp_path / "damaged.xlsx"
