@@ -6,6 +6,7 @@ Exit codes everywhere: 0 all good, 1 non-compliance found, 2 error or incomplete
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
@@ -19,32 +20,16 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 
-def _add_evidence(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from auditlib import evidence_cli
-
-    evidence_cli.add_parser(sub)
-
-
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from auditlib import demo
-
-    demo.add_parser(sub)
-
-
-def _add_checkpoints(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from auditlib import checkpoints_cli
-
-    checkpoints_cli.add_parser(sub)
-
-
-# Each entry adds one subcommand; modules are imported lazily so `auditlib --help`
-# stays fast and a broken optional stack (e.g. pango for WeasyPrint) only hurts
-# the commands that need it.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
-    _add_demo,
-    _add_checkpoints,
-    _add_evidence,
-]
+# One module per subcommand, each exposing `add_parser(sub)`. They are imported only
+# when the parser is built, one by one, so a broken optional stack (e.g. pango for
+# WeasyPrint) only hurts the commands that need it.
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "auditlib.demo",
+    "auditlib.checkpoints_cli",
+    "auditlib.traces_cli",
+    "auditlib.sign_cli",
+    "auditlib.evidence_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"auditlib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for add in SUBCOMMANDS:
-        add(sub)
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import MergedCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.merge import MergedCellRange
 
 from auditlib.files import atomic_target
 
@@ -159,9 +162,7 @@ def write_workbook(
             for key in REQUIREMENT_KEYS:
                 if key in key_to_col and key in requirement.values:
                     col = key_to_col[key]
-                    sheet.merge_cells(
-                        start_row=first, start_column=col, end_row=row_number - 1, end_column=col
-                    )
+                    _merge(sheet, first, col, row_number - 1, col)
     tmp, final = atomic_target(path)
     try:
         workbook.save(tmp)
@@ -169,6 +170,17 @@ def write_workbook(
     finally:
         tmp.unlink(missing_ok=True)
     return final
+
+
+def _merge(sheet: Any, min_row: int, min_col: int, max_row: int, max_col: int) -> None:
+    """`Worksheet.merge_cells` without its overlap scan, which is quadratic in the number
+    of merged ranges (minutes for a 20,000-row workbook); our ranges never overlap."""
+    merged = MergedCellRange(
+        sheet, f"{get_column_letter(min_col)}{min_row}:{get_column_letter(max_col)}{max_row}"
+    )
+    sheet.merged_cells.ranges.add(merged)
+    for row, col in list(merged.cells)[1:]:
+        sheet._cells[row, col] = MergedCell(sheet, row, col)
 
 
 def _merge_header(sheet: object, columns: Sequence[Column], header: int) -> None:
