@@ -1,0 +1,615 @@
+"""Scan TLS endpoints with sslyze and keep a compact, JSON-serialisable observation of each.
+
+One sslyze `Scanner` run covers every endpoint concurrently. What each endpoint showed
+(versions, suites with their key exchange, groups, certificate chain, path validation
+against the user's trust anchors, compression, renegotiation, fallback SCSV, Heartbleed,
+ROBOT, early data, OCSP stapling, HSTS) becomes one `TlsObservation`. An endpoint that
+cannot be reached is an observation with status ERROR and the reason, never an exception;
+a scan command that fails is listed in `missing`, so the rules can say "incomplete" rather
+than guess. Judging observations is `auditlib.anssi`'s job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from auditlib.certs import CertificateInfo, describe_certificate
+from auditlib.errors import AuditlibError
+from auditlib.files import sha256_bytes, write_atomic
+
+OBSERVATIONS_FORMAT = "auditlib.tls-observations/1"
+
+
+class TlsScanError(AuditlibError):
+    """A scan could not be set up (bad spec, missing passphrase variable, unreadable key...)."""
+
+
+class TlsObservationFileError(AuditlibError):
+    """An observations file cannot be read; says which file and what is wrong."""
+
+
+class ScanStatus(StrEnum):
+    OK = "OK"
+    ERROR = "ERROR"
+
+
+# Versions in wire order, with the sslyze command that probes each.
+TLS_VERSIONS: tuple[tuple[str, str], ...] = (
+    ("SSLv2", "ssl_2_0_cipher_suites"),
+    ("SSLv3", "ssl_3_0_cipher_suites"),
+    ("TLSv1.0", "tls_1_0_cipher_suites"),
+    ("TLSv1.1", "tls_1_1_cipher_suites"),
+    ("TLSv1.2", "tls_1_2_cipher_suites"),
+    ("TLSv1.3", "tls_1_3_cipher_suites"),
+)
+
+DEFAULT_COMMANDS: tuple[str, ...] = (
+    *(cmd for _, cmd in TLS_VERSIONS),
+    "certificate_info",
+    "elliptic_curves",
+    "tls_compression",
+    "session_renegotiation",
+    "tls_fallback_scsv",
+    "heartbleed",
+    "robot",
+    "tls_1_3_early_data",
+    "http_headers",
+)
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    """One endpoint to scan. Secrets never live here: only the name of the variable holding them."""
+
+    host: str
+    """Address to connect to (name or IP)."""
+    port: int = 443
+    sni: str | None = None
+    """Server name sent in SNI and checked against the certificate; defaults to `host`."""
+    client_cert: Path | None = None
+    """PEM client certificate (chain) for mutual TLS."""
+    client_key: Path | None = None
+    key_pass_env: str | None = None
+    """Name of the environment variable that holds the client key passphrase (never the value)."""
+    label: str | None = None
+    """Short name for reports, e.g. the provider endpoint id."""
+
+    @property
+    def name(self) -> str:
+        return self.label or f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """How to scan: trust anchors, time limit, which sslyze commands."""
+
+    ca_dir: Path | None = None
+    """Folder of trusted CA certificates (PEM). None: nothing is trusted, and that is reported."""
+    timeout: int = 5
+    """Per-connection network timeout in seconds (sslyze retries once on timeout)."""
+    max_retries: int = 1
+    commands: tuple[str, ...] = DEFAULT_COMMANDS
+    concurrent_connections_per_server: int = 5
+
+
+class Suite(BaseModel):
+    """An accepted cipher suite and the key exchange the server chose with it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    """IANA name, e.g. `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`."""
+    openssl_name: str = ""
+    anonymous: bool = False
+    key_size: int = 0
+    """Symmetric key size in bits."""
+    kx_type: str | None = None
+    """`ECDH`, `DH` or None (static RSA or unknown)."""
+    kx_group: str | None = None
+    """Curve name for ECDHE (`secp256r1`, `X25519`...)."""
+    kx_size: int | None = None
+    """Ephemeral key size in bits (DH modulus or curve size)."""
+
+
+class ProtocolResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    version: str
+    accepted: bool | None
+    """None when the version could not be probed (command failed or not run)."""
+    suites: tuple[Suite, ...] = ()
+
+
+class PathValidation(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    anchors_configured: bool
+    trusted: bool
+    error: str | None = None
+    verified_chain: tuple[str, ...] = ()
+    """Subjects of the verified chain, leaf first, anchor last."""
+    anchor_subject: str | None = None
+
+
+class Hsts(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_age: int | None = None
+    include_subdomains: bool = False
+    preload: bool = False
+
+
+class TlsObservation(BaseModel):
+    """What one endpoint showed on the wire. `None` in a field means "not observed"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    label: str
+    host: str
+    port: int
+    sni: str
+    client_cert: str | None = None
+    scanned_at: dt.datetime
+    status: ScanStatus
+    error: str | None = None
+    """Why the endpoint could not be scanned (unreachable, refused, client cert needed)."""
+    client_auth: str | None = None
+    """`DISABLED`, `OPTIONAL` or `REQUIRED` as probed."""
+    protocols: tuple[ProtocolResult, ...] = ()
+    groups: tuple[str, ...] | None = None
+    chain: tuple[CertificateInfo, ...] = ()
+    """Received chain, leaf first."""
+    chain_in_order: bool | None = None
+    path_validation: PathValidation | None = None
+    compression: bool | None = None
+    secure_renegotiation: bool | None = None
+    client_renegotiation_dos: bool | None = None
+    fallback_scsv: bool | None = None
+    heartbleed: bool | None = None
+    robot: str | None = None
+    early_data: bool | None = None
+    ocsp_stapling: bool | None = None
+    ocsp_status: str | None = None
+    hsts: Hsts | None = None
+    http_observed: bool = False
+    """True when the HTTP headers command ran, so `hsts=None` means "no HSTS header"."""
+    missing: dict[str, str] = Field(default_factory=dict)
+    """sslyze command -> why it produced nothing."""
+    raw_sslyze_file: str | None = None
+    """Sidecar file (relative to the observations file) holding sslyze's own JSON."""
+    raw_sslyze_sha256: str | None = None
+    raw_sslyze: str | None = Field(default=None, exclude=True, repr=False)
+    """sslyze's JSON for this endpoint, in memory only; `save_observations` writes it aside."""
+
+    def protocol(self, version: str) -> ProtocolResult | None:
+        for proto in self.protocols:
+            if proto.version == version:
+                return proto
+        return None
+
+    @property
+    def accepted_versions(self) -> tuple[str, ...]:
+        return tuple(p.version for p in self.protocols if p.accepted)
+
+    @property
+    def leaf(self) -> CertificateInfo | None:
+        return self.chain[0] if self.chain else None
+
+
+_OBSERVATIONS = TypeAdapter(list[TlsObservation])
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or `host` (port 443) -> (host, port)."""
+    match = re.fullmatch(
+        r"\[(?P<h6>[0-9A-Fa-f:.]+)\](?::(?P<p6>\d+))?|(?P<h>[^:\s]+)(?::(?P<p>\d+))?", text
+    )
+    if not match:
+        raise TlsScanError(f"endpoint {text!r} is not HOST:PORT")
+    host = match.group("h6") or match.group("h")
+    port = int(match.group("p6") or match.group("p") or 443)
+    if not 0 < port < 65536:
+        raise TlsScanError(f"endpoint {text!r}: port {port} is out of range")
+    return host, port
+
+
+def _credentials(spec: ScanSpec) -> Any:
+    from sslyze.server_setting import ClientAuthenticationCredentials
+
+    if spec.client_cert is None and spec.client_key is None:
+        return None
+    if spec.client_cert is None or spec.client_key is None:
+        raise TlsScanError(f"{spec.name}: mutual TLS needs both a client certificate and a key")
+    for what, path in (("client certificate", spec.client_cert), ("client key", spec.client_key)):
+        if not Path(path).is_file() or not os.access(path, os.R_OK):
+            raise TlsScanError(f"{spec.name}: cannot read the {what} file {path}")
+    password = ""
+    if spec.key_pass_env:
+        value = os.environ.get(spec.key_pass_env)
+        if value is None:
+            raise TlsScanError(
+                f"{spec.name}: environment variable {spec.key_pass_env} (client key passphrase) "
+                "is not set"
+            )
+        password = value
+    try:
+        return ClientAuthenticationCredentials(
+            certificate_chain_path=Path(spec.client_cert),
+            key_path=Path(spec.client_key),
+            key_password=password,
+        )
+    except Exception as exc:  # nassl raises plain OpenSSL errors; never echo the passphrase
+        raise TlsScanError(
+            f"{spec.name}: cannot load the client certificate {spec.client_cert} with key "
+            f"{spec.client_key} (wrong passphrase or not a matching PEM pair): "
+            f"{type(exc).__name__}"
+        ) from None
+
+
+@contextlib.contextmanager
+def _anchor_file(ca_dir: Path | None) -> Iterator[Path | None]:
+    """Concatenate the folder's PEM certificates into one temporary file for sslyze."""
+    if ca_dir is None:
+        yield None
+        return
+    folder = Path(ca_dir)
+    if not folder.is_dir():
+        raise TlsScanError(f"trust anchor folder {folder} does not exist or is not a folder")
+    certs: list[bytes] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in (".pem", ".crt", ".cer"):
+            continue
+        data = path.read_bytes()
+        try:
+            loaded = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            try:
+                loaded = [x509.load_der_x509_certificate(data)]
+            except ValueError:
+                raise TlsScanError(
+                    f"trust anchor file {path} is neither a PEM nor a DER certificate"
+                ) from None
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        certs += [c.public_bytes(Encoding.PEM) for c in loaded]
+    if not certs:
+        raise TlsScanError(f"trust anchor folder {folder} holds no certificate (.pem/.crt/.cer)")
+    with tempfile.TemporaryDirectory(prefix="auditlib-anchors-") as tmp:
+        bundle = Path(tmp) / "anchors.pem"
+        bundle.write_bytes(b"".join(certs))
+        yield bundle
+
+
+def _request(spec: ScanSpec, settings: ScanSettings, anchors: Path | None) -> Any:
+    from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
+    from sslyze.plugins.scan_commands import ScanCommand
+    from sslyze.scanner.models import ScanCommandsExtraArguments, ServerScanRequest
+    from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
+
+    try:
+        commands = {ScanCommand(c) for c in settings.commands}
+    except ValueError as exc:
+        raise TlsScanError(f"unknown sslyze scan command: {exc}") from None
+    sni = spec.sni or spec.host
+    ip = spec.host if _is_ip(spec.host) else None
+    location = ServerNetworkLocation(hostname=sni, port=spec.port, ip_address=ip)
+    config = ServerNetworkConfiguration(
+        tls_server_name_indication=sni,
+        tls_client_auth_credentials=_credentials(spec),
+        network_timeout=settings.timeout,
+        network_max_retries=settings.max_retries,
+    )
+    extra = ScanCommandsExtraArguments()
+    if anchors is not None and ScanCommand.CERTIFICATE_INFO in commands:
+        extra = ScanCommandsExtraArguments(
+            certificate_info=CertificateInfoExtraArgument(custom_ca_file=anchors)
+        )
+    return ServerScanRequest(
+        server_location=location,
+        network_configuration=config,
+        scan_commands=commands,
+        scan_commands_extra_arguments=extra,
+    )
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def scan_endpoints(
+    specs: Sequence[ScanSpec], settings: ScanSettings | None = None
+) -> list[TlsObservation]:
+    """Scan every endpoint in one concurrent sslyze run; results come back in `specs` order.
+
+    Raises `TlsScanError` only for set-up mistakes (bad credentials, bad anchor folder,
+    unresolvable name); anything the servers do is recorded in the observations.
+    """
+    from sslyze.errors import ServerHostnameCouldNotBeResolved
+    from sslyze.scanner.scanner import Scanner
+
+    settings = settings or ScanSettings()
+    if not specs:
+        return []
+    scanned_at = dt.datetime.now(dt.UTC)
+    with _anchor_file(settings.ca_dir) as anchors:
+        requests = []
+        for spec in specs:
+            try:
+                requests.append(_request(spec, settings, anchors))
+            except ServerHostnameCouldNotBeResolved:
+                raise TlsScanError(f"{spec.name}: host name {spec.host} does not resolve") from None
+        scanner = Scanner(
+            per_server_concurrent_connections_limit=settings.concurrent_connections_per_server,
+            concurrent_server_scans_limit=max(1, len(requests)),
+        )
+        scanner.queue_scans(requests)
+        by_uuid = {result.uuid: result for result in scanner.get_results()}
+    observations = []
+    for spec, request in zip(specs, requests, strict=True):
+        result = by_uuid.get(request.uuid)
+        observations.append(_observe(spec, settings, result, scanned_at))
+    return observations
+
+
+# --------------------------------------------------------------------------- observation
+
+
+def _raw_json(result: Any) -> str | None:
+    from sslyze.json.json_output import ServerScanResultAsJson
+
+    try:
+        return str(ServerScanResultAsJson.model_validate(result).model_dump_json(indent=2))
+    except Exception as exc:  # raw JSON is evidence, but its absence must not lose the scan
+        return json.dumps({"auditlib_error": f"sslyze JSON export failed: {type(exc).__name__}"})
+
+
+def _error_reason(result: Any) -> str:
+    trace = result.connectivity_error_trace
+    if trace is None:
+        return "connection failed (no detail from sslyze)"
+    message = "".join(trace.format_exception_only()).strip()
+    name = trace.exc_type.__name__ if trace.exc_type else "error"
+    text = message.split(": ", 1)[1] if ": " in message else message
+    nice = {
+        "ConnectionToServerTimedOut": "timed out",
+        "ServerRejectedConnection": "connection refused (nothing listening or filtered)",
+        "ServerRejectedTlsHandshake": "TLS handshake refused by the server",
+        "ServerTlsConfigurationNotSupported": "no TLS version or suite in common",
+    }.get(name, name)
+    lowered = text.lower()
+    if "certificate" in lowered and ("client" in lowered or "required" in lowered):
+        nice = "the server requires a client certificate we do not hold or that it refused"
+    return f"{nice}: {text}"
+
+
+def _observe(
+    spec: ScanSpec, settings: ScanSettings, result: Any, scanned_at: dt.datetime
+) -> TlsObservation:
+    from sslyze.scanner.models import ServerConnectivityStatusEnum
+
+    base: dict[str, Any] = {
+        "label": spec.name,
+        "host": spec.host,
+        "port": spec.port,
+        "sni": spec.sni or spec.host,
+        "client_cert": str(spec.client_cert) if spec.client_cert else None,
+        "scanned_at": scanned_at,
+    }
+    if result is None:
+        return TlsObservation(**base, status=ScanStatus.ERROR, error="sslyze returned no result")
+    raw = _raw_json(result)
+    if result.connectivity_status != ServerConnectivityStatusEnum.COMPLETED:
+        return TlsObservation(
+            **base, status=ScanStatus.ERROR, error=_error_reason(result), raw_sslyze=raw
+        )
+    probe = result.connectivity_result
+    attempts = result.scan_result
+    missing: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    def get(command: str) -> Any:
+        if command not in settings.commands:
+            missing[command] = "not run"
+            return None
+        attempt = getattr(attempts, command, None)
+        if attempt is None:
+            missing[command] = "not run"
+            return None
+        if attempt.result is None:
+            reason = attempt.error_reason.value if attempt.error_reason else attempt.status.value
+            if attempt.error_trace is not None:
+                detail = "".join(attempt.error_trace.format_exception_only()).strip()
+                reason += f" ({detail[:200]})"
+            missing[command] = reason
+            return None
+        return attempt.result
+
+    protocols = []
+    for version, command in TLS_VERSIONS:
+        res = get(command)
+        if res is None:
+            protocols.append(ProtocolResult(version=version, accepted=None))
+            continue
+        suites = tuple(_suite(s) for s in res.accepted_cipher_suites)
+        protocols.append(ProtocolResult(version=version, accepted=bool(suites), suites=suites))
+    values["protocols"] = tuple(protocols)
+
+    curves = get("elliptic_curves")
+    if curves is not None:
+        values["groups"] = tuple(c.name for c in curves.supported_curves or ())
+
+    cert_info = get("certificate_info")
+    if cert_info is not None and cert_info.certificate_deployments:
+        deployment = cert_info.certificate_deployments[0]
+        values["chain"] = tuple(
+            describe_certificate(c) for c in deployment.received_certificate_chain
+        )
+        values["chain_in_order"] = deployment.received_chain_has_valid_order
+        values["path_validation"] = _path_validation(deployment, settings.ca_dir is not None)
+        values["ocsp_stapling"] = deployment.ocsp_response is not None
+        if deployment.ocsp_response is not None:
+            values["ocsp_status"] = str(deployment.ocsp_response.response_status.name)
+
+    simple = (
+        ("tls_compression", "compression", "supports_compression"),
+        ("tls_fallback_scsv", "fallback_scsv", "supports_fallback_scsv"),
+        ("heartbleed", "heartbleed", "is_vulnerable_to_heartbleed"),
+        ("tls_1_3_early_data", "early_data", "supports_early_data"),
+    )
+    for command, key, attr in simple:
+        res = get(command)
+        if res is not None:
+            values[key] = bool(getattr(res, attr))
+    reneg = get("session_renegotiation")
+    if reneg is not None:
+        values["secure_renegotiation"] = reneg.supports_secure_renegotiation
+        values["client_renegotiation_dos"] = reneg.is_vulnerable_to_client_renegotiation_dos
+    robot = get("robot")
+    if robot is not None:
+        values["robot"] = robot.robot_result.value
+    http = get("http_headers")
+    if http is not None:
+        if http.http_error_trace is not None:
+            missing["http_headers"] = (
+                "HTTP request failed: "
+                + "".join(http.http_error_trace.format_exception_only()).strip()[:200]
+            )
+        else:
+            values["http_observed"] = True
+            header = http.strict_transport_security_header
+            if header is not None:
+                values["hsts"] = Hsts(
+                    max_age=header.max_age,
+                    include_subdomains=header.include_subdomains,
+                    preload=header.preload,
+                )
+    client_auth = probe.client_auth_requirement.value if probe else None
+    status, error = ScanStatus.OK, None
+    if client_auth == "REQUIRED" and spec.client_cert is None:
+        status = ScanStatus.ERROR
+        error = (
+            "the server requires a client certificate (mutual TLS) and none was supplied; "
+            "only what the handshake shows before client authentication was observed"
+        )
+    return TlsObservation(
+        **base,
+        status=status,
+        error=error,
+        client_auth=client_auth,
+        missing=missing,
+        raw_sslyze=raw,
+        **values,
+    )
+
+
+def _suite(accepted: Any) -> Suite:
+    cipher = accepted.cipher_suite
+    key = accepted.ephemeral_key
+    kx_type = kx_group = None
+    kx_size = None
+    if key is not None:
+        kx_type = str(key.type_name)
+        kx_group = getattr(key, "curve_name", None)
+        kx_size = int(key.size)
+    return Suite(
+        name=cipher.name,
+        openssl_name=cipher.openssl_name,
+        anonymous=bool(cipher.is_anonymous),
+        key_size=int(cipher.key_size),
+        kx_type=kx_type,
+        kx_group=kx_group,
+        kx_size=kx_size,
+    )
+
+
+def _path_validation(deployment: Any, anchors_configured: bool) -> PathValidation:
+    if not anchors_configured:
+        return PathValidation(
+            anchors_configured=False,
+            trusted=False,
+            error="no trust anchor configured (use a folder of IGC-Santé CA certificates)",
+        )
+    for result in deployment.path_validation_results:
+        if result.trust_store.name != "Supplied CA file":
+            continue  # sslyze's bundled public stores are not ours to judge with
+        chain = result.verified_certificate_chain or []
+        return PathValidation(
+            anchors_configured=True,
+            trusted=bool(chain),
+            error=result.validation_error,
+            verified_chain=tuple(c.subject.rfc4514_string() for c in chain),
+            anchor_subject=chain[-1].subject.rfc4514_string() if chain else None,
+        )
+    return PathValidation(anchors_configured=True, trusted=False, error="validation did not run")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "endpoint"
+
+
+def save_observations(path: str | os.PathLike[str], observations: Sequence[TlsObservation]) -> Path:
+    """Write observations as JSON, each endpoint's raw sslyze JSON in a sidecar file beside it.
+
+    Sidecars are named `<stem>.<n>-<label>.sslyze.json`; the record keeps their name and SHA-256.
+    """
+    target = Path(path)
+    records = []
+    for index, obs in enumerate(observations, start=1):
+        if obs.raw_sslyze is not None:
+            name = f"{target.stem}.{index}-{_slug(obs.label)}.sslyze.json"
+            write_atomic(target.parent / name, obs.raw_sslyze)
+            obs = obs.model_copy(
+                update={
+                    "raw_sslyze_file": name,
+                    "raw_sslyze_sha256": sha256_bytes(obs.raw_sslyze.encode("utf-8")),
+                }
+            )
+        records.append(obs.model_dump(mode="json"))
+    payload = {"format": OBSERVATIONS_FORMAT, "observations": records}
+    return write_atomic(target, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def load_observations(path: str | os.PathLike[str]) -> list[TlsObservation]:
+    """Read an observations file written by `save_observations`; any damage is a clear error."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TlsObservationFileError(f"{source}: cannot read ({exc})") from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TlsObservationFileError(f"{source}: not JSON ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != OBSERVATIONS_FORMAT:
+        raise TlsObservationFileError(
+            f"{source}: not a TLS observations file (expected format {OBSERVATIONS_FORMAT!r})"
+        )
+    try:
+        return _OBSERVATIONS.validate_python(payload.get("observations"))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise TlsObservationFileError(
+            f"{source}: observations{'.' + where if where else ''}: {first['msg']} "
+            f"({exc.error_count()} problem(s))"
+        ) from None
