@@ -19,10 +19,18 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 
+def _add_scan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from auditlib import scan_cli
+
+    scan_cli.add_parser(sub)
+
+
 # Each entry adds one subcommand; modules are imported lazily so `auditlib --help`
 # stays fast and a broken optional stack (e.g. pango for WeasyPrint) only hurts
 # the commands that need it.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _add_scan,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

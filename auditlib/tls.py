@@ -16,8 +16,13 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
+import socket
+import ssl
+import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -103,6 +108,8 @@ class ScanSettings:
     max_retries: int = 1
     commands: tuple[str, ...] = DEFAULT_COMMANDS
     concurrent_connections_per_server: int = 5
+    extra_probes: bool = True
+    """Also probe the server's suite order (R13) and encrypt_then_mac (R10-) ourselves."""
 
 
 class Suite(BaseModel):
@@ -132,13 +139,17 @@ class ProtocolResult(BaseModel):
 
 
 class PathValidation(BaseModel):
+    """Path validation of the received chain against the user's trust anchors only."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     anchors_configured: bool
     trusted: bool
     error: str | None = None
-    verified_chain: tuple[str, ...] = ()
-    """Subjects of the verified chain, leaf first, anchor last."""
+    verified_chain: tuple[CertificateInfo, ...] = ()
+    """Verified chain, leaf first, the trust anchor it ends at last."""
     anchor_subject: str | None = None
+    anchor_roots: tuple[str, ...] = ()
+    """Subjects of the self-signed (root) certificates among the configured anchors."""
 
 
 class Hsts(BaseModel):
@@ -168,6 +179,10 @@ class TlsObservation(BaseModel):
     chain: tuple[CertificateInfo, ...] = ()
     """Received chain, leaf first."""
     chain_in_order: bool | None = None
+    server_cipher_order: bool | None = None
+    """True when the server imposes its own suite order (R13); None when not tested."""
+    encrypt_then_mac: bool | None = None
+    """True when the server negotiated encrypt_then_mac with a CBC suite; None if not tested."""
     path_validation: PathValidation | None = None
     compression: bool | None = None
     secure_renegotiation: bool | None = None
@@ -224,6 +239,19 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     return host, port
 
 
+def _key_password(spec: ScanSpec) -> str:
+    """The client key passphrase, read from the named environment variable at the last moment."""
+    if not spec.key_pass_env:
+        return ""
+    value = os.environ.get(spec.key_pass_env)
+    if value is None:
+        raise TlsScanError(
+            f"{spec.name}: environment variable {spec.key_pass_env} (client key passphrase) "
+            "is not set"
+        )
+    return value
+
+
 def _credentials(spec: ScanSpec) -> Any:
     from sslyze.server_setting import ClientAuthenticationCredentials
 
@@ -234,15 +262,7 @@ def _credentials(spec: ScanSpec) -> Any:
     for what, path in (("client certificate", spec.client_cert), ("client key", spec.client_key)):
         if not Path(path).is_file() or not os.access(path, os.R_OK):
             raise TlsScanError(f"{spec.name}: cannot read the {what} file {path}")
-    password = ""
-    if spec.key_pass_env:
-        value = os.environ.get(spec.key_pass_env)
-        if value is None:
-            raise TlsScanError(
-                f"{spec.name}: environment variable {spec.key_pass_env} (client key passphrase) "
-                "is not set"
-            )
-        password = value
+    password = _key_password(spec)
     try:
         return ClientAuthenticationCredentials(
             certificate_chain_path=Path(spec.client_cert),
@@ -257,9 +277,15 @@ def _credentials(spec: ScanSpec) -> Any:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Anchors:
+    bundle: Path
+    roots: tuple[str, ...]
+
+
 @contextlib.contextmanager
-def _anchor_file(ca_dir: Path | None) -> Iterator[Path | None]:
-    """Concatenate the folder's PEM certificates into one temporary file for sslyze."""
+def _anchor_file(ca_dir: Path | None) -> Iterator[_Anchors | None]:
+    """Concatenate the folder's certificates into one temporary PEM file for sslyze."""
     if ca_dir is None:
         yield None
         return
@@ -267,6 +293,7 @@ def _anchor_file(ca_dir: Path | None) -> Iterator[Path | None]:
     if not folder.is_dir():
         raise TlsScanError(f"trust anchor folder {folder} does not exist or is not a folder")
     certs: list[bytes] = []
+    roots: list[str] = []
     for path in sorted(folder.iterdir()):
         if not path.is_file() or path.suffix.lower() not in (".pem", ".crt", ".cer"):
             continue
@@ -283,15 +310,16 @@ def _anchor_file(ca_dir: Path | None) -> Iterator[Path | None]:
         from cryptography.hazmat.primitives.serialization import Encoding
 
         certs += [c.public_bytes(Encoding.PEM) for c in loaded]
+        roots += [c.subject.rfc4514_string() for c in loaded if c.subject == c.issuer]
     if not certs:
         raise TlsScanError(f"trust anchor folder {folder} holds no certificate (.pem/.crt/.cer)")
     with tempfile.TemporaryDirectory(prefix="auditlib-anchors-") as tmp:
         bundle = Path(tmp) / "anchors.pem"
         bundle.write_bytes(b"".join(certs))
-        yield bundle
+        yield _Anchors(bundle, tuple(roots))
 
 
-def _request(spec: ScanSpec, settings: ScanSettings, anchors: Path | None) -> Any:
+def _request(spec: ScanSpec, settings: ScanSettings, anchors: _Anchors | None) -> Any:
     from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
     from sslyze.plugins.scan_commands import ScanCommand
     from sslyze.scanner.models import ScanCommandsExtraArguments, ServerScanRequest
@@ -313,7 +341,7 @@ def _request(spec: ScanSpec, settings: ScanSettings, anchors: Path | None) -> An
     extra = ScanCommandsExtraArguments()
     if anchors is not None and ScanCommand.CERTIFICATE_INFO in commands:
         extra = ScanCommandsExtraArguments(
-            certificate_info=CertificateInfoExtraArgument(custom_ca_file=anchors)
+            certificate_info=CertificateInfoExtraArgument(custom_ca_file=anchors.bundle)
         )
     return ServerScanRequest(
         server_location=location,
@@ -361,11 +389,104 @@ def scan_endpoints(
         )
         scanner.queue_scans(requests)
         by_uuid = {result.uuid: result for result in scanner.get_results()}
+        roots = anchors.roots if anchors else ()
     observations = []
     for spec, request in zip(specs, requests, strict=True):
         result = by_uuid.get(request.uuid)
-        observations.append(_observe(spec, settings, result, scanned_at))
+        observations.append(_observe(spec, settings, result, scanned_at, roots))
+    if settings.extra_probes:
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(specs)))) as pool:
+            observations = list(
+                pool.map(lambda s, o: _probe_extras(s, o, settings), specs, observations)
+            )
     return observations
+
+
+# --------------------------------------------------------------------------- extra probes
+# sslyze 6 does not report the server's suite preference (R13) nor encrypt_then_mac (R10-):
+# two small probes of our own, run concurrently after the sslyze pass.
+
+
+def _probe_extras(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
+    if obs.status != ScanStatus.OK:
+        return obs
+    update: dict[str, Any] = {}
+    tls12 = obs.protocol("TLSv1.2")
+    if tls12 is not None and len(tls12.suites) >= 2:
+        update["server_cipher_order"] = _server_cipher_order(spec, tls12.suites, settings.timeout)
+    cbc = [
+        (proto.version, suite)
+        for proto in obs.protocols
+        if proto.version in ("TLSv1.0", "TLSv1.1", "TLSv1.2")
+        for suite in proto.suites
+        if "_CBC_" in suite.name
+    ]
+    if cbc:
+        version, suite = cbc[-1]
+        update["encrypt_then_mac"] = _encrypt_then_mac(spec, version, suite, settings.timeout)
+    return obs.model_copy(update=update) if update else obs
+
+
+def _client_context(spec: ScanSpec) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # we only look at what is negotiated
+    if spec.client_cert and spec.client_key:
+        ctx.load_cert_chain(spec.client_cert, spec.client_key, _key_password(spec) or None)
+    return ctx
+
+
+def _server_cipher_order(spec: ScanSpec, suites: Sequence[Suite], timeout: int) -> bool | None:
+    """Offer two accepted TLS 1.2 suites in both orders: same pick twice = server order."""
+    first, last = suites[0].openssl_name, suites[-1].openssl_name
+    picks = []
+    for order in ((first, last), (last, first)):
+        try:
+            ctx = _client_context(spec)
+            ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers(":".join(order) + ":@SECLEVEL=0")
+            with (
+                socket.create_connection((spec.host, spec.port), timeout=timeout) as raw,
+                ctx.wrap_socket(raw, server_hostname=spec.sni or spec.host) as tls,
+            ):
+                cipher = tls.cipher()
+                picks.append(cipher[0] if cipher else None)
+        except (OSError, ssl.SSLError, ValueError):
+            return None
+    return picks[0] == picks[1] if None not in picks else None
+
+
+_OPENSSL_VERSION_FLAGS = {"TLSv1.0": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2"}
+
+
+def _encrypt_then_mac(spec: ScanSpec, version: str, suite: Suite, timeout: int) -> bool | None:
+    """Ask `openssl s_client -tlsextdebug` whether the server agrees to encrypt_then_mac."""
+    binary = shutil.which("openssl")
+    if binary is None:
+        return None
+    host = f"[{spec.host}]" if ":" in spec.host else spec.host
+    cmd = [binary, "s_client", "-connect", f"{host}:{spec.port}", "-tlsextdebug"]
+    cmd += ["-servername", spec.sni or spec.host, _OPENSSL_VERSION_FLAGS[version]]
+    cmd += ["-cipher", f"{suite.openssl_name}:@SECLEVEL=0"]
+    if spec.client_cert and spec.client_key:
+        cmd += ["-cert", str(spec.client_cert), "-key", str(spec.client_key)]
+        if spec.key_pass_env:
+            cmd += ["-pass", f"env:{spec.key_pass_env}"]  # the name, never the value
+    try:
+        done = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout + 2,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = done.stdout + done.stderr
+    if "Cipher is (NONE)" in out or "Cipher    : 0000" in out or "CONNECTED" not in out:
+        return None
+    return "encrypt-then-mac" in out
 
 
 # --------------------------------------------------------------------------- observation
@@ -400,7 +521,11 @@ def _error_reason(result: Any) -> str:
 
 
 def _observe(
-    spec: ScanSpec, settings: ScanSettings, result: Any, scanned_at: dt.datetime
+    spec: ScanSpec,
+    settings: ScanSettings,
+    result: Any,
+    scanned_at: dt.datetime,
+    roots: tuple[str, ...] = (),
 ) -> TlsObservation:
     from sslyze.scanner.models import ServerConnectivityStatusEnum
 
@@ -462,7 +587,7 @@ def _observe(
             describe_certificate(c) for c in deployment.received_certificate_chain
         )
         values["chain_in_order"] = deployment.received_chain_has_valid_order
-        values["path_validation"] = _path_validation(deployment, settings.ca_dir is not None)
+        values["path_validation"] = _path_validation(deployment, settings.ca_dir is not None, roots)
         values["ocsp_stapling"] = deployment.ocsp_response is not None
         if deployment.ocsp_response is not None:
             values["ocsp_status"] = str(deployment.ocsp_response.response_status.name)
@@ -539,7 +664,9 @@ def _suite(accepted: Any) -> Suite:
     )
 
 
-def _path_validation(deployment: Any, anchors_configured: bool) -> PathValidation:
+def _path_validation(
+    deployment: Any, anchors_configured: bool, roots: tuple[str, ...]
+) -> PathValidation:
     if not anchors_configured:
         return PathValidation(
             anchors_configured=False,
@@ -554,10 +681,13 @@ def _path_validation(deployment: Any, anchors_configured: bool) -> PathValidatio
             anchors_configured=True,
             trusted=bool(chain),
             error=result.validation_error,
-            verified_chain=tuple(c.subject.rfc4514_string() for c in chain),
+            verified_chain=tuple(describe_certificate(c) for c in chain),
             anchor_subject=chain[-1].subject.rfc4514_string() if chain else None,
+            anchor_roots=roots,
         )
-    return PathValidation(anchors_configured=True, trusted=False, error="validation did not run")
+    return PathValidation(
+        anchors_configured=True, trusted=False, error="validation did not run", anchor_roots=roots
+    )
 
 
 # --------------------------------------------------------------------------- files
