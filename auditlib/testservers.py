@@ -22,6 +22,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,12 +105,16 @@ def build_context(spec: TestServerSpec, folder: Path) -> ssl.SSLContext:
         ciphers = (ciphers or "ALL") + ":@SECLEVEL=0"
     if ciphers:
         ctx.set_ciphers(ciphers)
-    ctx.minimum_version = _VERSIONS[spec.min_version]
-    ctx.maximum_version = _VERSIONS[spec.max_version]
+    with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated: that is the point of the test
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = _VERSIONS[spec.min_version]
+        ctx.maximum_version = _VERSIONS[spec.max_version]
     if spec.ecdh_curve:
         ctx.set_ecdh_curve(spec.ecdh_curve)
     if spec.server_cipher_order:
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    else:  # Python turns server preference on by default
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     cert = write_atomic(folder / "server.crt.pem", spec.cert_chain_pem)
     key = write_atomic(folder / "server.key.pem", spec.key_pem)
     key.chmod(0o600)
@@ -167,8 +172,10 @@ def tls_server(spec: TestServerSpec) -> Iterator[RunningServer]:
             yield RunningServer(LOOPBACK, port, spec)
         finally:
             stop.set()
-            thread.join(timeout=2)
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() at once
             listener.close()
+            thread.join(timeout=2)
 
 
 @dataclass(frozen=True)

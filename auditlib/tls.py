@@ -22,7 +22,7 @@ import ssl
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -388,23 +388,33 @@ def scan_endpoints(
             concurrent_server_scans_limit=max(1, len(requests)),
         )
         scanner.queue_scans(requests)
-        by_uuid = {result.uuid: result for result in scanner.get_results()}
         roots = anchors.roots if anchors else ()
-    observations = []
-    for spec, request in zip(specs, requests, strict=True):
-        result = by_uuid.get(request.uuid)
-        observations.append(_observe(spec, settings, result, scanned_at, roots))
-    if settings.extra_probes:
+        spec_by_uuid = {request.uuid: spec for spec, request in zip(specs, requests, strict=True)}
+        done: dict[Any, TlsObservation | Future[TlsObservation]] = {}
+        # Each endpoint is turned into an observation (and its own probes started) as soon
+        # as sslyze finishes it, so the probes overlap with the scans still running.
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(specs)))) as pool:
-            observations = list(
-                pool.map(lambda s, o: _probe_extras(s, o, settings), specs, observations)
-            )
+            for result in scanner.get_results():
+                spec = spec_by_uuid[result.uuid]
+                obs = _observe(spec, settings, result, scanned_at, roots)
+                done[result.uuid] = (
+                    pool.submit(_probe_extras, spec, obs, settings)
+                    if settings.extra_probes
+                    else obs
+                )
+            observations = []
+            for spec, request in zip(specs, requests, strict=True):
+                item = done.get(request.uuid)
+                if item is None:
+                    observations.append(_observe(spec, settings, None, scanned_at, roots))
+                else:
+                    observations.append(item.result() if isinstance(item, Future) else item)
     return observations
 
 
 # --------------------------------------------------------------------------- extra probes
 # sslyze 6 does not report the server's suite preference (R13) nor encrypt_then_mac (R10-):
-# two small probes of our own, run concurrently after the sslyze pass.
+# two small probes of our own, started for each endpoint as soon as sslyze is done with it.
 
 
 def _probe_extras(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
