@@ -671,7 +671,7 @@ def igc_anchor(ctx: _Ctx) -> Outcome:
             f"chaîne non validée par les ancres configurées ({pv.error or 'raison inconnue'})",
         )
     anchor = pv.anchor_subject or ""
-    if not is_igc_sante_name(anchor):
+    if not is_igc_sante_name(_cn(anchor)):
         return _F, f"chaîne validée jusqu'à « {anchor} », qui n'est pas une AC IGC-Santé"
     return _P, f"chaîne validée jusqu'à l'ancre IGC-Santé « {anchor} »"
 
@@ -707,6 +707,14 @@ class _CertCtx:
 CertRule = Callable[[_CertCtx], Outcome]
 
 
+def _cn(dn: str) -> str:
+    """The CN of an RFC 4514 name (the whole name when it has none)."""
+    for part in dn.split(","):
+        if part.strip().upper().startswith("CN="):
+            return part.strip()[3:]
+    return dn
+
+
 def _who(info: CertificateInfo) -> str:
     return f"« {info.common_name} »"
 
@@ -732,7 +740,7 @@ def r25(c: _CertCtx) -> Outcome:
     if days <= limit:
         return _P, f"durée de vie {days} jours (<= {limit})"
     igc = c.profile.igc_sante
-    if is_igc_sante_name(c.info.issuer):
+    if is_igc_sante_name(_cn(c.info.issuer)):
         if igc.lifetime_exception and days <= igc.lifetime_exception_max_days:
             deviation = (
                 f"Écart documenté IGC-Santé : durée de vie {days} jours, au-delà des {limit} jours "
@@ -895,7 +903,7 @@ def igc_issuer(c: _CertCtx) -> Outcome:
     info = c.info
     if info.self_signed:
         return _F, f"{_who(info)} auto-signé, pas émis par une AC IGC-Santé"
-    if is_igc_sante_name(info.issuer):
+    if is_igc_sante_name(_cn(info.issuer)):
         return _P, f"émis par « {info.issuer} »"
     return _F, f"émis par « {info.issuer} », qui n'est pas une AC IGC-Santé"
 

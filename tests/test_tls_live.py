@@ -245,3 +245,27 @@ def test_observations_round_trip_with_raw_sslyze_sidecars(
     # no secret in anything we wrote
     for path in target.parent.iterdir():
         assert "s3cret-pass" not in path.read_text()
+
+
+def test_cli_exit_codes_from_saved_observations(
+    scanned: tuple[Fixtures, dict[str, TlsObservation], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from auditlib.cli import main
+
+    _, observations, folder = scanned
+    compliant = folder / "cli" / "compliant.json"
+    save_observations(compliant, [observations["compliant"]])
+    assert main(["scan", "--from-observations", str(compliant)]) == 0
+    out = capsys.readouterr().out
+    assert "bottom line: COMPLIANT" in out and "R35" in out
+    mixed = folder / "cli" / "mixed.json"
+    save_observations(mixed, list(observations.values()))
+    assert main(["scan", "--from-observations", str(mixed), "--json", "-"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    verdicts = {e["label"]: e["bottom_line"] for e in report["evaluations"]}
+    assert verdicts["compliant"] == "COMPLIANT"
+    assert verdicts["legacy"] == "NON_COMPLIANT"
+    assert verdicts["closed"] == "ERROR"
+    # strict level: the documented IGC-Santé deviation stays accepted, RSA (R8) does not
+    assert main(["scan", "--from-observations", str(compliant), "--level", "recommended"]) == 0
