@@ -377,39 +377,104 @@ def scan_endpoints(
         return []
     scanned_at = dt.datetime.now(dt.UTC)
     with _anchor_file(settings.ca_dir) as anchors:
-        requests = []
+        roots = anchors.roots if anchors else ()
+        # Set-up mistakes (credentials, commands) raise here, before any traffic.
+        requests: list[Any] = []
         for spec in specs:
             try:
                 requests.append(_request(spec, settings, anchors))
             except ServerHostnameCouldNotBeResolved:
-                raise TlsScanError(f"{spec.name}: host name {spec.host} does not resolve") from None
-        scanner = Scanner(
-            per_server_concurrent_connections_limit=settings.concurrent_connections_per_server,
-            concurrent_server_scans_limit=max(1, len(requests)),
-        )
-        scanner.queue_scans(requests)
-        roots = anchors.roots if anchors else ()
-        spec_by_uuid = {request.uuid: spec for spec, request in zip(specs, requests, strict=True)}
-        done: dict[Any, TlsObservation | Future[TlsObservation]] = {}
-        # Each endpoint is turned into an observation (and its own probes started) as soon
-        # as sslyze finishes it, so the probes overlap with the scans still running.
+                requests.append(None)
+        done: dict[int, TlsObservation | Future[TlsObservation]] = {}
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(specs)))) as pool:
-            for result in scanner.get_results():
-                spec = spec_by_uuid[result.uuid]
-                obs = _observe(spec, settings, result, scanned_at, roots)
-                done[result.uuid] = (
-                    pool.submit(_probe_extras, spec, obs, settings)
-                    if settings.extra_probes
-                    else obs
+            # A quick reachability check first: sslyze would otherwise spend its retries
+            # (many seconds) on a silent or closed port before calling it unreachable.
+            checks = list(
+                pool.map(
+                    lambda spec, req: (
+                        f"host name {spec.host} does not resolve"
+                        if req is None
+                        else _preflight(spec, settings.timeout)
+                    ),
+                    specs,
+                    requests,
                 )
+            )
+            live = []
+            for index, (spec, request, problem) in enumerate(
+                zip(specs, requests, checks, strict=True)
+            ):
+                if problem is None:
+                    live.append((index, spec, request))
+                else:
+                    done[index] = _error_observation(spec, problem, scanned_at)
+            if live:
+                scanner = Scanner(
+                    per_server_concurrent_connections_limit=settings.concurrent_connections_per_server,
+                    concurrent_server_scans_limit=max(1, len(live)),
+                )
+                scanner.queue_scans([request for _, _, request in live])
+                by_uuid = {request.uuid: (index, spec) for index, spec, request in live}
+                # Each endpoint becomes an observation (and its own probes start) as soon
+                # as sslyze is done with it, so the probes overlap the scans still running.
+                for result in scanner.get_results():
+                    index, spec = by_uuid[result.uuid]
+                    obs = _observe(spec, settings, result, scanned_at, roots)
+                    done[index] = (
+                        pool.submit(_probe_extras, spec, obs, settings)
+                        if settings.extra_probes
+                        else obs
+                    )
             observations = []
-            for spec, request in zip(specs, requests, strict=True):
-                item = done.get(request.uuid)
+            for index, spec in enumerate(specs):
+                item = done.get(index)
                 if item is None:
                     observations.append(_observe(spec, settings, None, scanned_at, roots))
                 else:
                     observations.append(item.result() if isinstance(item, Future) else item)
     return observations
+
+
+def _error_observation(spec: ScanSpec, reason: str, scanned_at: dt.datetime) -> TlsObservation:
+    return TlsObservation(
+        label=spec.name,
+        host=spec.host,
+        port=spec.port,
+        sni=spec.sni or spec.host,
+        client_cert=str(spec.client_cert) if spec.client_cert else None,
+        scanned_at=scanned_at,
+        status=ScanStatus.ERROR,
+        error=reason,
+    )
+
+
+def _preflight(spec: ScanSpec, timeout: int) -> str | None:
+    """Why the endpoint is unreachable (refused, silent, timed out), or None to scan it.
+
+    Only network-level failures stop here; any TLS-level answer, even an alert, goes on
+    to sslyze, which knows far more protocol versions than Python's `ssl`.
+    """
+    try:
+        raw = socket.create_connection((spec.host, spec.port), timeout=timeout)
+    except TimeoutError:
+        return f"timed out after {timeout} s (TCP connection not established)"
+    except ConnectionRefusedError:
+        return "connection refused (nothing listening on the port)"
+    except OSError as exc:
+        return f"cannot connect: {exc.strerror or exc}"
+    with raw:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with contextlib.suppress(ssl.SSLError):
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+        try:
+            with ctx.wrap_socket(raw, server_hostname=spec.sni or spec.host):
+                return None
+        except TimeoutError:
+            return f"timed out after {timeout} s: TCP port open but no TLS handshake answer"
+        except (ssl.SSLError, OSError, ValueError):
+            return None
 
 
 # --------------------------------------------------------------------------- extra probes

@@ -164,3 +164,27 @@ def test_cli_closed_port_is_exit_2_with_json(
     report = json.loads(out.read_text())
     assert report["evaluations"][0]["bottom_line"] == "ERROR"
     assert load_observations(saved)[0].status.value == "ERROR"
+
+
+def test_silent_server_times_out_with_a_reason() -> None:
+    import socket
+    import threading
+
+    accepted: list[socket.socket] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+
+        def accept() -> None:
+            try:
+                accepted.append(listener.accept()[0])  # and never say a word
+            except OSError:
+                pass
+
+        threading.Thread(target=accept, daemon=True).start()
+        spec = ScanSpec("127.0.0.1", listener.getsockname()[1], label="silent")
+        (obs,) = scan_endpoints([spec], ScanSettings(timeout=1, max_retries=0))
+    for conn in accepted:
+        conn.close()
+    assert obs.status.value == "ERROR"
+    assert obs.error is not None and "timed out" in obs.error
