@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -176,10 +177,8 @@ def test_silent_server_times_out_with_a_reason() -> None:
         listener.listen(4)
 
         def accept() -> None:
-            try:
+            with contextlib.suppress(OSError):
                 accepted.append(listener.accept()[0])  # and never say a word
-            except OSError:
-                pass
 
         threading.Thread(target=accept, daemon=True).start()
         spec = ScanSpec("127.0.0.1", listener.getsockname()[1], label="silent")
