@@ -15,6 +15,12 @@ import pytest
 
 from auditlib.anssi import EndpointEvaluation, RuleStatus, Verdict, evaluate, load_profile
 from auditlib.certs import describe_certificate
+from auditlib.testservers import (
+    DEMO_CLIENT_KEY_PASS,
+    DEMO_CLIENT_KEY_PASS_ENV,
+    start_fixture_servers,
+)
+from auditlib.testservers import FixtureServers as Fixtures
 from auditlib.tls import (
     ScanSettings,
     ScanStatus,
@@ -23,7 +29,6 @@ from auditlib.tls import (
     save_observations,
     scan_endpoints,
 )
-from tests.tls_fixtures import Fixtures, start_all
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 
@@ -42,9 +47,9 @@ def scanned(
 ) -> Iterator[tuple[Fixtures, dict[str, TlsObservation], Path]]:
     folder = tmp_path_factory.mktemp("tls")
     mp = pytest.MonkeyPatch()
-    mp.setenv("AUDITLIB_TEST_CLIENT_KEY_PASS", "s3cret-pass")
+    mp.setenv(DEMO_CLIENT_KEY_PASS_ENV, DEMO_CLIENT_KEY_PASS)
     with contextlib.ExitStack() as stack:
-        fx = start_all(stack, folder)
+        fx = start_fixture_servers(stack, folder)
         observations = scan_endpoints(list(fx.specs.values()), ScanSettings(ca_dir=fx.ca_dir))
         yield fx, {o.label: o for o in observations}, folder
     mp.undo()
@@ -244,7 +249,7 @@ def test_observations_round_trip_with_raw_sslyze_sidecars(
     assert again.bottom_line == Verdict.NON_COMPLIANT
     # no secret in anything we wrote
     for path in target.parent.iterdir():
-        assert "s3cret-pass" not in path.read_text()
+        assert DEMO_CLIENT_KEY_PASS not in path.read_text()
 
 
 def test_cli_exit_codes_from_saved_observations(
