@@ -287,7 +287,8 @@ def split_suite(suite: Suite, leaf: CertificateInfo | None = None) -> SuiteParts
         tokens = right.split("_")
     else:
         tokens = body.split("_")
-        kx = {"ECDH": "ECDHE", "DH": "DHE"}.get(suite.kx_type or "")
+        # TLS 1.3: always ephemeral (EC)DH; the certificate says how the server signs
+        kx = "DHE" if suite.kx_type == "DH" else "ECDHE"
         auth = _leaf_auth(leaf)
     digest = tokens[-1] if tokens and tokens[-1] in _HASHES else None
     mode = _mode(tokens)
@@ -377,10 +378,14 @@ def _suite_rule(ctx: _Ctx, part: str, table: dict[str, str], what: str, rule: st
         return _INC, _versions_missing(ctx) or "aucune suite acceptée observée"
     bad: list[str] = []
     tolerated: list[str] = []
+    unknown: list[str] = []
     for _version, suite, parts in ctx.suites:
         value = getattr(parts, part)
-        verdict = table.get(value or "", "forbidden")
-        label = f"{suite.name} ({what} {value or 'non reconnu'})"
+        if value is None:  # unparsed name, or TLS 1.3 with no certificate observed
+            unknown.append(suite.name)
+            continue
+        verdict = table.get(value, "forbidden")
+        label = f"{suite.name} ({what} {value})"
         if verdict == "forbidden":
             bad.append(label)
         elif verdict == "tolerated":
@@ -388,6 +393,8 @@ def _suite_rule(ctx: _Ctx, part: str, table: dict[str, str], what: str, rule: st
     gap = _versions_missing(ctx)
     if bad:
         return _F, f"{_join(bad)} accepté(s), contraire à {rule}"
+    if unknown:
+        return _INC, f"{what} non déterminé pour {_join(unknown)}"
     if gap:
         return _INC, gap
     if tolerated:

@@ -79,8 +79,22 @@ def run(args: argparse.Namespace) -> int:
     if args.level:
         profile = profile.model_copy(update={"level": args.level})
     if args.from_observations:
-        if args.endpoints:
-            raise AuditlibError("give either endpoints to scan or --from-observations, not both")
+        scan_only = [
+            flag
+            for flag, value in (
+                ("HOST:PORT", args.endpoints),
+                ("--sni", args.sni),
+                ("--client-cert", args.client_cert),
+                ("--client-key", args.client_key),
+                ("--key-pass-env", args.key_pass_env),
+                ("--ca-dir", args.ca_dir),
+            )
+            if value
+        ]
+        if scan_only:
+            raise AuditlibError(
+                f"{', '.join(scan_only)} only apply when scanning, not with --from-observations"
+            )
         observations = load_observations(args.from_observations)
     else:
         if not args.endpoints:

@@ -330,11 +330,12 @@ def _request(spec: ScanSpec, settings: ScanSettings, anchors: _Anchors | None) -
     except ValueError as exc:
         raise TlsScanError(f"unknown sslyze scan command: {exc}") from None
     sni = spec.sni or spec.host
-    ip = spec.host if _is_ip(spec.host) else None
-    location = ServerNetworkLocation(hostname=sni, port=spec.port, ip_address=ip)
+    credentials = _credentials(spec)
+    # Connect to `host`, but present and check `sni`: sslyze would resolve the SNI name.
+    location = ServerNetworkLocation(hostname=sni, port=spec.port, ip_address=_resolve(spec.host))
     config = ServerNetworkConfiguration(
         tls_server_name_indication=sni,
-        tls_client_auth_credentials=_credentials(spec),
+        tls_client_auth_credentials=credentials,
         network_timeout=settings.timeout,
         network_max_retries=settings.max_retries,
     )
@@ -349,6 +350,20 @@ def _request(spec: ScanSpec, settings: ScanSettings, anchors: _Anchors | None) -
         scan_commands=commands,
         scan_commands_extra_arguments=extra,
     )
+
+
+class _UnresolvableError(Exception):
+    """The endpoint's host name does not resolve (recorded as an ERROR observation)."""
+
+
+def _resolve(host: str) -> str:
+    if _is_ip(host):
+        return host
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise _UnresolvableError(host) from None
+    return str(infos[0][4][0])
 
 
 def _is_ip(host: str) -> bool:
@@ -383,7 +398,7 @@ def scan_endpoints(
         for spec in specs:
             try:
                 requests.append(_request(spec, settings, anchors))
-            except ServerHostnameCouldNotBeResolved:
+            except (ServerHostnameCouldNotBeResolved, _UnresolvableError):
                 requests.append(None)
         done: dict[int, TlsObservation | Future[TlsObservation]] = {}
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(specs)))) as pool:

@@ -420,3 +420,11 @@ def test_profile_errors(tmp_path: Any) -> None:
     bad.write_text(yaml.safe_dump(data, allow_unicode=True))
     with pytest.raises(ProfileError, match="R4"):
         load_profile(bad)
+
+
+def test_tls13_without_a_certificate_cannot_judge_authentication() -> None:
+    obs = observation(chain=(), tls12=())
+    ev = evaluate(obs, profile(), NOW)
+    assert ev.result("R8").status == INC
+    assert ev.result("R6").status == P  # TLS 1.3 is always ephemeral
+    assert ev.result("R24").status == INC

@@ -187,3 +187,33 @@ def test_silent_server_times_out_with_a_reason() -> None:
         conn.close()
     assert obs.status.value == "ERROR"
     assert obs.error is not None and "timed out" in obs.error
+
+
+def test_unresolvable_host_is_an_error_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def no_dns(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    (obs,) = scan_endpoints([ScanSpec("proxy.fournisseur.invalid", 8443)])
+    assert obs.status.value == "ERROR"
+    assert obs.error == "host name proxy.fournisseur.invalid does not resolve"
+
+
+def test_connect_address_and_sni_are_distinct() -> None:
+    from auditlib.tls import _request
+
+    request = _request(ScanSpec("localhost", 8443, sni="api.fournisseur.fr"), ScanSettings(), None)
+    assert request.server_location.hostname == "api.fournisseur.fr"
+    assert request.server_location.ip_address in ("127.0.0.1", "::1")
+    assert request.network_configuration.tls_server_name_indication == "api.fournisseur.fr"
+
+
+def test_cli_refuses_scan_options_with_saved_observations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "obs.json"
+    saved.write_text(json.dumps({"format": OBSERVATIONS_FORMAT, "observations": []}))
+    assert main(["scan", "--from-observations", str(saved), "--ca-dir", str(tmp_path)]) == 2
+    assert "--ca-dir only apply when scanning" in capsys.readouterr().err
