@@ -49,6 +49,7 @@ __all__ = [
     "SuiteParts",
     "Usage",
     "Verdict",
+    "bottom_line_of",
     "evaluate",
     "evaluate_all",
     "evaluate_certificate",
@@ -111,6 +112,23 @@ class EndpointEvaluation:
             if res.rule_id == rule_id:
                 return res
         raise KeyError(rule_id)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat row per rule (for a pandas DataFrame in the notebook or the report)."""
+        return [
+            {
+                "endpoint": self.label,
+                "rule": r.rule_id,
+                "title": r.title,
+                "status": r.status.value,
+                "reason": r.reason,
+                "requirement": r.requirement,
+                "severity": r.severity,
+                "deviation": r.deviation,
+                "counts": r.counts,
+            }
+            for r in self.results
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -288,6 +306,12 @@ def _bottom_line(results: Sequence[RuleResult], profile: Profile, scan_error: bo
     if any(r.status == RuleStatus.DEGRADED for r in results):
         return Verdict.DEGRADED
     return Verdict.COMPLIANT
+
+
+def bottom_line_of(results: Sequence[RuleResult], profile: Profile | None = None) -> Verdict:
+    """One verdict for a list of rule results, e.g. `evaluate_certificate` on a client cert."""
+    profile = profile or load_profile()
+    return _bottom_line([r for r in results if r.counts], profile, scan_error=False)
 
 
 def evaluate_all(

@@ -428,3 +428,19 @@ def test_tls13_without_a_certificate_cannot_judge_authentication() -> None:
     assert ev.result("R8").status == INC
     assert ev.result("R6").status == P  # TLS 1.3 is always ephemeral
     assert ev.result("R24").status == INC
+
+
+def test_rows_and_bottom_line_of_a_bare_certificate() -> None:
+    from auditlib.anssi import bottom_line_of
+
+    ev = evaluate(observation(), profile(), NOW)
+    rows = ev.rows()
+    assert len(rows) == len(profile().rules)
+    assert {"endpoint", "rule", "status", "reason", "requirement"} <= set(rows[0])
+    client = describe_certificate(pki().issue("CLIENT", profile="client", days=825).certificate)
+    results = evaluate_certificate(client, "client", profile(), NOW, issuer=issuing())
+    assert bottom_line_of(results, profile()) == Verdict.COMPLIANT
+    weak = describe_certificate(rsa_pki().issue("CLIENT", profile="client", sha="sha1").certificate)
+    assert bottom_line_of(evaluate_certificate(weak, "client", profile(), NOW), profile()) == (
+        Verdict.NON_COMPLIANT
+    )
