@@ -30,7 +30,9 @@ from auditlib.anssi_rules import (
     EndpointContext,
     Outcome,
     SuiteParts,
+    SuiteVerdict,
     Usage,
+    classify_suites,
     missing_reason,
     split_suite,
 )
@@ -47,9 +49,11 @@ __all__ = [
     "RuleResult",
     "RuleStatus",
     "SuiteParts",
+    "SuiteVerdict",
     "Usage",
     "Verdict",
     "bottom_line_of",
+    "classify_suites",
     "evaluate",
     "evaluate_all",
     "evaluate_certificate",
@@ -106,6 +110,8 @@ class EndpointEvaluation:
     certificate_not_after: dt.datetime | None = None
     hsts: RuleResult | None = None
     """The HSTS result, reported separately (never part of `bottom_line`)."""
+    suites: tuple[SuiteVerdict, ...] = ()
+    """Every accepted suite with the rules it breaks (the report's suite table)."""
 
     def result(self, rule_id: str) -> RuleResult:
         for res in self.results:
@@ -213,6 +219,7 @@ def evaluate(
     obs = observation
     unreachable = obs.status == ScanStatus.ERROR and not obs.protocols
     results: list[RuleResult] = []
+    suite_verdicts: tuple[SuiteVerdict, ...] = ()
     if unreachable:
         reason = f"point d'accès non analysé : {obs.error or 'erreur inconnue'}"
         results = [_result(spec, (RuleStatus.INCOMPLETE, reason)) for spec in profile.rules]
@@ -224,6 +231,7 @@ def evaluate(
             for suite in proto.suites
         )
         ctx = EndpointContext(obs=obs, profile=profile, as_of=when, suites=suites)
+        suite_verdicts = classify_suites(suites, profile)
         cert_results: dict[str, RuleResult] = {}
         if leaf is not None:
             verified = obs.path_validation.verified_chain if obs.path_validation else ()
@@ -268,6 +276,7 @@ def evaluate(
         days_until_expiry=leaf.days_until_expiry(when) if leaf else None,
         certificate_not_after=leaf.not_after if leaf else None,
         hsts=hsts_result,
+        suites=suite_verdicts,
     )
 
 

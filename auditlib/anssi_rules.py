@@ -36,7 +36,71 @@ class SuiteParts:
     hash: str | None
 
 
+@dataclass(frozen=True)
+class SuiteVerdict:
+    """One accepted suite, its parts and the rules it breaks (for the report's suite table)."""
+
+    version: str
+    name: str
+    parts: SuiteParts
+    status: RuleStatus
+    """FAIL if any part is forbidden, DEGRADED if only tolerated, INCOMPLETE if unknown."""
+    breaks: tuple[str, ...]
+    """Rules broken outright, e.g. `("R6", "R11")`."""
+    tolerated_by: tuple[str, ...]
+    """Rules met only at their tolerated level, e.g. `("R8", "R10")`."""
+
+
+def classify_suites(
+    suites: Iterable[tuple[str, Suite, SuiteParts]], profile: Profile
+) -> tuple[SuiteVerdict, ...]:
+    """Say, for every accepted suite, which of R4, R5, R6, R8, R9, R10, R11 it breaks."""
+    table = profile.suite_classification
+    verdicts = []
+    for version, suite, parts in suites:
+        breaks: list[str] = []
+        tolerated: list[str] = []
+        unknown = False
+        if version in OLD_VERSIONS:
+            breaks.append("R4")
+        if suite.anonymous or parts.auth == "anon":
+            breaks.append("R5")
+        kx = table.key_exchange.get(parts.kx or "")
+        if kx is None or not kx.forward_secrecy:
+            breaks.append("R6")
+        elif kx.status == "tolerated":
+            tolerated.append("R6")
+        for rule, value, mapping in (
+            ("R8", parts.auth, table.authentication),
+            ("R9", parts.cipher, table.cipher),
+            ("R10", parts.mode, table.mode),
+            ("R11", parts.hash, table.hash),
+        ):
+            if value is None:
+                unknown = True
+                continue
+            level = mapping.get(value, "forbidden")
+            if level == "forbidden" and rule not in breaks:
+                breaks.append(rule)
+            elif level == "tolerated":
+                tolerated.append(rule)
+        status = (
+            RuleStatus.FAIL
+            if breaks
+            else RuleStatus.INCOMPLETE
+            if unknown
+            else RuleStatus.DEGRADED
+            if tolerated
+            else RuleStatus.PASS
+        )
+        verdicts.append(
+            SuiteVerdict(version, suite.name, parts, status, tuple(breaks), tuple(tolerated))
+        )
+    return tuple(verdicts)
+
+
 _HASHES = ("SHA", "SHA256", "SHA384", "SHA512", "MD5")
+OLD_VERSIONS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1")
 
 
 def split_suite(suite: Suite, leaf: CertificateInfo | None = None) -> SuiteParts:
@@ -153,10 +217,14 @@ def _versions_missing(ctx: EndpointContext) -> str | None:
 def _suite_rule(
     ctx: EndpointContext, part: str, table: dict[str, str], what: str, rule: str
 ) -> Outcome:
+    """Judge one part of every accepted suite from the classification table.
+
+    The reason groups suites by the offending value: "chiffrement 3DES :
+    TLS_RSA_WITH_3DES_EDE_CBC_SHA accepté(s), contraire à R9".
+    """
     if not ctx.suites:
         return _INC, _versions_missing(ctx) or "aucune suite acceptée observée"
-    bad: list[str] = []
-    tolerated: list[str] = []
+    by_verdict: dict[str, dict[str, list[str]]] = {"forbidden": {}, "tolerated": {}}
     unknown: list[str] = []
     for _version, suite, parts in ctx.suites:
         value = getattr(parts, part)
@@ -164,20 +232,21 @@ def _suite_rule(
             unknown.append(suite.name)
             continue
         verdict = table.get(value, "forbidden")
-        label = f"{suite.name} ({what} {value})"
-        if verdict == "forbidden":
-            bad.append(label)
-        elif verdict == "tolerated":
-            tolerated.append(label)
+        if verdict in by_verdict:
+            by_verdict[verdict].setdefault(value, []).append(suite.name)
+
+    def grouped(groups: dict[str, list[str]]) -> str:
+        return " ; ".join(f"{what} {value} : {_join(names, 4)}" for value, names in groups.items())
+
     gap = _versions_missing(ctx)
-    if bad:
-        return _F, f"{_join(bad)} accepté(s), contraire à {rule}"
+    if by_verdict["forbidden"]:
+        return _F, f"{grouped(by_verdict['forbidden'])} accepté(s), contraire à {rule}"
     if unknown:
         return _INC, f"{what} non déterminé pour {_join(unknown)}"
     if gap:
         return _INC, gap
-    if tolerated:
-        return _D, f"{_join(tolerated)} : toléré seulement (niveau dégradé)"
+    if by_verdict["tolerated"]:
+        return _D, f"{grouped(by_verdict['tolerated'])} : toléré seulement (niveau dégradé)"
     return _P, f"toutes les suites acceptées respectent {rule}"
 
 
@@ -196,9 +265,8 @@ def r3(ctx: EndpointContext) -> Outcome:
 
 
 def r4(ctx: EndpointContext) -> Outcome:
-    old = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1")
-    accepted = [p.version for p in ctx.obs.protocols if p.version in old and p.accepted]
-    unknown = [v for v in old if (p := ctx.obs.protocol(v)) is None or p.accepted is None]
+    accepted = [p.version for p in ctx.obs.protocols if p.version in OLD_VERSIONS and p.accepted]
+    unknown = [v for v in OLD_VERSIONS if (p := ctx.obs.protocol(v)) is None or p.accepted is None]
     if accepted:
         return _F, f"{_join(accepted)} accepté(s)"
     if unknown:

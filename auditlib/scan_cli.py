@@ -147,10 +147,9 @@ def run(args: argparse.Namespace) -> int:
 
 def format_evaluation(evaluation: Any) -> str:
     """A readable table: one line per rule (id, status, reason), then the verdicts."""
-    lines = [
-        f"== {evaluation.label} ({evaluation.host}:{evaluation.port}) - "
-        f"profile {evaluation.profile_id}, level {evaluation.level}"
-    ]
+    address = f"{evaluation.host}:{evaluation.port}"
+    where = evaluation.label if evaluation.label == address else f"{evaluation.label} ({address})"
+    lines = [f"== {where} - profile {evaluation.profile_id}, level {evaluation.level}"]
     if evaluation.scan_error:
         lines.append(f"   scan error: {evaluation.scan_error}")
     width = max((len(r.rule_id) for r in evaluation.results), default=4)
@@ -164,6 +163,19 @@ def format_evaluation(evaluation: Any) -> str:
         lines.append(
             f"   {result.rule_id:<{width}}  {result.status.value:<14}  {result.reason}{marker}"
         )
+    flagged = [v for v in evaluation.suites if v.status.value != "PASS"]
+    if flagged:
+        lines.append("   suites not at the recommended level:")
+        for verdict in flagged:
+            notes = []
+            if verdict.breaks:
+                notes.append("breaks " + ", ".join(verdict.breaks))
+            if verdict.tolerated_by:
+                notes.append("tolerated by " + ", ".join(verdict.tolerated_by))
+            lines.append(
+                f"     {verdict.version:<8} {verdict.name:<45} {verdict.status.value:<10} "
+                + "; ".join(notes)
+            )
     for req in evaluation.requirements:
         lines.append(f"   {req.requirement}: {req.bottom_line.value}")
     if evaluation.days_until_expiry is not None:

@@ -274,3 +274,16 @@ def test_cli_exit_codes_from_saved_observations(
     assert verdicts["closed"] == "ERROR"
     # strict level: the documented IGC-Santé deviation stays accepted, RSA (R8) does not
     assert main(["scan", "--from-observations", str(compliant), "--level", "recommended"]) == 0
+
+
+def test_suite_table_says_which_rules_each_suite_breaks(
+    evaluations: dict[str, EndpointEvaluation],
+) -> None:
+    table = {(v.version, v.name): v for v in evaluations["legacy"].suites}
+    rsa_cbc = table[("TLSv1.0", "TLS_RSA_WITH_AES_128_CBC_SHA")]
+    assert rsa_cbc.status == F
+    assert set(rsa_cbc.breaks) == {"R4", "R6", "R11"}
+    assert set(rsa_cbc.tolerated_by) == {"R8", "R10"}
+    gcm = table[("TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")]
+    assert gcm.status == D and gcm.breaks == () and gcm.tolerated_by == ("R8",)
+    assert all(v.status == P for v in evaluations["compliant"].suites)
