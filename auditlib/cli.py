@@ -6,6 +6,7 @@ Exit codes everywhere: 0 all good, 1 non-compliance found, 2 error or incomplete
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
@@ -19,18 +20,16 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 
-def _add_scan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from auditlib import scan_cli
-
-    scan_cli.add_parser(sub)
-
-
-# Each entry adds one subcommand; modules are imported lazily so `auditlib --help`
-# stays fast and a broken optional stack (e.g. pango for WeasyPrint) only hurts
-# the commands that need it.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
-    _add_scan,
-]
+# One module per subcommand, each exposing `add_parser(sub)`. They are imported only
+# when the parser is built, one by one, so a broken optional stack (e.g. pango for
+# WeasyPrint) only hurts the commands that need it.
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "auditlib.demo",
+    "auditlib.checkpoints_cli",
+    "auditlib.traces_cli",
+    "auditlib.sign_cli",
+    "auditlib.scan_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"auditlib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for add in SUBCOMMANDS:
-        add(sub)
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
@@ -59,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"auditlib {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error worth a traceback.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

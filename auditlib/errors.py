@@ -9,6 +9,22 @@ class AuditlibError(Exception):
     """Root of every error the workbench raises on purpose."""
 
 
+class SignError(AuditlibError):
+    """A report PDF could not be signed (key material, passphrase, timestamp server...)."""
+
+
+class PassphraseError(SignError):
+    """The signing key's passphrase is missing or wrong; the message never contains it."""
+
+
+class KeyMaterialError(SignError):
+    """A PKCS#12, PEM key, certificate or chain file is unreadable, corrupt or unusable."""
+
+
+class PdfInputError(AuditlibError):
+    """A file given as a PDF cannot be read: missing, not a PDF, encrypted or broken."""
+
+
 class ChecklistError(AuditlibError):
     """A checkpoint workbook cannot be used; `problems` lists every cause with its location."""
 
@@ -19,3 +35,12 @@ class ChecklistError(AuditlibError):
             text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(text)
         self.message = message
+
+
+class TraceError(AuditlibError):
+    """A Proxy e-Santé trace export cannot be used (file, fetch or profile); says where."""
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        self.source = source
+        self.message = message
+        super().__init__(f"{source}: {message}" if source else message)

@@ -1,0 +1,241 @@
+"""Types shared by the trace loader, the supervision checks and the CLI.
+
+The supervision profile (`profiles/supervision.yaml`) is data: thresholds, severities,
+record schema and the EXI EDC PSC requirements each check evidences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditlib.errors import TraceError
+from auditlib.requirements import normalise_requirement_id
+
+
+class Severity(StrEnum):
+    """Finding severity, ordered: info < low < medium < high < critical."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+    def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+
+class TraceVerdict(StrEnum):
+    CLEAN = "clean"
+    """Every check passed."""
+    FINDINGS = "findings"
+    """At least one check found something: CLI exit 1."""
+    UNUSABLE = "unusable"
+    """Too little usable data to judge: CLI exit 2."""
+
+
+# --- profile (data in) -----------------------------------------------------------------
+
+
+class CheckSpec(BaseModel):
+    """One check of the profile; extra keys are the check's thresholds."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    title: str
+    severity: Severity
+    requirements: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @field_validator("requirements")
+    @classmethod
+    def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for item in value:
+            ident = normalise_requirement_id(item, allow_bare_number=True)
+            if ident is None:
+                raise ValueError(f"not an EXI EDC PSC requirement id: {item!r}")
+            out.append(ident)
+        return tuple(out)
+
+    def param(self, name: str, default: Any = None) -> Any:
+        extra = self.model_extra or {}
+        return extra.get(name, default)
+
+
+class RecordSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    types: tuple[str, ...]
+    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    required: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+
+class SupervisionProfile(BaseModel):
+    """The whole `supervision.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    event_min_severity: Severity = Severity.MEDIUM
+    sample_size: int = Field(default=5, ge=0, le=1000)
+    max_bytes: int = Field(default=1 << 30, gt=0)
+    unusable_malformed_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    records: RecordSchema
+    checks: dict[str, CheckSpec]
+
+    def check(self, check_id: str) -> CheckSpec:
+        try:
+            return self.checks[check_id]
+        except KeyError:
+            raise TraceError(f"check {check_id!r} missing from the supervision profile") from None
+
+
+DEFAULT_PROFILE = "supervision.yaml"
+
+
+def load_supervision_profile(path: str | Path | None = None) -> SupervisionProfile:
+    """Read a supervision profile (default: the packaged `profiles/supervision.yaml`)."""
+    if path is None:
+        text = resources.files("auditlib").joinpath("profiles", DEFAULT_PROFILE).read_text("utf-8")
+        where = f"auditlib/profiles/{DEFAULT_PROFILE}"
+    else:
+        where = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TraceError(f"cannot read supervision profile: {exc}", where) from exc
+    try:
+        data = yaml.safe_load(text)
+        return SupervisionProfile.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise TraceError(f"not valid YAML: {exc}", where) from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise TraceError(f"invalid supervision profile: {problems}", where) from exc
+
+
+# --- results (data out) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MalformedRecord:
+    index: int
+    """Position of the record in the exported JSON list (0-based)."""
+    reason: str
+    """Why it was set aside (French: shown in the report)."""
+
+
+@dataclass(frozen=True, eq=False)
+class TraceExport:
+    """A parsed trace export: well-formed records as a DataFrame, malformed ones aside."""
+
+    source: str
+    """File path or URL the export came from."""
+    sha256: str
+    size_bytes: int
+    total_records: int
+    records: pd.DataFrame
+    """Well-formed records: `index` (position in the file), `type`, `ts` (UTC) and the
+    known fields as strings; sorted as in the file."""
+    malformed: pd.DataFrame
+    """Columns `index`, `reason`."""
+    start: dt.datetime | None = None
+    """Requested window start (fetch parameters or command line), if known."""
+    end: dt.datetime | None = None
+    evidence_path: Path | None = None
+    """Where the raw response was kept (live fetch), or the file read."""
+    fetch: dict[str, Any] = field(default_factory=dict)
+    """Fetch record (url, window, time, server certificate fingerprint) when fetched."""
+
+    @property
+    def malformed_count(self) -> int:
+        return len(self.malformed)
+
+    def malformed_sample(self, n: int = 5) -> tuple[MalformedRecord, ...]:
+        head = self.malformed.head(n)
+        return tuple(
+            MalformedRecord(int(i), str(r))
+            for i, r in zip(head["index"], head["reason"], strict=True)
+        )
+
+
+@dataclass(frozen=True)
+class OffendingRecord:
+    index: int
+    """Position of the record in the exported JSON list (0-based)."""
+    record: dict[str, Any]
+    """The record's known fields as read (timestamp as ISO-8601 UTC)."""
+
+
+@dataclass(frozen=True)
+class TraceFinding:
+    """One supervision check that found something."""
+
+    check: str
+    """Check id from the profile, e.g. `send_session`."""
+    severity: Severity
+    title: str
+    """French title (profile)."""
+    message: str
+    """French sentence for the report."""
+    count: int
+    """Number of offending records."""
+    samples: tuple[OffendingRecord, ...]
+    requirements: tuple[str, ...]
+    first_seen: dt.datetime | None = None
+    """Timestamp (UTC) of the earliest offending record, when there is one."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Check-specific facts (gaps, client ids in bursts...)."""
+
+
+class CheckStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_EVALUATED = "not_evaluated"
+    """The export lacks what the check needs (no window, no record): not a pass."""
+    DISABLED = "disabled"
+    """Switched off in the profile."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """Every check of the profile, found something or not: what the assessment maps to
+    requirements (PENDANT phase)."""
+
+    check: str
+    title: str
+    severity: Severity
+    requirements: tuple[str, ...]
+    status: CheckStatus
+    note: str | None = None
+    """French remark on a partial or missing evaluation."""
+    finding: TraceFinding | None = None
+
+
+@dataclass(frozen=True)
+class SupervisionEvent:
+    """A supervision finding as the audit plan reads it: a possible audit trigger."""
+
+    provider: str
+    date: dt.date
+    event: str
+    severity: Severity
+
+
+EVENT_COLUMNS = ("provider", "date", "event", "severity")
