@@ -16,7 +16,6 @@ from typing import Any
 from auditlib.anssi_profile import (
     PROFILES,
     Profile,
-    ProfileError,
     RuleSpec,
     RuleStatus,
     Verdict,
@@ -37,6 +36,7 @@ from auditlib.anssi_rules import (
     split_suite,
 )
 from auditlib.certs import CertificateInfo
+from auditlib.errors import ProfileError
 from auditlib.tls import ScanStatus, TlsObservation
 
 __all__ = [

@@ -17,11 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from auditlib.errors import AuditlibError
-
-
-class ProfileError(AuditlibError):
-    """A TLS profile file cannot be used; says which file and which key is wrong."""
+from auditlib.errors import ProfileError
 
 
 class RuleStatus(StrEnum):

@@ -31,7 +31,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from auditlib.errors import AuditlibError
+from auditlib.errors import TestServerError
 from auditlib.files import write_atomic
 from auditlib.pki import IssuedCert, TestPki
 from auditlib.tls import ScanSpec
@@ -44,12 +44,6 @@ _VERSIONS = {
     "TLSv1.2": ssl.TLSVersion.TLSv1_2,
     "TLSv1.3": ssl.TLSVersion.TLSv1_3,
 }
-
-
-class TestServerError(AuditlibError):
-    """A local test server could not be started."""
-
-    __test__ = False
 
 
 @dataclass(frozen=True)

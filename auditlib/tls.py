@@ -32,18 +32,10 @@ from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from auditlib.certs import CertificateInfo, describe_certificate
-from auditlib.errors import AuditlibError
+from auditlib.errors import TlsObservationFileError, TlsScanError
 from auditlib.files import sha256_bytes, write_atomic
 
 OBSERVATIONS_FORMAT = "auditlib.tls-observations/1"
-
-
-class TlsScanError(AuditlibError):
-    """A scan could not be set up (bad spec, missing passphrase variable, unreadable key...)."""
-
-
-class TlsObservationFileError(AuditlibError):
-    """An observations file cannot be read; says which file and what is wrong."""
 
 
 class ScanStatus(StrEnum):

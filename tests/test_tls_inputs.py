@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from auditlib.cli import main
+from auditlib.errors import TlsObservationFileError, TlsScanError
 from auditlib.pki import TestPki
 from auditlib.testservers import closed_port
 from auditlib.tls import (
     OBSERVATIONS_FORMAT,
     ScanSettings,
     ScanSpec,
-    TlsObservationFileError,
-    TlsScanError,
     load_observations,
     parse_endpoint,
     scan_endpoints,
