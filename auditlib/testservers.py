@@ -327,8 +327,9 @@ def _spec(name: str, server: RunningServer, **kw: object) -> ScanSpec:
 
 
 def start_fixture_servers(stack: contextlib.ExitStack, folder: Path) -> FixtureServers:
-    """Start one endpoint per situation an audit meets (compliant, legacy, weak key, expired,
-    self-signed, incomplete chain, mutual TLS, closed port) on 127.0.0.1.
+    """Start one endpoint per situation an audit meets (compliant, CBC without
+    encrypt_then_mac, legacy, weak key, expired, self-signed, incomplete chain, mutual TLS,
+    closed port) on 127.0.0.1.
 
     Every server stops when `stack` closes. Trust anchors are written to `folder/anchors`;
     the mTLS client key is written under `folder` encrypted with `DEMO_CLIENT_KEY_PASS`,
@@ -369,6 +370,25 @@ def start_fixture_servers(stack: contextlib.ExitStack, folder: Path) -> FixtureS
         )
     )
     fx.servers["compliant"] = compliant
+
+    # 1b. CBC without encrypt_then_mac (openssl s_server -no_etm), TLS 1.2 only.
+    no_etm = ec_pki.issue(HOST_NAME, key=("ec", 256), dns_names=names, days=825)
+    fx.servers["cbc_no_etm"] = stack.enter_context(
+        openssl_server(
+            OpenSslServerSpec(
+                cert_pem=no_etm.cert_pem(),
+                key_pem=no_etm.key_pem(),
+                chain_pem=ec_pki.issuing.cert_pem(),
+                extra_args=(
+                    "-tls1_2",
+                    "-no_etm",
+                    "-serverpref",
+                    "-cipher",
+                    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-SHA256",
+                ),
+            )
+        )
+    )
 
     # 2. legacy: TLS 1.0/1.1, CBC and static RSA key exchange, client suite order.
     rsa = pki.issue(HOST_NAME, dns_names=names)

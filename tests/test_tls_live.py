@@ -287,3 +287,15 @@ def test_suite_table_says_which_rules_each_suite_breaks(
     gcm = table[("TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")]
     assert gcm.status == D and gcm.breaks == () and gcm.tolerated_by == ("R8",)
     assert all(v.status == P for v in evaluations["compliant"].suites)
+
+
+def test_cbc_without_encrypt_then_mac(evaluations: dict[str, EndpointEvaluation]) -> None:
+    ev = evaluations["cbc_no_etm"]
+    r10m = ev.result("R10-")
+    assert r10m.status == F
+    assert "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256" in r10m.reason
+    assert "encrypt_then_mac" in r10m.reason
+    assert ev.result("R10").status == D
+    assert ev.result("R3").status == D
+    assert ev.result("R13").status == P
+    assert ev.bottom_line == Verdict.NON_COMPLIANT
