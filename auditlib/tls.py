@@ -825,3 +825,37 @@ def load_observations(path: str | os.PathLike[str]) -> list[TlsObservation]:
             f"{source}: observations{'.' + where if where else ''}: {first['msg']} "
             f"({exc.error_count()} problem(s))"
         ) from None
+
+
+def read_raw_sslyze(
+    observations_path: str | os.PathLike[str], observation: TlsObservation
+) -> dict[str, Any]:
+    """sslyze's own JSON for one observation, checked against the SHA-256 in the record.
+
+    The sidecar must be a plain file name beside the observations file (no folder part),
+    so a tampered record cannot make us read elsewhere.
+    """
+    source = Path(observations_path)
+    name = observation.raw_sslyze_file
+    if not name:
+        raise TlsObservationFileError(f"{source}: {observation.label}: no raw sslyze JSON kept")
+    if Path(name).name != name or name in (".", ".."):
+        raise TlsObservationFileError(
+            f"{source}: {observation.label}: raw_sslyze_file {name!r} is not a plain file name"
+        )
+    sidecar = source.parent / name
+    try:
+        data = sidecar.read_bytes()
+    except OSError as exc:
+        raise TlsObservationFileError(f"{sidecar}: cannot read ({exc.strerror or exc})") from None
+    if observation.raw_sslyze_sha256 and sha256_bytes(data) != observation.raw_sslyze_sha256:
+        raise TlsObservationFileError(
+            f"{sidecar}: SHA-256 differs from the one recorded in {source}"
+        )
+    try:
+        parsed = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TlsObservationFileError(f"{sidecar}: not JSON ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise TlsObservationFileError(f"{sidecar}: not a JSON object")
+    return parsed

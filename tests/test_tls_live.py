@@ -26,6 +26,7 @@ from auditlib.tls import (
     ScanStatus,
     TlsObservation,
     load_observations,
+    read_raw_sslyze,
     save_observations,
     scan_endpoints,
 )
@@ -241,7 +242,7 @@ def test_observations_round_trip_with_raw_sslyze_sidecars(
     assert [o.label for o in back] == list(observations)
     first = back[0]
     assert first.raw_sslyze_file is not None
-    raw = json.loads((target.parent / first.raw_sslyze_file).read_text())
+    raw = read_raw_sslyze(target, first)
     assert raw["server_location"]["port"] == first.port
     assert "key_password" not in json.dumps(raw)
     assert back[0].chain == observations["compliant"].chain
@@ -299,3 +300,22 @@ def test_cbc_without_encrypt_then_mac(evaluations: dict[str, EndpointEvaluation]
     assert ev.result("R3").status == D
     assert ev.result("R13").status == P
     assert ev.bottom_line == Verdict.NON_COMPLIANT
+
+
+def test_raw_sslyze_sidecar_is_checked(
+    scanned: tuple[Fixtures, dict[str, TlsObservation], Path],
+) -> None:
+    from auditlib.errors import TlsObservationFileError
+
+    _, observations, folder = scanned
+    target = folder / "tamper" / "observations.json"
+    save_observations(target, [observations["compliant"]])
+    (obs,) = load_observations(target)
+    assert obs.raw_sslyze_file is not None
+    sidecar = target.parent / obs.raw_sslyze_file
+    sidecar.write_text(sidecar.read_text().replace("127.0.0.1", "10.9.9.9"))
+    with pytest.raises(TlsObservationFileError, match="SHA-256 differs"):
+        read_raw_sslyze(target, obs)
+    hostile = obs.model_copy(update={"raw_sslyze_file": "../../etc/passwd"})
+    with pytest.raises(TlsObservationFileError, match="not a plain file name"):
+        read_raw_sslyze(target, hostile)
