@@ -426,7 +426,7 @@ def scan_endpoints(
                 # as sslyze is done with it, so the probes overlap the scans still running.
                 for result in scanner.get_results():
                     index, spec = by_uuid[result.uuid]
-                    obs = _observe(spec, settings, result, scanned_at, roots)
+                    obs = _safe_observe(spec, settings, result, scanned_at, roots)
                     done[index] = (
                         pool.submit(_probe_extras, spec, obs, settings)
                         if settings.extra_probes
@@ -440,6 +440,23 @@ def scan_endpoints(
                 else:
                     observations.append(item.result() if isinstance(item, Future) else item)
     return observations
+
+
+def _safe_observe(
+    spec: ScanSpec,
+    settings: ScanSettings,
+    result: Any,
+    scanned_at: dt.datetime,
+    roots: tuple[str, ...],
+) -> TlsObservation:
+    """`_observe`, but a server that sends something we cannot interpret is a result too."""
+    try:
+        return _observe(spec, settings, result, scanned_at, roots)
+    except Exception as exc:  # hostile or broken server data must not sink the batch
+        obs = _error_observation(
+            spec, f"could not interpret the scan result: {type(exc).__name__}: {exc}", scanned_at
+        )
+        return obs.model_copy(update={"raw_sslyze": _raw_json(result)})
 
 
 def _error_observation(spec: ScanSpec, reason: str, scanned_at: dt.datetime) -> TlsObservation:
@@ -490,6 +507,14 @@ def _preflight(spec: ScanSpec, timeout: int) -> str | None:
 
 
 def _probe_extras(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
+    """Add R13 / R10- facts; a probe that breaks leaves them unobserved (None), nothing more."""
+    try:
+        return _run_probes(spec, obs, settings)
+    except Exception:
+        return obs
+
+
+def _run_probes(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
     if obs.status != ScanStatus.OK:
         return obs
     update: dict[str, Any] = {}

@@ -216,3 +216,36 @@ def test_cli_refuses_scan_options_with_saved_observations(
     saved.write_text(json.dumps({"format": OBSERVATIONS_FORMAT, "observations": []}))
     assert main(["scan", "--from-observations", str(saved), "--ca-dir", str(tmp_path)]) == 2
     assert "--ca-dir only apply when scanning" in capsys.readouterr().err
+
+
+def test_uninterpretable_data_and_probe_bugs_are_contained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import auditlib.tls as tls
+    from auditlib.testservers import TestServerSpec, tls_server
+
+    pki = TestPki.create(key=("ec", 256))
+    leaf = pki.issue("odd.test", key=("ec", 256), dns_names=["odd.test"])
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("unparseable certificate")
+
+    def probe_bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("probe bug")
+
+    monkeypatch.setattr(tls, "_server_cipher_order", probe_bug)
+    spec = TestServerSpec(cert_chain_pem=pki.chain_pem(leaf), key_pem=leaf.key_pem())
+    with tls_server(spec) as server:
+        target = ScanSpec(server.host, server.port, sni="odd.test")
+        suites_only = ScanSettings(commands=("tls_1_2_cipher_suites",))
+        (probed,) = scan_endpoints([target], suites_only)
+        monkeypatch.setattr(tls, "describe_certificate", broken)
+        (odd,) = scan_endpoints([target], ScanSettings(commands=("certificate_info",)))
+    # a probe that breaks leaves its fact unobserved, and the scan intact
+    assert probed.status.value == "OK"
+    assert probed.protocol("TLSv1.2") is not None
+    assert probed.server_cipher_order is None
+    # data we cannot interpret is an ERROR result, with sslyze's JSON kept as evidence
+    assert odd.status.value == "ERROR"
+    assert odd.error is not None and "could not interpret" in odd.error
+    assert odd.raw_sslyze is not None
