@@ -619,7 +619,10 @@ def _error_reason(result: Any) -> str:
         "ConnectionToServerTimedOut": "timed out",
         "ServerRejectedConnection": "connection refused (nothing listening or filtered)",
         "ServerRejectedTlsHandshake": "TLS handshake refused by the server",
-        "ServerTlsConfigurationNotSupported": "no TLS version or suite in common",
+        "ServerTlsConfigurationNotSupported": (
+            "TLS handshake refused with every version and suite tried "
+            "(not a TLS server, or nothing in common)"
+        ),
     }.get(name, name)
     lowered = text.lower()
     if "certificate" in lowered and ("client" in lowered or "required" in lowered):

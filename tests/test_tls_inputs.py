@@ -249,3 +249,29 @@ def test_uninterpretable_data_and_probe_bugs_are_contained(
     assert odd.status.value == "ERROR"
     assert odd.error is not None and "could not interpret" in odd.error
     assert odd.raw_sslyze is not None
+
+
+def test_plain_http_port_is_a_refused_handshake() -> None:
+    import socket
+    import threading
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        stop = threading.Event()
+
+        def answer() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with contextlib.suppress(OSError), conn:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        (obs,) = scan_endpoints([ScanSpec("127.0.0.1", listener.getsockname()[1])])
+        stop.set()
+    assert obs.status.value == "ERROR"
+    assert obs.error is not None and "TLS handshake refused" in obs.error
