@@ -51,7 +51,9 @@ def scanned(
     mp.setenv(DEMO_CLIENT_KEY_PASS_ENV, DEMO_CLIENT_KEY_PASS)
     with contextlib.ExitStack() as stack:
         fx = start_fixture_servers(stack, folder)
-        observations = scan_endpoints(list(fx.specs.values()), ScanSettings(ca_dir=fx.ca_dir))
+        # generous per-connection timeout: a loaded CI machine must not turn facts into gaps
+        settings = ScanSettings(ca_dir=fx.ca_dir, timeout=10)
+        observations = scan_endpoints(list(fx.specs.values()), settings)
         yield fx, {o.label: o for o in observations}, folder
     mp.undo()
 
