@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "auditlib.traces_cli",
     "auditlib.sign_cli",
     "auditlib.evidence_cli",
+    "auditlib.scan_cli",
 )
 
 

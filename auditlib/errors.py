@@ -67,3 +67,21 @@ class EvidenceError(AuditlibError):
 
     Problems *inside* a bundle are findings on the `EvidenceBundle`, not exceptions.
     """
+
+
+class TlsScanError(AuditlibError):
+    """A TLS scan cannot be set up: bad endpoint, credentials, passphrase variable, anchors."""
+
+
+class TlsObservationFileError(AuditlibError):
+    """A TLS observations file cannot be read; says which file and which field is wrong."""
+
+
+class ProfileError(AuditlibError):
+    """A TLS profile file cannot be used; says which file and which key is wrong."""
+
+
+class TestServerError(AuditlibError):
+    """A local TLS test server (Python ssl or openssl s_server) could not be started."""
+
+    __test__ = False
