@@ -36,7 +36,7 @@ from auditlib.checks import (
 )
 from auditlib.errors import AuditlibError
 from auditlib.evidence import load_bundle
-from auditlib.evidence_model import EvidenceBundle, ItemKind
+from auditlib.evidence_model import EvidenceBundle, InventoryItem, ItemKind
 from auditlib.files import sha256_file
 from auditlib.registry import Endpoint, Provider, Registry, load_registry
 from auditlib.tls import ScanSettings, ScanSpec, ScanStatus, TlsObservation, load_observations
@@ -286,15 +286,17 @@ def scan_live(specs: list[ScanSpec], settings: ScanSettings) -> list[TlsObservat
 def _trace_exports(
     bundle: EvidenceBundle, provider: Provider, problems: list[str]
 ) -> list[TraceAnalysis]:
-    from auditlib.traces import TraceSettings, analyse_traces, parse_traces
+    from auditlib.traces import SIDECAR_SUFFIX, TraceSettings, analyse_traces, parse_traces
 
     analyses = []
+    intact = {item.path: item for item in bundle.items if item.intact}
     for item in bundle.items:
         if item.kind is not ItemKind.SUPERVISION_TRACE_EXPORT or not item.intact:
             continue
         try:
             raw = _read_item(bundle, item.path)
-            export = parse_traces(raw, f"{bundle.source.name}:{item.path}")
+            start, end = _trace_window(bundle, intact.get(item.path + SIDECAR_SUFFIX), raw)
+            export = parse_traces(raw, f"{bundle.source.name}:{item.path}", start=start, end=end)
             analyses.append(
                 analyse_traces(
                     export,
@@ -307,6 +309,33 @@ def _trace_exports(
         except AuditlibError as exc:
             problems.append(f"export de traces {item.path} inutilisable : {exc}")
     return analyses
+
+
+def _trace_window(
+    bundle: EvidenceBundle, sidecar: InventoryItem | None, raw: bytes
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The window an export was requested for, from its fetch record filed beside it
+    (`<export>.fetch.json`, as `fetch_traces` writes it); (None, None) without one."""
+    import json
+
+    from auditlib.files import sha256_bytes
+    from auditlib.traces import parse_iso_datetime
+
+    if sidecar is None:
+        return None, None
+    try:
+        record = json.loads(_read_item(bundle, sidecar.path))
+    except ValueError as exc:
+        raise AuditlibError(f"fetch record {sidecar.path} is not JSON: {exc}") from None
+    if not isinstance(record, dict) or not {"sha256", "start", "end"} <= record.keys():
+        raise AuditlibError(f"fetch record {sidecar.path} lacks sha256/start/end")
+    if str(record["sha256"]).lower() != sha256_bytes(raw):
+        raise AuditlibError(
+            f"fetch record {sidecar.path}: the export's SHA-256 differs from the one recorded"
+        )
+    start = parse_iso_datetime(record["start"], "fetch record start")
+    end = parse_iso_datetime(record["end"], "fetch record end")
+    return start, end
 
 
 def _read_item(bundle: EvidenceBundle, path: str) -> bytes:

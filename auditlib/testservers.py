@@ -9,7 +9,8 @@ Two kinds, both context managers that always stop what they start:
 - `openssl_server(spec)`: an `openssl s_server -www` process, so the scanner is proven
   against more than Python's `ssl` module.
 
-Ports are chosen by the kernel (bind to port 0), never guessed.
+Ports are chosen by the kernel (bind to port 0) unless the caller names one (the demo
+serves on the ports its registry lists); a taken port is a clear `TestServerError`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,18 @@ class TestServerSpec:
     hsts: bool = True
     """Send `Strict-Transport-Security` in the HTTP response."""
     server_cipher_order: bool = True
+    routes: tuple[Route, ...] = ()
+    """Paths answered with their own body (e.g. a Proxy e-Santé `/traces` JSON export);
+    every other path gets the minimal HTML page."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path a test server answers with a fixed body (query string ignored)."""
+
+    path: str
+    body: bytes
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -83,11 +96,14 @@ class RunningServer:
         return f"{self.host}:{self.port}"
 
 
-def _http_response(hsts: bool) -> bytes:
-    body = b"<html><body>auditlib test server</body></html>"
+def _http_response(
+    hsts: bool,
+    body: bytes = b"<html><body>auditlib test server</body></html>",
+    content_type: str = "text/html",
+) -> bytes:
     headers = [
         b"HTTP/1.1 200 OK",
-        b"Content-Type: text/html",
+        b"Content-Type: " + content_type.encode("ascii"),
         b"Content-Length: " + str(len(body)).encode(),
         b"Connection: close",
     ]
@@ -125,7 +141,22 @@ def build_context(spec: TestServerSpec, folder: Path) -> ssl.SSLContext:
     return ctx
 
 
-def _serve_one(conn: socket.socket, ctx: ssl.SSLContext, response: bytes) -> None:
+def _pick_response(request: bytes, default: bytes, routes: dict[str, bytes]) -> bytes:
+    """The routed body for the request line's path (query ignored), else `default`."""
+    line = request.split(b"\r\n", 1)[0].split(b" ")
+    if len(line) >= 2:
+        path = line[1].split(b"?", 1)[0].decode("latin-1")
+        if path in routes:
+            return routes[path]
+    return default
+
+
+def _serve_one(
+    conn: socket.socket,
+    ctx: ssl.SSLContext,
+    response: bytes,
+    routes: dict[str, bytes] | None = None,
+) -> None:
     conn.settimeout(5)
     try:
         with ctx.wrap_socket(conn, server_side=True) as tls:
@@ -135,22 +166,38 @@ def _serve_one(conn: socket.socket, ctx: ssl.SSLContext, response: bytes) -> Non
                 if not chunk:
                     return
                 data += chunk
-            tls.sendall(response)
+            tls.sendall(_pick_response(data, response, routes or {}))
     except (OSError, ssl.SSLError, ValueError):
         pass  # scanners abort handshakes on purpose; that is not a server failure
     finally:
         conn.close()
 
 
+def _bind(port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((LOOPBACK, port))
+    except OSError as exc:
+        listener.close()
+        raise TestServerError(
+            f"cannot listen on {LOOPBACK}:{port}: {exc.strerror or exc} "
+            "(is another server, or another demo, using that port?)"
+        ) from None
+    return listener
+
+
 @contextlib.contextmanager
-def tls_server(spec: TestServerSpec) -> Iterator[RunningServer]:
-    """Run a Python `ssl` server on 127.0.0.1 (kernel-chosen port) until the block ends."""
+def tls_server(spec: TestServerSpec, port: int = 0) -> Iterator[RunningServer]:
+    """Run a Python `ssl` server on 127.0.0.1 until the block ends.
+
+    `port` 0 lets the kernel choose; any other port is used as given.
+    """
     with tempfile.TemporaryDirectory(prefix="auditlib-tls-") as tmp:
         ctx = build_context(spec, Path(tmp))
         response = _http_response(spec.hsts)
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((LOOPBACK, 0))
+        routes = {r.path: _http_response(spec.hsts, r.body, r.content_type) for r in spec.routes}
+        listener = _bind(port)
         listener.listen(64)
         listener.settimeout(0.2)
         stop = threading.Event()
@@ -164,7 +211,9 @@ def tls_server(spec: TestServerSpec) -> Iterator[RunningServer]:
                     continue
                 except OSError:
                     return
-                threading.Thread(target=_serve_one, args=(conn, ctx, response), daemon=True).start()
+                threading.Thread(
+                    target=_serve_one, args=(conn, ctx, response, routes), daemon=True
+                ).start()
 
         thread = threading.Thread(target=accept_loop, name=f"tls-server-{port}", daemon=True)
         thread.start()
@@ -195,8 +244,14 @@ class OpenSslServerSpec:
 
 
 @contextlib.contextmanager
-def openssl_server(spec: OpenSslServerSpec, timeout: float = 10.0) -> Iterator[RunningServer]:
-    """Run `openssl s_server -www` on 127.0.0.1:<kernel-chosen port> until the block ends."""
+def openssl_server(
+    spec: OpenSslServerSpec, timeout: float = 10.0, port: int = 0
+) -> Iterator[RunningServer]:
+    """Run `openssl s_server -www` on 127.0.0.1 until the block ends.
+
+    `port` 0 lets the kernel choose; any other port is used as given (checked free first,
+    so a taken port is a clear error rather than an s_server that never says ACCEPT).
+    """
     binary = shutil.which("openssl")
     if binary is None:
         raise TestServerError("the `openssl` command is not installed (needed for s_server)")
@@ -205,7 +260,9 @@ def openssl_server(spec: OpenSslServerSpec, timeout: float = 10.0) -> Iterator[R
         cert = write_atomic(folder / "server.crt.pem", spec.cert_pem)
         key = write_atomic(folder / "server.key.pem", spec.key_pem)
         key.chmod(0o600)
-        cmd = [binary, "s_server", "-accept", f"{LOOPBACK}:0", "-cert", str(cert)]
+        if port:
+            _bind(port).close()
+        cmd = [binary, "s_server", "-accept", f"{LOOPBACK}:{port}", "-cert", str(cert)]
         cmd += ["-key", str(key), "-www"]
         if spec.chain_pem:
             chain = write_atomic(folder / "chain.pem", spec.chain_pem)
@@ -226,7 +283,7 @@ def openssl_server(spec: OpenSslServerSpec, timeout: float = 10.0) -> Iterator[R
             env={**os.environ, "OPENSSL_CONF": os.devnull},
         )
         try:
-            port = _read_accept_port(proc, timeout)
+            port = _read_accept_port(proc, timeout, port)
             yield RunningServer(LOOPBACK, port, spec)
         finally:
             proc.terminate()
@@ -239,8 +296,9 @@ def openssl_server(spec: OpenSslServerSpec, timeout: float = 10.0) -> Iterator[R
                 proc.stdout.close()
 
 
-def _read_accept_port(proc: subprocess.Popen[str], timeout: float) -> int:
-    """Read s_server's `ACCEPT 127.0.0.1:<port>` line; fail clearly if it never comes."""
+def _read_accept_port(proc: subprocess.Popen[str], timeout: float, requested: int = 0) -> int:
+    """Read s_server's `ACCEPT 127.0.0.1:<port>` line (a bare `ACCEPT` when the port was
+    given); fail clearly if it never comes."""
     assert proc.stdout is not None
     seen: list[str] = []
     result: list[int] = []
@@ -250,7 +308,8 @@ def _read_accept_port(proc: subprocess.Popen[str], timeout: float) -> int:
         for line in proc.stdout:
             seen.append(line.rstrip())
             if line.startswith("ACCEPT"):
-                result.append(int(line.strip().rsplit(":", 1)[1]))
+                text = line.strip()
+                result.append(int(text.rsplit(":", 1)[1]) if ":" in text else requested)
                 break
 
     thread = threading.Thread(target=reader, daemon=True)

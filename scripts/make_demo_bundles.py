@@ -1,9 +1,13 @@
-"""Regenerate the demo registry, evidence bundles and test PKI under `data/`.
+"""Regenerate the demo registry, evidence bundles, verdicts and test PKI under `data/`.
 
 Six fictitious providers cover the four EDC roles, each with a bundle in a contrasting
 state (clean, tampered, missing pentest, pentest older than the certificate, incomplete
-document de conformité, zip delivery). Dates are relative to `DEMO_DATE`; keys are new
-on every run (so hashes change), everything else is stable. Demo material only.
+document de conformité, zip delivery). Every bundle files a small proof for each
+requirement whose AVANT control expects one (for the provider's roles), so that only
+the planted defects stand out. Server certificates follow the endpoint postures of
+`auditlib.demo_data.DEMO_POSTURES`; the proxies file Proxy e-Santé trace exports (one
+clean, one with anomalies). Dates are relative to `DEMO_DATE`; keys are new on every
+run (so hashes change), everything else is stable. Demo material only.
 
     python scripts/make_demo_bundles.py [DATA_DIR]
 """
@@ -25,13 +29,19 @@ from auditlib.demo_data import (
     DEMO_CLIENT_KEY_PASS,
     DEMO_CLIENT_KEY_PASS_ENV,
     DEMO_DATE,
+    TRACE_END,
+    TRACE_START,
+    Posture,
     manifest_entry,
+    postures_for,
     write_bundle,
+    write_demo_ca,
     zip_folder,
 )
 from auditlib.evidence import FindingCode, load_bundle
-from auditlib.files import write_atomic
+from auditlib.files import sha256_bytes, write_atomic
 from auditlib.pki import IssuedCert, TestPki
+from auditlib.tracegen import Anomaly, generate_traces
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TODAY = DEMO_DATE.date()
@@ -61,8 +71,12 @@ class DemoProvider:
     empty_sections: tuple[str, ...] = ()
     tamper: str | None = None
     zipped: bool = False
-    mtls_port: int | None = None
     client_subject: str | None = None
+    """Registered subject of the provider's mTLS client certificate (checked in traces)."""
+    own_client_cert: bool = False
+    """A proxy: file its own mTLS client certificate, with the registered subject."""
+    anomalies: tuple[Anomaly, ...] | None = None
+    """A proxy: file a trace export with these anomalies planted (() = clean)."""
 
     @property
     def sni(self) -> str:
@@ -90,10 +104,10 @@ PROVIDERS = [
         roles=["editeur_utilisateur"],
         relies_on=["EDC-EP-2024-0001"],
         port=18442,
-        cert_age_days=500,
+        cert_age_days=3 * 365 - 85,  # expires in ~85 days
         pentest_age_days=400,
         conformite="md",
-        tamper="architecture/architecture-medilogic.md",
+        tamper="bas/rapport-tests-bas.md",
         state="fichier altéré après constitution du dossier (empreinte SHA-256 différente)",
         expected={FindingCode.HASH_MISMATCH},
     ),
@@ -105,10 +119,17 @@ PROVIDERS = [
         roles=["fs_proxy"],
         relies_on=["EDC-EP-2024-0001"],
         port=18443,
-        mtls_port=18444,
         cert_age_days=20,  # renewed 20 days ago...
         pentest_age_days=300,  # ...but the pentest predates the renewal
-        state="test d'intrusion antérieur au certificat actuel",
+        client_subject="CN=lps.cloudproxy-sante.demo.esante.test,O=CLOUDPROXY SANTE,C=FR",
+        own_client_cert=True,
+        anomalies=(
+            Anomaly.SEND_WITHOUT_RPPS,
+            Anomaly.SEND_AFTER_DISCONNECT,
+            Anomaly.DN_MISMATCH,
+            Anomaly.FAILURE_BURST,
+        ),
+        state="test d'intrusion antérieur au certificat actuel ; traces avec anomalies",
         expected={FindingCode.PENTEST_OUTDATED},
     ),
     DemoProvider(
@@ -119,7 +140,7 @@ PROVIDERS = [
         roles=["fs_utilisateur"],
         relies_on=["EDC-EU-2024-0002", "EDC-FP-2024-0003"],
         port=18445,
-        cert_age_days=700,
+        cert_age_days=3 * 365 - 25,  # expires in ~25 days
         pentest_age_days=None,
         conformite="md",
         client_subject="CN=medicab.demo.esante.test,O=MEDICAB SERVICES,C=FR",
@@ -154,7 +175,10 @@ PROVIDERS = [
         pentest_age_days=45,
         conformite="md",
         zipped=True,
-        state="livré en archive zip, complet et conforme",
+        client_subject="CN=lps.proxylink.demo.esante.test,O=PROXYLINK SANTE,C=FR",
+        own_client_cert=True,
+        anomalies=(),
+        state="livré en archive zip, complet et conforme ; traces sans anomalie",
     ),
 ]
 
@@ -246,8 +270,152 @@ def simple_pdf(title: str, lines: list[str]) -> bytes:
 
 # --- bundles ---------------------------------------------------------------------------------
 
+# Requirement -> (path, kind, title, roles it is filed for, text). One small proof per
+# requirement whose AVANT control expects one; the kinds with their own checks
+# (conformité, pentest, certificates, BAS, CGU, architecture, traces) are built below.
+FS = {"fs_utilisateur", "fs_proxy"}
+EDITORS = {"editeur_utilisateur", "editeur_proxy"}
+PROXIES = {"fs_proxy", "editeur_proxy"}
+ALL_ROLES = FS | EDITORS
+PLAIN_PROOFS: list[tuple[list[int], str, str, set[str], str]] = [
+    (
+        [104],
+        "inventaire/inventaire-composants.md",
+        "Inventaire des composants logiciels",
+        ALL_ROLES,
+        "| composant | version | fin de support |\n|---|---|---|\n| OpenJDK | 21.0.5 | 2029-09 |\n"
+        "| Spring Boot | 3.3.6 | 2026-12 |\n| OpenSSL | 3.0.15 | 2026-09 |\n\nMis à jour à chaque livraison.",
+    ),
+    (
+        [105],
+        "versions/notes-de-version.md",
+        "Notes de version",
+        EDITORS,
+        "## 4.2.1\n\nCorrectif de sécurité : mise à jour de la bibliothèque TLS.\n\n## 4.2.0\n\n"
+        "Prise en charge de TLS 1.3 sur le Proxy e-Santé.",
+    ),
+    (
+        [106],
+        "habilitation/attestation-habilitation.md",
+        "Attestation d'habilitation EDC",
+        ALL_ROLES,
+        "Habilitation {habilitation} délivrée par l'ANS, en cours de validité.",
+    ),
+    (
+        [107],
+        "habilitation/references-habilitations.md",
+        "Références des habilitations sollicitées",
+        {"fs_utilisateur"},
+        "Le service s'appuie sur les habilitations : {relies_on}.",
+    ),
+    (
+        [110],
+        "pentest/plan-remediation.md",
+        "Plan de remédiation du test d'intrusion",
+        FS,
+        "| vulnérabilité | criticité | correction |\n|---|---|---|\n"
+        "| En-têtes HTTP de sécurité incomplets | faible | corrigé en version 4.2.1 |",
+    ),
+    (
+        [111],
+        "journaux/configuration-journaux.md",
+        "Extrait de configuration des journaux",
+        ALL_ROLES,
+        "```\nlogging.mask.patterns=access_token,id_token,refresh_token\nlogging.level.psc=INFO\n```",
+    ),
+    (
+        [113],
+        "supervision/demonstration-acces-traces.md",
+        "Démonstration de l'accès /traces",
+        PROXIES,
+        "Accès GET /traces?start=&end= en TLS mutuel démontré en bac à sable le {bas_day}.",
+    ),
+    (
+        [118],
+        "securite/stockage-cles.md",
+        "Stockage des clés privées",
+        FS,
+        "Clés privées d'authentification générées et conservées dans un HSM certifié ; "
+        "aucune exportation possible.",
+    ),
+    (
+        [119],
+        "securite/configuration-mtls.md",
+        "Configuration TLS mutuel",
+        FS,
+        "Les API Pro Santé Connectées exigent un certificat client IGC-Santé (ssl_verify_client on).",
+    ),
+    (
+        [123],
+        "incidents/procedure-notification.md",
+        "Procédure de notification des incidents",
+        FS,
+        "Tout incident de sécurité est notifié à l'ANS sous 24 heures (cert@esante.gouv.fr).",
+    ),
+    (
+        [124],
+        "continuite/plan-continuite.md",
+        "Plan de continuité",
+        FS,
+        "Bascule sur le site secondaire en moins de 4 heures en cas d'indisponibilité du "
+        "Proxy e-Santé ; exercice annuel.",
+    ),
+    (
+        [126],
+        "rgpd/registre-traitements.md",
+        "Registre des traitements",
+        EDITORS,
+        "Flux de données personnelles documentés : identité du professionnel (RPPS), jetons "
+        "PSC (non conservés), traces techniques (1 an).",
+    ),
+]
+HDS_ROLES = FS
+BAS_REQUIREMENTS = {102: ALL_ROLES, 108: EDITORS, 112: PROXIES, 114: PROXIES, 128: ALL_ROLES}
+TRACE_REQUIREMENTS = [101, 112, 113, 114, 120, 121, 122]
+"""What a trace export evidences: the requirements `profiles/supervision.yaml` maps."""
 
-def build_bundle(p: DemoProvider, pki: TestPki, server: IssuedCert, folder: Path) -> None:
+
+def for_roles(p: DemoProvider, roles: set[str]) -> bool:
+    return bool(roles & set(p.roles))
+
+
+def trace_export(p: DemoProvider) -> tuple[bytes, bytes]:
+    """A small Proxy e-Santé export (and its fetch record) for the proxy providers."""
+    assert p.client_subject is not None and p.anomalies is not None
+    sample = generate_traces(
+        sessions=90,
+        sends_per_session=2,
+        start=TRACE_START,
+        session_every=dt.timedelta(minutes=7),
+        event_every=dt.timedelta(seconds=40),
+        clients=3,
+        users=25,
+        client_dn=p.client_subject,
+        seed=sum(map(ord, p.id)),
+        anomalies=p.anomalies,
+    )
+    body = (json.dumps(sample.records, ensure_ascii=False) + "\n").encode()
+    record = {
+        "url": f"https://proxy.{p.id}.demo.esante.test:8443/traces",
+        "start": TRACE_START.isoformat(),
+        "end": TRACE_END.isoformat(),
+        "fetched_at": (TRACE_END + dt.timedelta(hours=13)).isoformat(),
+        "http_status": 200,
+        "content_type": "application/json",
+        "sha256": sha256_bytes(body),
+        "size_bytes": len(body),
+        "file": "traces-proxy.json",
+        "note": "export remis par le prestataire (données de démonstration)",
+    }
+    return body, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def build_bundle(
+    p: DemoProvider,
+    pki: TestPki,
+    certs: dict[str, IssuedCert],
+    folder: Path,
+) -> None:
     files: dict[str, bytes] = {}
     items: list[dict[str, Any]] = []
 
@@ -256,12 +424,13 @@ def build_bundle(p: DemoProvider, pki: TestPki, server: IssuedCert, folder: Path
         items.append(manifest_entry(path, data, kind, reqs, day, **extra))
 
     doc_day = days_ago(15)
+    conformite_reqs = [103] + ([127] if for_roles(p, EDITORS) else [])
     if p.conformite == "docx":
         add(
             "conformite/document-conformite.docx",
             conformite_docx(p),
             "document_conformite",
-            [103],
+            conformite_reqs,
             doc_day,
             title="Document de conformité",
         )
@@ -270,7 +439,7 @@ def build_bundle(p: DemoProvider, pki: TestPki, server: IssuedCert, folder: Path
             "conformite/document-conformite.md",
             conformite_markdown(p),
             "document_conformite",
-            [103],
+            conformite_reqs,
             doc_day,
             title="Document de conformité",
         )
@@ -312,7 +481,7 @@ def build_bundle(p: DemoProvider, pki: TestPki, server: IssuedCert, folder: Path
                 ],
             ),
             "pentest_report",
-            [115],
+            [109, 115],
             report_day,
             pentest={
                 "passi_firm": "Audit Sécurité Démo (PASSI, fictif)",
@@ -322,45 +491,93 @@ def build_bundle(p: DemoProvider, pki: TestPki, server: IssuedCert, folder: Path
         )
     add(
         "certs/server.pem",
-        pki.chain_pem(server),
+        pki.chain_pem(certs["server"]),
         "certificate",
-        [115, 116],
+        [115, 116, 117],
         days_ago(p.cert_age_days),
         certificate={"use": "tls_server"},
         title="Certificat serveur SERV SSL_SERV",
     )
-    if "editeur_utilisateur" in p.roles or "editeur_proxy" in p.roles:
+    if "proxy" in certs:
         add(
-            "bas/rapport-tests-bas.md",
-            f"# Tests en bac à sable (BAS) — {p.name}\n\nParcours PSC complet validé le {days_ago(50):%d/%m/%Y}.\n".encode(),
-            "bas_test_report",
-            [103],
-            days_ago(50),
+            "certs/proxy.pem",
+            pki.chain_pem(certs["proxy"]),
+            "certificate",
+            [115, 116, 117],
+            days_ago(p.cert_age_days),
+            certificate={"use": "tls_server"},
+            title="Certificat serveur du Proxy e-Santé",
         )
-    if "fs_proxy" in p.roles:
-        traces = [
-            {
-                "type": "CONNECT_SUCCESS",
-                "clientId": "medicab",
-                "timestamp": f"{days_ago(3)}T08:00:00Z",
-                "dn": "CN=medicab.demo.esante.test,O=MEDICAB SERVICES,C=FR",
-            },
-            {
-                "type": "SEND",
-                "clientId": "medicab",
-                "timestamp": f"{days_ago(3)}T08:00:02Z",
-                "request": {"methode": "GET", "path": "/send/dmp"},
-            },
-            {"type": "DISCONNECT", "clientId": "medicab", "timestamp": f"{days_ago(3)}T08:05:00Z"},
-        ]
+    if "client" in certs:
         add(
-            "supervision/traces.json",
-            (json.dumps(traces, indent=2, ensure_ascii=False) + "\n").encode(),
+            "certs/client-auth.pem",
+            pki.chain_pem(certs["client"]),
+            "certificate",
+            [116, 119],
+            days_ago(200),
+            certificate={"use": "mtls_client"},
+            title="Certificat client ORG AUTH_CLI (TLS mutuel)",
+        )
+    bas_reqs = [r for r, roles in BAS_REQUIREMENTS.items() if for_roles(p, roles)]
+    add(
+        "bas/rapport-tests-bas.md",
+        f"# Tests en bac à sable (BAS) — {p.name}\n\nParcours PSC complet validé le {days_ago(50):%d/%m/%Y}.\n".encode(),
+        "bas_test_report",
+        bas_reqs,
+        days_ago(50),
+    )
+    if for_roles(p, HDS_ROLES):
+        add(
+            "hds/certificat-hds.pdf",
+            simple_pdf(
+                "Certificat de conformité HDS (démonstration)",
+                [
+                    f"Hébergeur de {p.name} : Hébergeur Démo (fictif)",
+                    "Activités 1 à 6, valable jusqu'au 30/06/2028.",
+                ],
+            ),
+            "other",
+            [125],
+            days_ago(120),
+            title="Certificat HDS de l'hébergeur",
+        )
+    for reqs, path, title, roles, text in PLAIN_PROOFS:
+        if not for_roles(p, roles):
+            continue
+        if 110 in reqs and p.pentest_age_days is None:
+            continue  # no pentest, no remediation plan
+        body = text.format(
+            habilitation=p.habilitation,
+            relies_on=", ".join(p.relies_on) or "aucune",
+            bas_day=f"{days_ago(50):%d/%m/%Y}",
+        )
+        add(
+            path,
+            f"# {title} — {p.name}\n\n{body}\n".encode(),
+            "other",
+            reqs,
+            days_ago(30),
+            title=title,
+        )
+    if p.anomalies is not None:
+        export, record = trace_export(p)
+        add(
+            "supervision/traces-proxy.json",
+            export,
             "supervision_trace_export",
-            [116],
-            days_ago(2),
+            TRACE_REQUIREMENTS,
+            TRACE_END.date(),
+            title="Export /traces du Proxy e-Santé",
         )
-    write_bundle(folder, p.id, files, items, prepared_on=days_ago(10))
+        add(
+            "supervision/traces-proxy.json.fetch.json",
+            record,
+            "other",
+            [113],
+            TRACE_END.date(),
+            title="Fenêtre et empreinte de l'export /traces",
+        )
+    write_bundle(folder, p.id, files, items, prepared_on=days_ago(2))
     if p.tamper:
         target = folder / p.tamper
         target.write_bytes(
@@ -368,46 +585,130 @@ def build_bundle(p: DemoProvider, pki: TestPki, server: IssuedCert, folder: Path
         )
 
 
+# --- verdicts --------------------------------------------------------------------------------
+
+AUDITOR = "Claire Dupont (auditrice, démonstration)"
+VERDICTS: dict[str, list[dict[str, Any]]] = {
+    "proxisante-editions": [
+        {
+            "control": "EXI EDC PSC 106/AVANT/1",
+            "status": "conforme",
+            "comment": "Habilitation EDC-EP-2024-0001 vérifiée au registre de l'ANS.",
+        },
+        {
+            "control": "EXI EDC PSC 104/AVANT/1",
+            "status": "conforme",
+            "comment": "Inventaire à jour, versions cohérentes avec la production.",
+        },
+        {
+            "control": "EXI EDC PSC 113/AVANT/1",
+            "status": "conforme",
+            "comment": "Accès /traces démontré en séance sur le bac à sable.",
+        },
+        {
+            "control": "EXI EDC PSC 126/AVANT/1",
+            "status": "partiellement conforme",
+            "severity": "low",
+            "comment": "Le registre n'indique pas la durée de conservation des traces.",
+        },
+    ],
+    "medilogic": [
+        {
+            "control": "EXI EDC PSC 105/AVANT/1",
+            "status": "conforme",
+            "comment": "Notes de version publiées pour chaque correctif de sécurité.",
+        },
+        {
+            # a conflict: the BAS report filed for 108 fails its integrity check
+            "control": "EXI EDC PSC 108/AVANT/1",
+            "status": "conforme",
+            "comment": "Compte rendu BAS consulté directement sur le portail de l'ANS.",
+        },
+    ],
+    "cloudproxy-sante": [
+        {
+            # an override: the pentest check says non conforme (older than the certificate)
+            "control": "EXI EDC PSC 109/AVANT/1",
+            "status": "partiellement conforme",
+            "severity": "medium",
+            "comment": "Nouveau test d'intrusion commandé le 20/11/2026 ; le rapport "
+            "précédent couvre le même périmètre.",
+        },
+        {
+            "control": "EXI EDC PSC 118/AVANT/1",
+            "status": "conforme",
+            "comment": "HSM vérifié sur site (attestation du fabricant).",
+        },
+    ],
+}
+
+
+def write_verdicts(data: Path) -> None:
+    folder = data / "verdicts"
+    shutil.rmtree(folder, ignore_errors=True)
+    for provider, entries in VERDICTS.items():
+        day = days_ago(1).isoformat()
+        document = {
+            "provider": provider,
+            "auditor": AUDITOR,
+            "verdicts": [{**e, "date": day} for e in entries],
+        }
+        text = "# Auditor verdicts for the demo (format: auditlib/verdicts.py).\n" + yaml.safe_dump(
+            document, allow_unicode=True, sort_keys=False, width=100
+        )
+        write_atomic(folder / f"{provider}.yaml", text)
+
+
 # --- PKI and registry ------------------------------------------------------------------------
 
 
-def main(data: Path = DATA) -> int:
-    pki = TestPki.create(now=DEMO_DATE)
-    for sub in ("bundles", "pki"):
-        shutil.rmtree(data / sub, ignore_errors=True)
-    pki.write_ca_dir(data / "pki" / "ca")
-    write_atomic(data / "pki" / "README.md", PKI_README)
-    providers: list[dict[str, Any]] = []
-    for p in PROVIDERS:
-        start = DEMO_DATE - dt.timedelta(days=p.cert_age_days)
-        names = [p.sni] + ([f"proxy.{p.id}.demo.esante.test"] if p.mtls_port else [])
-        server = pki.issue(
-            p.sni,
+def issue_certificates(p: DemoProvider, pki: TestPki, data: Path) -> dict[str, IssuedCert]:
+    """Server certificates per endpoint posture, plus the mTLS client certificate."""
+    start = DEMO_DATE - dt.timedelta(days=p.cert_age_days)
+    pki_dir = data / "pki" / p.id
+    certs: dict[str, IssuedCert] = {}
+    for posture in postures_for(p.id):
+        mtls = posture.posture is Posture.MTLS
+        name = f"proxy.{p.id}.demo.esante.test" if mtls else p.sni
+        cert = pki.issue(
+            name,
             "server",
+            key=posture.key,
             not_before=start,
             days=3 * 365,
-            dns_names=names,
+            dns_names=[name],
+            # the live /traces fetch connects to 127.0.0.1 and checks the name it dialled
+            ip_addresses=["127.0.0.1"] if mtls else [],
             organisation=p.organisation,
         )
-        pki_dir = data / "pki" / p.id
-        write_atomic(pki_dir / "server.crt.pem", pki.chain_pem(server))
-        write_atomic(pki_dir / "server.key.pem", server.key_pem())
-        endpoints: list[dict[str, Any]] = [
-            {"host": "127.0.0.1", "port": p.port, "sni": p.sni, "mtls": False, "label": "API"}
-        ]
-        if p.mtls_port:
-            client = pki.issue(
-                "medicab.demo.esante.test",
-                "client",
-                not_before=DEMO_DATE - dt.timedelta(days=200),
-                organisation="MEDICAB SERVICES",
-            )
-            write_atomic(pki_dir / "client.crt.pem", pki.chain_pem(client))
+        write_atomic(pki_dir / f"{posture.cert_file}.crt.pem", pki.chain_pem(cert))
+        write_atomic(pki_dir / f"{posture.cert_file}.key.pem", cert.key_pem())
+        certs[posture.cert_file] = cert
+    if p.own_client_cert and p.client_subject:
+        cn = p.client_subject.split(",")[0].removeprefix("CN=")
+        client = pki.issue(
+            cn,
+            "client",
+            not_before=DEMO_DATE - dt.timedelta(days=200),
+            organisation=p.organisation,
+        )
+        assert client.certificate.subject.rfc4514_string() == p.client_subject
+        certs["client"] = client
+        if any(x.posture is Posture.MTLS for x in postures_for(p.id)):
+            # leaf only: sslyze's legacy (SSLv2/3) client cannot load a chain file
+            write_atomic(pki_dir / "client.crt.pem", client.cert_pem())
             write_atomic(pki_dir / "client.key.pem", client.key_pem(DEMO_CLIENT_KEY_PASS.encode()))
+    return certs
+
+
+def endpoints_of(p: DemoProvider) -> list[dict[str, Any]]:
+    endpoints: list[dict[str, Any]] = []
+    for posture in postures_for(p.id):
+        if posture.posture is Posture.MTLS:
             endpoints.append(
                 {
                     "host": "127.0.0.1",
-                    "port": p.mtls_port,
+                    "port": posture.port,
                     "sni": f"proxy.{p.id}.demo.esante.test",
                     "mtls": True,
                     "client_cert": f"pki/{p.id}/client.crt.pem",
@@ -416,8 +717,31 @@ def main(data: Path = DATA) -> int:
                     "label": "Proxy e-Santé (mTLS)",
                 }
             )
+        else:
+            endpoints.append(
+                {
+                    "host": "127.0.0.1",
+                    "port": posture.port,
+                    "sni": p.sni,
+                    "mtls": False,
+                    "label": "API",
+                }
+            )
+    return endpoints
+
+
+def main(data: Path = DATA) -> int:
+    # RSA-4096 CAs, as IGC-Santé's: an RSA-2048 CA valid past 2030 would degrade every scan.
+    pki = TestPki.create(now=DEMO_DATE, key=("rsa", 4096))
+    for sub in ("bundles", "pki"):
+        shutil.rmtree(data / sub, ignore_errors=True)
+    write_demo_ca(pki, data)
+    write_atomic(data / "pki" / "README.md", PKI_README)
+    providers: list[dict[str, Any]] = []
+    for p in PROVIDERS:
+        certs = issue_certificates(p, pki, data)
         folder = data / "bundles" / p.id
-        build_bundle(p, pki, server, folder)
+        build_bundle(p, pki, certs, folder)
         bundle_path = f"bundles/{p.id}"
         if p.zipped:
             zip_folder(folder, data / "bundles" / f"{p.id}.zip")
@@ -429,16 +753,18 @@ def main(data: Path = DATA) -> int:
             "habilitation": p.habilitation,
             "roles": p.roles,
             "relies_on": p.relies_on,
-            "endpoints": endpoints,
+            "endpoints": endpoints_of(p),
         }
         if p.client_subject:
             entry["client_certificate_subject"] = p.client_subject
         entry["evidence_bundle"] = bundle_path
         providers.append(entry)
+    write_verdicts(data)
     header = (
         "# Demo provider registry (fictitious providers): generated by scripts/make_demo_bundles.py.\n"
         f"# Demo date: {TODAY.isoformat()}. Bundle states:\n"
         + "".join(f"#   {p.id}: {p.state}\n" for p in PROVIDERS)
+        + "# How `auditlib demo` stages each endpoint: auditlib/demo_data.py (DEMO_POSTURES).\n"
     )
     body = yaml.safe_dump(
         {"version": 1, "providers": providers}, allow_unicode=True, sort_keys=False, width=100
@@ -448,17 +774,49 @@ def main(data: Path = DATA) -> int:
 
 
 def _verify(data: Path) -> int:
-    """Load every bundle back and check it shows exactly the intended findings."""
+    """Load every bundle and verdicts file back and check they show the intended states."""
+    from auditlib.checkpoints import load_checkpoints
     from auditlib.registry import load_registry
+    from auditlib.verdicts import load_verdicts
 
     registry = load_registry(data / "registry.yaml")
+    grid = load_checkpoints(data / "checkpoints_demo.xlsx")
     bad = 0
     for p in PROVIDERS:
-        bundle = load_bundle(registry.get(p.id).evidence_bundle, as_of=DEMO_DATE, provider_id=p.id)
+        provider = registry.get(p.id)
+        bundle = load_bundle(
+            provider.evidence_bundle,
+            as_of=DEMO_DATE,
+            provider_id=p.id,
+            known_requirements=grid.requirements,
+        )
         found = {f.code for f in bundle.findings}
-        status = "ok" if found == p.expected and bundle.usable else "UNEXPECTED"
+        expected = p.expected
+        required = {
+            c.requirement_id
+            for c in grid.controls
+            if c.phase.value == "AVANT"
+            and c.expected_format
+            and any(
+                grid.requirements[c.requirement_id].applicability.get(r) for r in provider.roles
+            )
+        }
+        uncovered = bundle.requirements_without_evidence(sorted(required))
+        allowed = {"EXI EDC PSC 109", "EXI EDC PSC 110"} if p.pentest_age_days is None else set()
+        if p.tamper:  # the tampered BAS report leaves its requirements without intact proof
+            allowed |= {f"EXI EDC PSC {r}" for r in BAS_REQUIREMENTS}
+        status = (
+            "ok"
+            if found == expected and bundle.usable and set(uncovered) <= allowed
+            else "UNEXPECTED"
+        )
         bad += status != "ok"
-        print(f"{p.id:<22} {bundle.bottom_line.value:<9} {sorted(found)} [{status}]")
+        print(
+            f"{p.id:<22} {bundle.bottom_line.value:<9} {sorted(found)} uncovered={uncovered} [{status}]"
+        )
+    for file in sorted((data / "verdicts").glob("*.yaml")):
+        verdicts = load_verdicts(file, grid, file.stem)
+        print(f"verdicts {file.name}: {len(verdicts)} control(s)")
     return 1 if bad else 0
 
 
@@ -468,11 +826,19 @@ PKI_README = f"""\
 Generated by `scripts/make_demo_bundles.py` with `auditlib.pki.TestPki`, named like
 the IGC-Santé *test* chain (`TEST AC RACINE IGC-SANTE ELEMENTAIRE` /
 `TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS`). Every key here is a demo key,
-published on purpose; none was ever issued by ANS.
+published on purpose; none was ever issued by ANS. Never trust these CAs anywhere.
 
-- `ca/`: the two CA certificates (trust anchors for the demo).
+- `ca/`: the two CA certificates (the demo's trust anchors: scans, `/traces` fetch and
+  signature verification use this folder).
+- `ca-private/`: the two CA private keys, **demo-only**. They are published so that
+  `auditlib demo` can issue the organisation seal certificate (ORG SIGN) under the
+  same chain as the endpoints, and signed demo reports verify with `--ca-dir data/pki/ca`
+  on any machine. A real audit team's seal comes from IGC-Santé, never from here.
 - `<provider>/server.crt.pem` (leaf + issuing CA) and `server.key.pem` (unencrypted):
-  served by the demo TLS endpoints listed in `data/registry.yaml`.
+  served by the demo TLS endpoints listed in `data/registry.yaml`, with the key each
+  posture needs (`auditlib/demo_data.py`: ECDSA P-256, RSA-2048, RSA-1024...).
+- `cloudproxy-sante/proxy.crt.pem` / `proxy.key.pem`: the Proxy e-Santé endpoint (mTLS,
+  names `proxy.cloudproxy-sante.demo.esante.test` and 127.0.0.1).
 - `cloudproxy-sante/client.crt.pem` / `client.key.pem`: the mTLS client certificate
   used to reach the Proxy e-Santé endpoint; the key is encrypted with the demo
   passphrase `{DEMO_CLIENT_KEY_PASS}`, read from the environment variable
