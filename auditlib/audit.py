@@ -146,6 +146,64 @@ class AuditRun:
         ]
         return pd.DataFrame(rows, columns=["", "valeur"]).set_index("")
 
+    def summary_table(self) -> pd.DataFrame:
+        """Counts by status, the executive summary's first line."""
+        import pandas as pd
+
+        counts = self.assessment.counts()
+        return pd.DataFrame([counts], index=[self.spec.audit_id])
+
+    def nonconformities_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "contrôle": n.control_ref,
+                    "statut": n.status.value,
+                    "gravité": n.severity_label,
+                    "échéance": n.deadline.isoformat(),
+                    "motif": " ; ".join(n.reasons),
+                }
+                for n in self.assessment.nonconformities
+            ],
+            columns=["contrôle", "statut", "gravité", "échéance", "motif"],
+        )
+
+    def conflicts_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "contrôle": c.control_ref,
+                    "auditeur": c.verdict.value,
+                    "automatique": c.automated.value,
+                    "vérifications en échec": ", ".join(c.failing_checks),
+                }
+                for c in self.assessment.conflicts
+            ],
+            columns=["contrôle", "auditeur", "automatique", "vérifications en échec"],
+        )
+
+    def supervision_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "export": str(analysis.export.source),
+                    "vérification": f.check,
+                    "gravité": str(f.severity),
+                    "occurrences": f.count,
+                    "constat": f.message,
+                }
+                for analysis in self.traces
+                for f in analysis.findings
+            ],
+            columns=["export", "vérification", "gravité", "occurrences", "constat"],
+        )
+
     def applicability_table(self) -> pd.DataFrame:
         import pandas as pd
 
