@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 
     from auditlib.traces import TraceAnalysis
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+"""The demo data of a source checkout; the defaults of a notebook run with no paths given."""
+
 STATUS_COLOURS = {
     ControlStatus.CONFORME: "#d8f0d8",
     ControlStatus.PARTIEL: "#fff1c2",
@@ -65,8 +69,8 @@ class AuditSettings:
     provider_id: str
     audit_date: dt.date
     trigger: AuditTrigger = AuditTrigger.CERTIFICATE_EXPIRY
-    registry_path: Path = Path("data/registry.yaml")
-    checkpoints_path: Path = Path("data/checkpoints_demo.xlsx")
+    registry_path: Path = DATA_DIR / "registry.yaml"
+    checkpoints_path: Path = DATA_DIR / "checkpoints_demo.xlsx"
     scan_results_path: Path | None = None
     """Observations saved by `auditlib scan --save-observations` or the batch; None: scan live."""
     verdicts_path: Path | None = None
@@ -89,8 +93,9 @@ class AuditSettings:
             provider_id=str(params["provider_id"]),
             audit_date=date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)),
             trigger=AuditTrigger(params.get("trigger") or AuditTrigger.CERTIFICATE_EXPIRY),
-            registry_path=Path(params.get("registry_path") or "data/registry.yaml"),
-            checkpoints_path=Path(params.get("checkpoints_path") or "data/checkpoints_demo.xlsx"),
+            registry_path=path(params.get("registry_path")) or DATA_DIR / "registry.yaml",
+            checkpoints_path=path(params.get("checkpoints_path"))
+            or DATA_DIR / "checkpoints_demo.xlsx",
             scan_results_path=path(params.get("scan_results_path")),
             verdicts_path=path(params.get("verdicts_path")),
             ca_dir=path(params.get("ca_dir")),
