@@ -1,0 +1,239 @@
+"""`auditlib demo`: staged endpoints, the live /traces fetch, the seal, and the whole run."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import ssl
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from auditlib.demo import DemoError, set_demo_secrets, sign_and_verify
+from auditlib.demo_data import (
+    CA_DIR,
+    DEMO_CLIENT_KEY_PASS,
+    DEMO_CLIENT_KEY_PASS_ENV,
+    DEMO_POSTURES,
+    DEMO_SEAL_PASS,
+    DEMO_SEAL_PASS_ENV,
+    TRACE_END,
+    TRACE_START,
+    EndpointPosture,
+    Posture,
+)
+from auditlib.demo_seal import ensure_seal
+from auditlib.demo_servers import DemoEndpoint, port_is_free, start_demo_servers
+from auditlib.errors import TestServerError, TraceError
+from auditlib.registry import load_registry
+from auditlib.testservers import closed_port
+from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, load_traces
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SECRET_MARKERS = (b"PRIVATE KEY", DEMO_CLIENT_KEY_PASS.encode(), DEMO_SEAL_PASS.encode())
+
+
+def _free_postures() -> list[EndpointPosture]:
+    """The demo postures on kernel-chosen free ports (tests never take the registry's)."""
+    return [dataclasses.replace(p, port=closed_port()) for p in DEMO_POSTURES]
+
+
+@pytest.fixture(scope="module")
+def staged() -> Iterator[dict[str, DemoEndpoint]]:
+    with contextlib.ExitStack() as stack:
+        endpoints = start_demo_servers(stack, DATA, _free_postures())
+        yield {f"{e.posture.provider_id}:{e.posture.posture}": e for e in endpoints}
+
+
+def _client(
+    minimum: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+    maximum: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3,
+    ciphers: str | None = None,
+) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = minimum
+        ctx.maximum_version = maximum
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    return ctx
+
+
+def _handshake(port: int, ctx: ssl.SSLContext) -> tuple[str, x509.Certificate]:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="demo.test") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        return str(tls.version()), x509.load_der_x509_certificate(der)
+
+
+def test_each_posture_is_served_as_intended(staged: dict[str, DemoEndpoint]) -> None:
+    compliant = staged["proxisante-editions:compliant"].posture.port
+    version, cert = _handshake(compliant, _client())
+    assert version == "TLSv1.3" and isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
+    with pytest.raises(ssl.SSLError):  # TLS 1.0 refused by the compliant endpoint
+        _handshake(
+            compliant, _client(ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1, "ALL:@SECLEVEL=0")
+        )
+
+    legacy = staged["medicab:legacy"].posture.port
+    version, _ = _handshake(
+        legacy, _client(ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1, "AES128-SHA:@SECLEVEL=0")
+    )
+    assert version == "TLSv1"
+
+    weak = staged["santexpress:weak_key"].posture.port
+    _, cert = _handshake(weak, _client(ciphers="ALL:@SECLEVEL=0"))
+    key = cert.public_key()
+    assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 1024
+
+    down = staged["medilogic:down"]
+    assert down.server is None and port_is_free(down.posture.port)
+
+
+def test_expiring_certificates_fall_in_the_plan_window() -> None:
+    from auditlib.demo_data import DEMO_DATE, PLAN_WINDOW_DAYS
+
+    expiring = []
+    for posture in DEMO_POSTURES:
+        pem = (DATA / "pki" / posture.provider_id / f"{posture.cert_file}.crt.pem").read_bytes()
+        leaf = x509.load_pem_x509_certificates(pem)[0]
+        days = (leaf.not_valid_after_utc - DEMO_DATE).days
+        if days <= PLAN_WINDOW_DAYS:
+            expiring.append(posture.provider_id)
+    assert {"proxisante-editions", "santexpress", "proxylink", "medicab"} <= set(expiring)
+    assert "cloudproxy-sante" not in expiring  # renewed: audited on a supervision event
+
+
+def test_mtls_endpoint_requires_a_client_certificate(staged: dict[str, DemoEndpoint]) -> None:
+    port = staged["cloudproxy-sante:mtls"].posture.port
+    with (
+        pytest.raises((ssl.SSLError, ConnectionError)),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        _client().wrap_socket(raw, server_hostname="demo.test") as tls,
+    ):
+        tls.sendall(b"GET /traces HTTP/1.1\r\nHost: x\r\n\r\n")
+        if not tls.recv(100):
+            raise ConnectionError("closed without an answer")
+
+
+def _proxy(staged: dict[str, DemoEndpoint]) -> tuple[str, Path, Path, str]:
+    registry = load_registry(DATA / "registry.yaml")
+    provider = registry.get("cloudproxy-sante")
+    endpoint = next(e for e in provider.endpoints if e.mtls)
+    assert endpoint.client_cert and endpoint.client_key and provider.client_certificate_subject
+    url = f"https://127.0.0.1:{staged['cloudproxy-sante:mtls'].posture.port}/traces"
+    return url, endpoint.client_cert, endpoint.client_key, provider.client_certificate_subject
+
+
+def test_live_traces_fetch_over_mtls_with_the_demo_client_certificate(
+    staged: dict[str, DemoEndpoint], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DEMO_CLIENT_KEY_PASS_ENV, DEMO_CLIENT_KEY_PASS)
+    url, cert, key, subject = _proxy(staged)
+    export = fetch_traces(
+        url,
+        TRACE_START,
+        TRACE_END,
+        cert,
+        key,
+        DEMO_CLIENT_KEY_PASS_ENV,
+        ca_dir=DATA / CA_DIR,
+        timeout=10,
+        evidence_dir=tmp_path,
+    )
+    filed = load_traces(DATA / "bundles" / "cloudproxy-sante" / "supervision" / "traces-proxy.json")
+    assert export.total_records == filed.total_records > 100
+    analysis = analyse_traces(export, TraceSettings(expected_client_subject=subject))
+    assert analysis.bottom_line.value == "findings"
+    dn = analysis.finding("client_dn")
+    assert dn is not None and dn.count == 1  # the one planted mismatch; the rest match
+    for path in tmp_path.iterdir():
+        assert not any(m in path.read_bytes() for m in SECRET_MARKERS), path
+
+
+def test_live_traces_fetch_refused_without_the_client_certificate(
+    staged: dict[str, DemoEndpoint], tmp_path: Path
+) -> None:
+    url, _, _, _ = _proxy(staged)
+    with pytest.raises(TraceError, match="client certificate"):
+        fetch_traces(
+            url, TRACE_START, TRACE_END, None, None, ca_dir=DATA / CA_DIR, evidence_dir=tmp_path
+        )
+    assert not any(tmp_path.iterdir())
+
+
+def test_servers_stop_and_free_their_ports_even_on_error() -> None:
+    postures = _free_postures()
+    with pytest.raises(RuntimeError), contextlib.ExitStack() as stack:
+        started = start_demo_servers(stack, DATA, postures)
+        assert all(
+            not port_is_free(e.posture.port) for e in started if e.posture.posture != Posture.DOWN
+        )
+        raise RuntimeError("boom")
+    assert all(port_is_free(p.port) for p in postures)
+
+
+def test_a_taken_port_is_a_clear_error() -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        port = blocker.getsockname()[1]
+        weak = next(p for p in DEMO_POSTURES if p.posture is Posture.WEAK_KEY)
+        with pytest.raises(TestServerError, match=str(port)), contextlib.ExitStack() as stack:
+            start_demo_servers(stack, DATA, [dataclasses.replace(weak, port=port)])
+
+
+def test_seal_is_issued_once_and_signed_pdfs_verify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pypdf import PdfWriter
+
+    for name in (DEMO_SEAL_PASS_ENV, DEMO_CLIENT_KEY_PASS_ENV):
+        monkeypatch.setenv(name, "x")  # recorded, so the test's changes are undone after it
+        monkeypatch.delenv(name)
+    assert set(set_demo_secrets()) == {DEMO_SEAL_PASS_ENV, DEMO_CLIENT_KEY_PASS_ENV}
+    seal, created = ensure_seal(DATA, tmp_path / "pki")
+    assert created and ensure_seal(DATA, tmp_path / "pki") == (seal, False)
+    report = tmp_path / "report.pdf"
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    with report.open("wb") as handle:
+        writer.write(handle)
+    ledger = tmp_path / "signatures.json"
+    first = sign_and_verify([report], seal, DATA / CA_DIR, ledger)
+    assert first[0].verified and not first[0].reused
+    again = sign_and_verify([report], seal, DATA / CA_DIR, ledger)
+    assert again[0].verified and again[0].reused
+    assert again[0].signed_sha256 == first[0].signed_sha256
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert not any(m in path.read_bytes() for m in SECRET_MARKERS), path
+
+
+def test_demo_refuses_to_start_when_a_staged_port_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditlib.demo import DemoSettings, run_demo
+
+    monkeypatch.setenv(DEMO_SEAL_PASS_ENV, DEMO_SEAL_PASS)
+    monkeypatch.setenv(DEMO_CLIENT_KEY_PASS_ENV, DEMO_CLIENT_KEY_PASS)
+    port = DEMO_POSTURES[0].port
+    with socket.socket() as blocker:
+        try:
+            blocker.bind(("127.0.0.1", port))
+        except OSError:
+            pytest.skip(f"port {port} is in use by something else")
+        blocker.listen(1)
+        with pytest.raises(DemoError, match=f"{port}"):
+            run_demo(DemoSettings(data_dir=DATA, output=tmp_path / "out"), out=None)
