@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -44,14 +45,15 @@ from auditlib.demo_data import (
     Posture,
 )
 from auditlib.errors import AuditlibError
-from auditlib.files import sha256_file, write_atomic
+from auditlib.files import sha256_file
 from auditlib.registry import Registry, load_registry
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_WORKBOOK = "checkpoints_demo.xlsx"
 DEFAULT_OUTPUT = Path("out/demo")
 SIGNED_SUFFIX = ".signed.pdf"
-SIGNATURES_FILE = "signatures.json"
+SEAL_LOCATION = "Démonstration auditlib"
+VERDICTS_DIR = "verdicts"
 EVENTS_FILE = "events.csv"
 DEMO_SECRETS = {
     DEMO_CLIENT_KEY_PASS_ENV: DEMO_CLIENT_KEY_PASS,
@@ -96,8 +98,6 @@ class SignedReport:
     signed_sha256: str
     verified: bool
     problems: tuple[str, ...] = ()
-    reused: bool = False
-    """Signed by an earlier run for the same report bytes, and still verifying."""
 
 
 @dataclass
@@ -231,52 +231,29 @@ def fetch_demo_traces(
 # ------------------------------------------------------------------------------ signing
 
 
-def sign_and_verify(
-    reports: Sequence[Path], seal: Path, ca_dir: Path, ledger: Path
-) -> list[SignedReport]:
-    """Seal each report as `<name>.signed.pdf` beside it and verify it against `ca_dir`.
+def verify_reports(reports: Sequence[Path], ca_dir: Path) -> list[SignedReport]:
+    """Verify the sealed copy (`report.signed.pdf`) of each report against `ca_dir`."""
+    from auditlib.sign import verify_pdf
 
-    `ledger` (JSON: report -> hashes) lets a rerun keep a signed copy whose report is
-    unchanged and which still verifies, instead of sealing the same bytes again.
-    """
-    from auditlib.demo_seal import seal_spec
-    from auditlib.sign import SigningSettings, load_signer, sign_pdf, verify_pdf
-
-    known: dict[str, Any] = {}
-    if ledger.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            loaded = json.loads(ledger.read_text("utf-8"))
-            known = loaded if isinstance(loaded, dict) else {}
-    settings = SigningSettings(signer=seal_spec(seal), location="Démonstration auditlib")
-    signer = None
     done: list[SignedReport] = []
     for report in reports:
         target = report.with_name(report.stem + SIGNED_SUFFIX)
-        input_sha = sha256_file(report)
-        previous = known.get(str(report))
-        reused = (
-            isinstance(previous, dict)
-            and previous.get("input_sha256") == input_sha
-            and target.is_file()
-            and previous.get("signed_sha256") == sha256_file(target)
-        )
-        if not reused:
-            signer = signer or load_signer(settings.signer)
-            sign_pdf(report, target, settings, signer=signer)
+        if not target.is_file():
+            done.append(
+                SignedReport(report, target, sha256_file(report), "", False, ("not sealed",))
+            )
+            continue
         check = verify_pdf(target, ca_dir)
         done.append(
             SignedReport(
                 report=report,
                 signed=target,
-                input_sha256=input_sha,
+                input_sha256=sha256_file(report),
                 signed_sha256=check.sha256,
                 verified=check.bottom_line,
                 problems=check.problems,
-                reused=reused,
             )
         )
-        known[str(report)] = {"input_sha256": input_sha, "signed_sha256": check.sha256}
-    write_atomic(ledger, json.dumps(known, indent=2, ensure_ascii=False) + "\n")
     return done
 
 
@@ -339,7 +316,7 @@ def run_demo(settings: DemoSettings, out: Any = None) -> DemoResult:
                 state = "not started (down)" if e.server is None else "listening"
                 say(
                     f"  {e.posture.port}  {e.posture.provider_id:<20} "
-                    f"{e.posture.posture.value:<10} {state}"
+                    f"{e.posture.posture.value:<10} {state:<19} {e.posture.expected}"
                 )
             result.traces, events = fetch_demo_traces(registry, data_dir, output / "supervision")
             for t in result.traces:
@@ -348,12 +325,12 @@ def run_demo(settings: DemoSettings, out: Any = None) -> DemoResult:
                     f"{', '.join(t.findings) or 'none'}; {t.events} supervision event(s) -> "
                     f"{events}"
                 )
-            _plan_and_batch(settings, registry, data_dir, output, events, result, say)
+            _plan_and_batch(settings, registry, data_dir, output, events, result.seal, result, say)
     finally:
         result.ports_left_open = [p.port for p in DEMO_POSTURES if not port_is_free(p.port)]
     reports = [r.report for r in result.rows if r.report is not None]
     if reports:
-        signed = sign_and_verify(reports, result.seal, data_dir / CA_DIR, output / SIGNATURES_FILE)
+        signed = verify_reports(reports, data_dir / CA_DIR)
         by_report = {s.report: s for s in signed}
         for row in result.rows:
             if row.report is not None:
@@ -375,15 +352,84 @@ def _plan_and_batch(
     data_dir: Path,
     output: Path,
     events: Path,
+    seal: Path,
     result: DemoResult,
-    say: Any,
+    say: Callable[[str], None],
 ) -> None:
-    """Plan the audits as of `DEMO_DATE` and run the batch while the servers are up."""
+    """Plan the audits as of `DEMO_DATE` and run the batch (which seals each report)
+    while the servers are up; one summary row per due audit."""
+    from auditlib.batch import AuditStatus, BatchSettings, run_batch
+    from auditlib.demo_seal import seal_spec
+    from auditlib.plan import plan_audits
+    from auditlib.sign import SigningSettings
+    from auditlib.traces import load_supervision_events
+
+    workbook = data_dir / DEMO_WORKBOOK
+    grid = load_checkpoints(workbook)
+    audits = plan_audits(
+        registry,
+        DEMO_DATE,
+        dt.timedelta(days=PLAN_WINDOW_DAYS),
+        events=load_supervision_events(events),
+        checkpoints_known=list(grid.requirements),
+    )
     say(
         f"\nAudit plan as of {DEMO_DATE.date().isoformat()} within {PLAN_WINDOW_DAYS} days: "
-        "needs auditlib.plan and auditlib.batch (not in this build)"
+        f"{len(audits)} audit(s) due"
     )
-    result.problems.append("auditlib.plan / auditlib.batch not available in this build")
+    for audit in audits:
+        say(f"  {audit.due_date.isoformat()}  {audit.provider_id:<20} {audit.trigger.value}")
+    batch = run_batch(
+        audits,
+        BatchSettings(
+            output_dir=output,
+            registry_path=registry.path,
+            checkpoints_path=workbook,
+            workers=settings.workers,
+            ca_dir=data_dir / CA_DIR,
+            verdicts_dir=data_dir / VERDICTS_DIR,
+            force=settings.force,
+            signing=SigningSettings(signer=seal_spec(seal), location=SEAL_LOCATION),
+        ),
+        progress=sys.stderr,
+    )
+    say(
+        f"Batch: {batch.count(AuditStatus.DONE)} done, {batch.count(AuditStatus.SKIPPED)} "
+        f"skipped as unchanged, {batch.count(AuditStatus.FAILED)} failed "
+        f"({batch.seconds:.1f} s); ledger {batch.ledger_path}"
+    )
+    for outcome in batch.outcomes:
+        job = outcome.job
+        row = DemoRow(
+            provider=job.provider_id,
+            trigger=job.trigger.value,
+            due_date=job.due_date.isoformat(),
+            bottom_line="-",
+            nonconformities=None,
+            signed=None,
+            report=None,
+            note=outcome.status.value,
+        )
+        if outcome.status is AuditStatus.FAILED:
+            failure = outcome.failure
+            reason = f"{failure.error_name}: {failure.message}" if failure else "failed"
+            row.note = f"failed: {reason}"
+            result.problems.append(f"audit {job.folder} failed: {reason}")
+        elif outcome.path is not None:
+            row.report = outcome.path / "report.pdf"
+            record = _read_findings(outcome.path / "findings.json")
+            row.bottom_line = str(record.get("bottom_line", "-"))
+            found = record.get("nonconformities")
+            row.nonconformities = len(found) if isinstance(found, list) else None
+        result.rows.append(row)
+
+
+def _read_findings(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 # ------------------------------------------------------------------------------ output

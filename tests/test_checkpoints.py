@@ -386,7 +386,9 @@ def test_cli_table_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "Traceback" not in err
 
 
-def test_demo_command_prints_the_grid_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "28 requirements" in out and "EXI EDC PSC 116" in out
+def test_demo_command_without_its_data_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the whole demo (servers, batch, seals) is tested end to end in tests/test_demo.py
+    assert main(["demo", "--data", str(tmp_path)]) == 2
+    assert "demo workbook" in capsys.readouterr().err

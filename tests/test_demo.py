@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from auditlib.demo import DemoError, set_demo_secrets, sign_and_verify
+from auditlib.demo import DemoError, set_demo_secrets, verify_reports
 from auditlib.demo_data import (
     CA_DIR,
     DEMO_CLIENT_KEY_PASS,
@@ -27,14 +31,17 @@ from auditlib.demo_data import (
     EndpointPosture,
     Posture,
 )
-from auditlib.demo_seal import ensure_seal
+from auditlib.demo_seal import ensure_seal, seal_spec
 from auditlib.demo_servers import DemoEndpoint, port_is_free, start_demo_servers
 from auditlib.errors import TestServerError, TraceError
+from auditlib.pki import TestPki
 from auditlib.registry import load_registry
+from auditlib.sign import SigningSettings, sign_pdf, verify_pdf
 from auditlib.testservers import closed_port
 from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, load_traces
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data"
 SECRET_MARKERS = (b"PRIVATE KEY", DEMO_CLIENT_KEY_PASS.encode(), DEMO_SEAL_PASS.encode())
 
 
@@ -184,6 +191,22 @@ def test_servers_stop_and_free_their_ports_even_on_error() -> None:
     assert all(port_is_free(p.port) for p in postures)
 
 
+def test_sigterm_during_the_demo_stops_every_server() -> None:
+    import signal
+    import time
+
+    from auditlib.demo import _sigterm_unwinds
+
+    postures = _free_postures()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), _sigterm_unwinds(), contextlib.ExitStack() as stack:
+        start_demo_servers(stack, DATA, postures)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # interrupted at once by the handler
+    assert all(port_is_free(p.port) for p in postures)
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler was put back
+
+
 def test_a_taken_port_is_a_clear_error() -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
@@ -210,12 +233,12 @@ def test_seal_is_issued_once_and_signed_pdfs_verify(
     writer.add_blank_page(595, 842)
     with report.open("wb") as handle:
         writer.write(handle)
-    ledger = tmp_path / "signatures.json"
-    first = sign_and_verify([report], seal, DATA / CA_DIR, ledger)
-    assert first[0].verified and not first[0].reused
-    again = sign_and_verify([report], seal, DATA / CA_DIR, ledger)
-    assert again[0].verified and again[0].reused
-    assert again[0].signed_sha256 == first[0].signed_sha256
+    assert not verify_reports([report], DATA / CA_DIR)[0].verified  # not sealed yet
+    sign_pdf(report, tmp_path / "report.signed.pdf", SigningSettings(signer=seal_spec(seal)))
+    checked = verify_reports([report], DATA / CA_DIR)[0]
+    assert checked.verified and checked.signed == tmp_path / "report.signed.pdf"
+    other_ca = TestPki.create().write_ca_dir(tmp_path / "other-ca")
+    assert not verify_reports([report], other_ca)[0].verified
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert not any(m in path.read_bytes() for m in SECRET_MARKERS), path
@@ -230,6 +253,7 @@ def test_demo_refuses_to_start_when_a_staged_port_is_taken(
     monkeypatch.setenv(DEMO_CLIENT_KEY_PASS_ENV, DEMO_CLIENT_KEY_PASS)
     port = DEMO_POSTURES[0].port
     with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAITs
         try:
             blocker.bind(("127.0.0.1", port))
         except OSError:
@@ -237,3 +261,75 @@ def test_demo_refuses_to_start_when_a_staged_port_is_taken(
         blocker.listen(1)
         with pytest.raises(DemoError, match=f"{port}"):
             run_demo(DemoSettings(data_dir=DATA, output=tmp_path / "out"), out=None)
+
+
+# ----------------------------------------------------------------- the README's main job
+
+
+def _processes_mentioning(*needles: str) -> list[str]:
+    """Command lines of live processes containing any needle (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(n in cmdline for n in needles):
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    pytest.importorskip("auditlib.batch", reason="auditlib.batch not merged yet")
+    pytest.importorskip("auditlib.report", reason="auditlib.report not merged yet")
+    if not all(port_is_free(p.port) for p in DEMO_POSTURES):
+        pytest.skip("a demo port is in use (another demo running?)")
+    out = tmp_path / "demo-out"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (DEMO_SEAL_PASS_ENV, DEMO_CLIENT_KEY_PASS_ENV)
+    }
+    for name in ("JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+        env[name] = str(tmp_path / name.lower())
+    command = [sys.executable, "-m", "auditlib", "demo", "--output", str(out), "--workers", "2"]
+    proc = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stdout = proc.stdout
+    assert "Demo summary" in stdout and "every demo server stopped" in stdout
+    assert "28 requirements" in stdout  # the checkpoint grid summary comes first
+    assert "Demo-only passphrases set for this process" in stdout
+    folders = {p.parent.name: p.parent for p in out.glob("*/findings.json")}
+    expected = {
+        "proxisante-editions_certificate_expiry",
+        "medilogic_certificate_expiry",
+        "cloudproxy-sante_supervision_event",
+        "medicab_certificate_expiry",
+        "santexpress_certificate_expiry",
+        "proxylink_certificate_expiry",
+    }
+    assert {name.rsplit("_", 1)[0] for name in folders} == expected
+    for name, folder in folders.items():
+        provider = name.split("_", 1)[0]
+        assert provider in stdout
+        assert (folder / "report.pdf").is_file()
+        signed = folder / "report.signed.pdf"
+        assert verify_pdf(signed, DATA / CA_DIR).bottom_line, signed
+        record = json.loads((folder / "findings.json").read_text("utf-8"))
+        assert record["provider"]["id"] == provider
+    clean = json.loads(next(out.glob("proxylink_*/findings.json")).read_text("utf-8"))
+    legacy = json.loads(next(out.glob("medicab_*/findings.json")).read_text("utf-8"))
+    assert len(legacy["nonconformities"]) > len(clean["nonconformities"])
+    events = (out / "supervision" / "events.csv").read_text("utf-8")
+    assert "cloudproxy-sante" in events
+    # nothing left behind: ports free, no server process, no secret in any output
+    assert all(port_is_free(p.port) for p in DEMO_POSTURES)
+    assert _processes_mentioning(str(out), "-accept 127.0.0.1:1844") == []
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(m in data for m in SECRET_MARKERS), path
