@@ -358,7 +358,7 @@ def _plan_and_batch(
 ) -> None:
     """Plan the audits as of `DEMO_DATE` and run the batch (which seals each report)
     while the servers are up; one summary row per due audit."""
-    from auditlib.batch import AuditStatus, BatchSettings, run_batch
+    from auditlib.batch import AuditStatus, BatchSettings, group_jobs, run_batch
     from auditlib.demo_seal import seal_spec
     from auditlib.plan import plan_audits
     from auditlib.sign import SigningSettings
@@ -373,12 +373,14 @@ def _plan_and_batch(
         events=load_supervision_events(events),
         checkpoints_known=list(grid.requirements),
     )
+    jobs = group_jobs(audits)
     say(
         f"\nAudit plan as of {DEMO_DATE.date().isoformat()} within {PLAN_WINDOW_DAYS} days: "
-        f"{len(audits)} audit(s) due"
+        f"{len(jobs)} audit(s) due"
     )
-    for audit in audits:
-        say(f"  {audit.due_date.isoformat()}  {audit.provider_id:<20} {audit.trigger.value}")
+    for job in jobs:
+        why = f" ({len(job.audits)} triggers)" if len(job.audits) > 1 else ""
+        say(f"  {job.due_date.isoformat()}  {job.provider_id:<20} {job.trigger.value}{why}")
     batch = run_batch(
         audits,
         BatchSettings(
