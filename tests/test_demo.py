@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,18 +267,20 @@ def test_demo_refuses_to_start_when_a_staged_port_is_taken(
 # ----------------------------------------------------------------- the README's main job
 
 
-def _processes_mentioning(*needles: str) -> list[str]:
-    """Command lines of live processes containing any needle (Linux /proc)."""
+def _processes_with_marker(marker: str) -> list[str]:
+    """Live processes whose environment holds `marker` (inherited by every child the demo
+    started, however deep: servers, batch workers, kernels). Linux /proc."""
+    needle = marker.encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if needle in (entry / "environ").read_bytes():
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                found.append(f"{entry.name}: {cmdline.decode(errors='replace')}")
         except OSError:
             continue
-        if any(n in cmdline for n in needles):
-            found.append(f"{entry.name}: {cmdline}")
     return found
 
 
@@ -294,6 +297,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     }
     for name in ("JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
         env[name] = str(tmp_path / name.lower())
+    marker = f"AUDITLIB_DEMO_TEST_RUN={uuid.uuid4().hex}"
+    env["AUDITLIB_DEMO_TEST_RUN"] = marker.split("=", 1)[1]
     command = [sys.executable, "-m", "auditlib", "demo", "--output", str(out), "--workers", "2"]
     proc = subprocess.run(
         command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -328,7 +333,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "cloudproxy-sante" in events
     # nothing left behind: ports free, no server process, no secret in any output
     assert all(port_is_free(p.port) for p in DEMO_POSTURES)
-    assert _processes_mentioning(str(out), "-accept 127.0.0.1:1844") == []
+    assert _processes_with_marker(marker) == []
     for path in out.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
