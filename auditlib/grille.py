@@ -4,9 +4,9 @@ The original workbook is copied as is (its sheets, column order, merged cells an
 formatting are kept: openpyxl normal mode) and five columns are added after the last
 column of the grid's sheet: status, automated status, evidence, comment and auditor.
 Each control's values go on the control's own row; where several controls share a row
-(several phases, or two controls written in one cell) each line is prefixed with the
-control's `PHASE/index`. Rows of requirements that do not apply to the provider say
-`non applicable (rôle)`.
+(several phases, or two controls written in one cell) and their values differ, each line
+is prefixed with the control's `PHASE/index` (`parse_cell` reads it back). Rows of
+requirements that do not apply to the provider say `non applicable (rôle)`.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def write_grille(run: AuditRun, path: str | os.PathLike[str], language: str = "f
     sheet = workbook[grid.sheet]
     first = sheet.max_column + 1
     header_row = (grid.layout.header_row + 1) if grid.layout else 1
+    last_header_row = grid.layout.data_row if grid.layout else header_row
     bold = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
     for offset, title in enumerate(COLUMNS.get(language, COLUMNS["fr"])):
@@ -100,6 +101,13 @@ def write_grille(run: AuditRun, path: str | os.PathLike[str], language: str = "f
         cell.font = bold
         cell.alignment = wrap
         cell.fill = PatternFill("solid", fgColor="FFE9D6")
+        if last_header_row > header_row:  # two-row headers, like the workbook's own
+            sheet.merge_cells(
+                start_row=header_row,
+                start_column=first + offset,
+                end_row=last_header_row,
+                end_column=first + offset,
+            )
         sheet.column_dimensions[get_column_letter(first + offset)].width = (
             22,
             18,
@@ -123,8 +131,8 @@ def write_grille(run: AuditRun, path: str | os.PathLike[str], language: str = "f
     for row, entries in by_row.items():
         for offset in range(5):
             texts = [v[offset] for _, v in entries]
-            if len(entries) == 1:
-                value: Any = texts[0]
+            if len(set(texts)) == 1:
+                value: Any = texts[0]  # one control, or the same value for all on the row
             elif not any(texts):
                 value = ""
             else:
