@@ -112,7 +112,13 @@ def status_label(status: ControlStatus, language: str = "fr") -> str:
 def _figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    class ChartFigure(Figure):
+        """A Figure that Jupyter shows inline by itself (no pyplot, no inline backend)."""
+
+        def _repr_png_(self) -> bytes:
+            return figure_bytes(self, "png", dpi=100)
+
+    return ChartFigure(figsize=(width, height), layout="constrained")
 
 
 def empty_figure(title: str, message: str) -> Figure:

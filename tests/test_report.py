@@ -473,3 +473,8 @@ def test_chart_colours_follow_the_status_hues() -> None:
     from auditlib.audit import STATUS_COLOURS
 
     assert set(charts.STATUS_CHART_COLOURS) == set(STATUS_COLOURS)
+
+
+def test_charts_display_inline_without_pyplot(fr_run: AuditRun) -> None:
+    fig = charts.status_by_chapter(fr_run.assessment)
+    assert fig._repr_png_().startswith(b"\x89PNG")
