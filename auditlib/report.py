@@ -164,15 +164,23 @@ def check_summary(
 
 
 def _endpoints(run: AuditRun) -> list[dict[str, Any]]:
+    from auditlib.anssi_profile import RuleStatus
+
     by_address = {(o.host, o.port): o for o in run.observations}
-    return [
-        {
-            "evaluation": e,
-            "observation": by_address.get((e.host, e.port)),
-            "rules": [r for r in e.results if r.rule_id != "HSTS"],
-        }
-        for e in run.evaluations
-    ]
+    endpoints = []
+    for e in run.evaluations:
+        reasons = {r.reason for r in e.results}
+        unjudged = all(r.status is RuleStatus.INCOMPLETE for r in e.results) and len(reasons) == 1
+        endpoints.append(
+            {
+                "evaluation": e,
+                "observation": by_address.get((e.host, e.port)),
+                "rules": [r for r in e.results if r.rule_id != "HSTS"],
+                # an endpoint that could not be scanned: one line instead of 35 equal rows
+                "unjudged": next(iter(reasons)) if unjudged and e.results else None,
+            }
+        )
+    return endpoints
 
 
 def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
