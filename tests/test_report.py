@@ -134,8 +134,14 @@ def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def fr(fr_run: AuditRun, notebook: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportOutputs:
-    root = tmp_path_factory.mktemp("out")
-    return write_outputs(fr_run, root / audit_folder_name(fr_run.spec), notebook_path=notebook)
+    folder = tmp_path_factory.mktemp("out") / audit_folder_name(fr_run.spec)
+    folder.mkdir()
+    # the folder already holds an earlier run's outputs, damaged, and a file of the auditor's
+    (folder / "report.pdf").write_text("stale")
+    (folder / "findings.json").write_text("{broken")
+    (folder / "grille.xlsx").write_bytes(b"PK not really")
+    (folder / "notes-auditeur.txt").write_text("kept")
+    return write_outputs(fr_run, folder, notebook_path=notebook)
 
 
 @pytest.fixture(scope="module")
@@ -191,9 +197,8 @@ def all_output_text(outputs: ReportOutputs) -> str:
 def test_every_output_is_written_in_the_audit_folder(fr: ReportOutputs, notebook: Path) -> None:
     assert fr.folder.name == "proxisante-editions_certificate_expiry_2026-11-28"
     names = sorted(p.name for p in fr.folder.iterdir())
-    assert names == sorted(
-        ["report.html", "report.pdf", "grille.xlsx", "findings.json", notebook.name]
-    )
+    expected = ["report.html", "report.pdf", "grille.xlsx", "findings.json", notebook.name]
+    assert names == sorted([*expected, "notes-auditeur.txt"])
     assert all(p.stat().st_size > 0 for p in fr.files)
     assert fr.pdf.read_bytes().startswith(b"%PDF-")
     assert fr.notebook is not None
@@ -209,30 +214,16 @@ def test_audit_folder_name_is_provider_trigger_date_and_safe() -> None:
     assert name.endswith("_supervision_event_2026-11-28")
 
 
-def test_rewriting_into_a_used_folder_replaces_files_cleanly(
-    fr: ReportOutputs, fr_run: AuditRun, tmp_path: Path
-) -> None:
-    folder = tmp_path / "audit"
-    shutil.copytree(fr.folder, folder)  # a previous run's outputs...
-    (folder / fr.notebook.name if fr.notebook else folder / "x").unlink()
-    (folder / "report.pdf").write_text("stale")  # ...one of them damaged
-    (folder / "findings.json").write_text("{broken")
-    (folder / "notes-auditeur.txt").write_text("kept")
-    second = write_outputs(fr_run, folder)
-    assert [p.name for p in second.files] == [p.name for p in fr.files if p != fr.notebook]
-    assert second.pdf.read_bytes().startswith(b"%PDF-")
-    assert json.loads(second.findings.read_text(encoding="utf-8"))["schema_version"] == "1.0"
-    assert (folder / "notes-auditeur.txt").read_text() == "kept"
-    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".") or ".part" in p.name]
-    assert leftovers == []
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["report.html", "report.pdf", "grille.xlsx", "findings.json", "notes-auditeur.txt"]
-    )
+def test_an_existing_folder_is_overwritten_cleanly(fr: ReportOutputs) -> None:
+    assert fr.pdf.read_bytes().startswith(b"%PDF-")
+    assert json.loads(fr.findings.read_text(encoding="utf-8"))["schema_version"] == "1.0"
+    load_workbook(fr.grille)
+    assert (fr.folder / "notes-auditeur.txt").read_text() == "kept"
 
 
 def test_no_temporary_file_is_left_behind(fr: ReportOutputs) -> None:
-    hidden = [p.name for p in fr.folder.iterdir() if p.name.startswith(".")]
-    assert hidden == []
+    leftovers = [p.name for p in fr.folder.iterdir() if p.name.startswith(".") or ".part" in p.name]
+    assert leftovers == []
 
 
 # ------------------------------------------------------------------ secrets
@@ -321,6 +312,8 @@ def test_english_report_renders(en: tuple[AuditRun, ReportOutputs]) -> None:
     assert "CloudProxy Santé" in text
     # findings' own sentences stay in French
     assert "point d'accès non analysé" in text
+    # an endpoint that could not be scanned: one line, not a table of "not evaluated" rows
+    assert "None of the" in text and "rules could be judged" in text
 
 
 def test_supervision_section_when_traces_exist(en: tuple[AuditRun, ReportOutputs]) -> None:
@@ -342,6 +335,13 @@ def test_missing_templates_say_where_they_were_expected(
     monkeypatch.setattr(auditlib, "__file__", str(tmp_path / "pkg" / "__init__.py"))
     with pytest.raises(ReportError, match="templates"):
         render_html(fr_run)
+
+
+def test_hostile_registry_text_is_escaped(fr_run: AuditRun) -> None:
+    provider = dataclasses.replace(fr_run.provider, name='Évil</style><script>alert(1)</script>"')
+    html = render_html(dataclasses.replace(fr_run, provider=provider))
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_css_strings_cannot_break_out_of_the_stylesheet() -> None:
