@@ -26,7 +26,9 @@ from auditlib.files import atomic_target, write_atomic
 from auditlib.findings import check_record, findings_record, to_json
 from auditlib.grille import short_sha, write_grille
 from auditlib.report_text import (
+    BUNDLE_STATE,
     INPUT_NAMES,
+    INTEGRITY,
     LABELS,
     LANGUAGES,
     OUTCOME,
@@ -216,6 +218,8 @@ def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
         "rule_status": RULE_STATUS[language],
         "outcome_label": OUTCOME[language],
         "input_names": INPUT_NAMES[language],
+        "integrity": INTEGRITY[language],
+        "bundle_state": BUNDLE_STATE[language],
         "status_label": lambda s: charts.status_label(s, language),
         "short_sha": short_sha,
         "check_summary": lambda c: check_summary(c, language, rule_reasons),

@@ -319,4 +319,24 @@ INPUT_NAMES = {
         "verdicts": "Auditor verdicts",
     },
 }
+INTEGRITY = {
+    "fr": {
+        "ok": "intègre",
+        "hash_mismatch": "empreinte différente",
+        "missing": "absente",
+        "unlisted": "non listée",
+        "unreadable": "illisible",
+    },
+    "en": {
+        "ok": "intact",
+        "hash_mismatch": "hash mismatch",
+        "missing": "missing",
+        "unlisted": "not listed",
+        "unreadable": "unreadable",
+    },
+}
+BUNDLE_STATE = {
+    "fr": {"clean": "sans constat", "findings": "avec constats", "unusable": "inutilisable"},
+    "en": {"clean": "clean", "findings": "with findings", "unusable": "unusable"},
+}
 LANGUAGES = tuple(LABELS)
