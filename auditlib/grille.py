@@ -11,13 +11,14 @@ requirements that do not apply to the provider say `non applicable (rôle)`.
 
 from __future__ import annotations
 
+import io
 import os
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditlib.errors import AuditlibError
-from auditlib.files import atomic_target, sha256_file
+from auditlib.files import sha256_file, write_atomic
 
 if TYPE_CHECKING:
     from auditlib.assess import ControlAssessment
@@ -74,6 +75,12 @@ def parse_cell(text: str | None) -> dict[str, str]:
 
 def write_grille(run: AuditRun, path: str | os.PathLike[str], language: str = "fr") -> Path:
     """Copy the run's checkpoint workbook to `path` with the audit's columns filled."""
+    return write_atomic(path, grille_bytes(run, language))
+
+
+def grille_bytes(run: AuditRun, language: str = "fr") -> bytes:
+    """The completed workbook as .xlsx bytes (built in memory, so a caller can write it
+    only once every other output is ready)."""
     from openpyxl import load_workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -144,10 +151,6 @@ def write_grille(run: AuditRun, path: str | os.PathLike[str], language: str = "f
             colour = STATUS_FILLS.get(next(iter(statuses)).split(" (")[0])
             if colour:
                 sheet.cell(row=row, column=first).fill = PatternFill("solid", fgColor=colour)
-    tmp, final = atomic_target(path)
-    try:
-        workbook.save(tmp)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return final
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

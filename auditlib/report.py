@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,9 +21,9 @@ import auditlib
 from auditlib import charts
 from auditlib.assess import STATUS_ORDER
 from auditlib.errors import AuditlibError
-from auditlib.files import atomic_target, write_atomic
+from auditlib.files import write_atomic
 from auditlib.findings import check_record, findings_record, to_json
-from auditlib.grille import short_sha, write_grille
+from auditlib.grille import grille_bytes, short_sha
 from auditlib.report_text import (
     BUNDLE_STATE,
     INPUT_NAMES,
@@ -260,17 +259,17 @@ def render_html(run: AuditRun, language: str | None = None) -> str:
     return env.get_template(TEMPLATE).render(**context)
 
 
-def write_pdf(html: str, path: str | os.PathLike[str]) -> Path:
-    """Print the HTML report to PDF with WeasyPrint, atomically."""
+def pdf_bytes(html: str) -> bytes:
+    """Print the HTML report to PDF with WeasyPrint (A4 and margin boxes from the CSS)."""
     from weasyprint import HTML
 
-    tmp, final = atomic_target(path)
-    try:
-        HTML(string=html, base_url=str(templates_dir())).write_pdf(target=str(tmp))
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return final
+    data: bytes = HTML(string=html, base_url=str(templates_dir())).write_pdf()
+    return data
+
+
+def write_pdf(html: str, path: str | os.PathLike[str]) -> Path:
+    """Print the HTML report to PDF, atomically."""
+    return write_atomic(path, pdf_bytes(html))
 
 
 def secret_markers(run: AuditRun) -> list[str]:
@@ -299,10 +298,12 @@ def write_outputs(
     language: str | None = None,
 ) -> ReportOutputs:
     """Write report.html, report.pdf, grille.xlsx, findings.json (and a copy of the executed
-    notebook) into `output_dir`, replacing earlier versions atomically."""
+    notebook) into `output_dir`, replacing earlier versions atomically.
+
+    Everything is produced in memory first: if anything fails (templates, workbook,
+    schema, a secret found), nothing is written and earlier outputs stay as they were."""
     lang = _language(run, language)
     folder = Path(output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     markers = secret_markers(run)
 
     record = findings_record(run)
@@ -311,36 +312,25 @@ def write_outputs(
     _guard(findings_text, markers, "findings.json")
     html = render_html(run, lang)
     _guard(html, markers, "report.html")
-    notebook_text: str | None = None
+    notebook_data: bytes | None = None
     if notebook_path is not None:
         source = Path(notebook_path)
         if not source.is_file():
             raise ReportError(f"executed notebook {source} not found")
-        notebook_text = source.read_text(encoding="utf-8")
-        _guard(notebook_text, markers, f"notebook {source.name}")
+        notebook_data = source.read_bytes()
+        _guard(notebook_data.decode("utf-8", "replace"), markers, f"notebook {source.name}")
+    grille = grille_bytes(run, lang)
+    pdf = pdf_bytes(html)
 
-    findings = write_atomic(folder / "findings.json", findings_text)
-    html_path = write_atomic(folder / "report.html", html)
-    pdf = write_pdf(html, folder / "report.pdf")
-    grille = write_grille(run, folder / "grille.xlsx", lang)
+    folder.mkdir(parents=True, exist_ok=True)
     notebook = None
-    if notebook_path is not None and notebook_text is not None:
-        source = Path(notebook_path)
-        target = folder / source.name
-        if source.resolve() != target.resolve():
-            tmp, notebook = atomic_target(target)
-            try:
-                shutil.copyfile(source, tmp)
-                os.replace(tmp, notebook)
-            finally:
-                tmp.unlink(missing_ok=True)
-        else:
-            notebook = target
+    if notebook_path is not None and notebook_data is not None:
+        notebook = write_atomic(folder / Path(notebook_path).name, notebook_data)
     return ReportOutputs(
         folder=folder,
-        html=html_path,
-        pdf=pdf,
-        grille=grille,
-        findings=findings,
+        findings=write_atomic(folder / "findings.json", findings_text),
+        html=write_atomic(folder / "report.html", html),
+        pdf=write_atomic(folder / "report.pdf", pdf),
+        grille=write_atomic(folder / "grille.xlsx", grille),
         notebook=notebook,
     )
