@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
 SECRET_MARKERS = ("PRIVATE KEY",)
+DEFAULT_OUTPUT_ROOT = Path("out")
 
 
 class ReportError(AuditlibError):
@@ -292,18 +293,19 @@ def _guard(text: str, markers: list[str], what: str) -> None:
 
 def write_outputs(
     run: AuditRun,
-    output_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str] | None = None,
     *,
     notebook_path: str | os.PathLike[str] | None = None,
     language: str | None = None,
 ) -> ReportOutputs:
     """Write report.html, report.pdf, grille.xlsx, findings.json (and a copy of the executed
-    notebook) into `output_dir`, replacing earlier versions atomically.
+    notebook) into `output_dir` (default: `out/<audit_folder_name>` under the current
+    folder), replacing earlier versions atomically.
 
     Everything is produced in memory first: if anything fails (templates, workbook,
     schema, a secret found), nothing is written and earlier outputs stay as they were."""
     lang = _language(run, language)
-    folder = Path(output_dir)
+    folder = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / audit_folder_name(run.spec)
     markers = secret_markers(run)
 
     record = findings_record(run)
