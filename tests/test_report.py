@@ -67,9 +67,9 @@ VERDICTS = """\
 provider: proxisante-editions
 auditor: Jeanne Martin
 verdicts:
-  - control: EXI EDC PSC 104/AVANT/1
+  - control: EXI EDC PSC 116/AVANT/1
     status: conforme
-    comment: Inventaire présenté en séance, version du 2026-11-02.
+    comment: Agrafage OCSP activé depuis le scan, constaté en séance le 2026-11-27.
     date: 2026-11-27
   - requirement: EXI EDC PSC 102
     status: conforme
@@ -320,13 +320,13 @@ def test_html_is_self_contained_with_charts_embedded(fr: ReportOutputs) -> None:
 
 
 def test_overrides_and_conflicts_are_shown(fr: ReportOutputs, fr_run: AuditRun) -> None:
-    control = fr_run.assessment.control("EXI EDC PSC 104/AVANT/1")
+    control = fr_run.assessment.control("EXI EDC PSC 116/AVANT/1")
     assert control.overridden
-    assert [c.control_ref for c in fr_run.assessment.conflicts] == ["EXI EDC PSC 104/AVANT/1"]
+    assert [c.control_ref for c in fr_run.assessment.conflicts] == ["EXI EDC PSC 116/AVANT/1"]
     html = fr.html.read_text(encoding="utf-8")
     assert "dérogation au statut automatique" in html
     assert "Divergences à examiner (1)" in html
-    assert "Inventaire présenté en séance" in html
+    assert "Agrafage OCSP activé depuis le scan" in html
 
 
 def test_english_report_renders(en: tuple[AuditRun, ReportOutputs]) -> None:
@@ -401,9 +401,9 @@ def test_findings_json_carries_the_whole_record(fr: ReportOutputs, fr_run: Audit
         n.control_ref for n in fr_run.assessment.nonconformities
     ]
     assert all(n["deadline"] > "2026-11-28" for n in record["nonconformities"])
-    overridden = next(c for c in record["controls"] if c["ref"] == "EXI EDC PSC 104/AVANT/1")
+    overridden = next(c for c in record["controls"] if c["ref"] == "EXI EDC PSC 116/AVANT/1")
     assert overridden["override"] is True and overridden["automated_status"] == "non conforme"
-    assert record["conflicts"][0]["control"] == "EXI EDC PSC 104/AVANT/1"
+    assert record["conflicts"][0]["control"] == "EXI EDC PSC 116/AVANT/1"
     evidence = [e for c in record["controls"] for e in c["evidence"]]
     assert evidence and all(len(e["sha256"]) == 64 for e in evidence if e["sha256"])
     (tls,) = record["tls"]
