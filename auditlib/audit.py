@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 
     from auditlib.traces import TraceAnalysis
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+"""The demo data of a source checkout; the defaults of a notebook run with no paths given."""
+
 STATUS_COLOURS = {
     ControlStatus.CONFORME: "#d8f0d8",
     ControlStatus.PARTIEL: "#fff1c2",
@@ -65,8 +69,8 @@ class AuditSettings:
     provider_id: str
     audit_date: dt.date
     trigger: AuditTrigger = AuditTrigger.CERTIFICATE_EXPIRY
-    registry_path: Path = Path("data/registry.yaml")
-    checkpoints_path: Path = Path("data/checkpoints_demo.xlsx")
+    registry_path: Path = DATA_DIR / "registry.yaml"
+    checkpoints_path: Path = DATA_DIR / "checkpoints_demo.xlsx"
     scan_results_path: Path | None = None
     """Observations saved by `auditlib scan --save-observations` or the batch; None: scan live."""
     verdicts_path: Path | None = None
@@ -89,8 +93,9 @@ class AuditSettings:
             provider_id=str(params["provider_id"]),
             audit_date=date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)),
             trigger=AuditTrigger(params.get("trigger") or AuditTrigger.CERTIFICATE_EXPIRY),
-            registry_path=Path(params.get("registry_path") or "data/registry.yaml"),
-            checkpoints_path=Path(params.get("checkpoints_path") or "data/checkpoints_demo.xlsx"),
+            registry_path=path(params.get("registry_path")) or DATA_DIR / "registry.yaml",
+            checkpoints_path=path(params.get("checkpoints_path"))
+            or DATA_DIR / "checkpoints_demo.xlsx",
             scan_results_path=path(params.get("scan_results_path")),
             verdicts_path=path(params.get("verdicts_path")),
             ca_dir=path(params.get("ca_dir")),
@@ -145,6 +150,64 @@ class AuditRun:
             ("Auditeur", self.spec.auditor or "-"),
         ]
         return pd.DataFrame(rows, columns=["", "valeur"]).set_index("")
+
+    def summary_table(self) -> pd.DataFrame:
+        """Counts by status, the executive summary's first line."""
+        import pandas as pd
+
+        counts = self.assessment.counts()
+        return pd.DataFrame([counts], index=[self.spec.audit_id])
+
+    def nonconformities_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "contrôle": n.control_ref,
+                    "statut": n.status.value,
+                    "gravité": n.severity_label,
+                    "échéance": n.deadline.isoformat(),
+                    "motif": " ; ".join(n.reasons),
+                }
+                for n in self.assessment.nonconformities
+            ],
+            columns=["contrôle", "statut", "gravité", "échéance", "motif"],
+        )
+
+    def conflicts_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "contrôle": c.control_ref,
+                    "auditeur": c.verdict.value,
+                    "automatique": c.automated.value,
+                    "vérifications en échec": ", ".join(c.failing_checks),
+                }
+                for c in self.assessment.conflicts
+            ],
+            columns=["contrôle", "auditeur", "automatique", "vérifications en échec"],
+        )
+
+    def supervision_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "export": str(analysis.export.source),
+                    "vérification": f.check,
+                    "gravité": str(f.severity),
+                    "occurrences": f.count,
+                    "constat": f.message,
+                }
+                for analysis in self.traces
+                for f in analysis.findings
+            ],
+            columns=["export", "vérification", "gravité", "occurrences", "constat"],
+        )
 
     def applicability_table(self) -> pd.DataFrame:
         import pandas as pd

@@ -33,6 +33,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("source", metavar="FILE_OR_URL", help="trace export file or https:// URL")
     parser.add_argument("--provider", help="provider id (carried into supervision events)")
     parser.add_argument(
+        "--registry",
+        metavar="FILE",
+        help="provider registry: with --provider, supplies the registered client certificate "
+        "subject (--expected-dn) and, for a live fetch, the client certificate, key and "
+        "passphrase variable of the provider's mTLS endpoint",
+    )
+    parser.add_argument(
         "--expected-dn",
         metavar="DN",
         help="registered client certificate subject (RFC 4514 or /C=FR/O=.../CN=... form)",
@@ -86,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     end = parse_iso_datetime(args.end, "--end") if args.end else None
     if args.events and not args.provider:
         raise TraceError("--events needs --provider (events name the provider)")
+    if args.registry:
+        _fill_from_registry(args)
     source: str = args.source
     if source.lower().startswith(("https://", "http://")):
         if start is None or end is None:
@@ -126,6 +135,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_text(analysis, events_file=args.events))
     return EXIT_BY_VERDICT[analysis.bottom_line.value]
+
+
+def _fill_from_registry(args: argparse.Namespace) -> None:
+    """Take what the command line leaves out from the provider's registry entry."""
+    from auditlib.errors import TraceError
+    from auditlib.registry import load_registry
+
+    if not args.provider:
+        raise TraceError("--registry needs --provider (which provider's entry to use)")
+    provider = load_registry(args.registry).get(args.provider)
+    if args.expected_dn is None:
+        args.expected_dn = provider.client_certificate_subject
+    mtls = next((e for e in provider.endpoints if e.mtls and e.client_cert), None)
+    if mtls is not None and not args.client_cert:
+        args.client_cert = str(mtls.client_cert)
+        args.client_key = str(mtls.client_key)
+        args.key_pass_env = args.key_pass_env or mtls.key_passphrase_env
 
 
 def _sample_line(index: int, record: dict[str, Any]) -> str:
