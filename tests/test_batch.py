@@ -70,7 +70,9 @@ def make_notebook(path: Path) -> Path:
     params = nbformat.v4.new_code_cell(PARAMETERS)
     params.metadata["tags"] = ["parameters"]
     boom = nbformat.v4.new_code_cell(
-        'if provider_id == "boom":\n    raise ValueError("boom: this provider always fails")'
+        'if provider_id == "boom":\n    raise ValueError("boom: this provider always fails")\n'
+        'if provider_id == "crash":  # the worker process dies under the notebook\n'
+        "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)"
     )
     nb.cells = [params, boom, nbformat.v4.new_code_cell(WRITE_OUTPUTS)]
     nb.metadata["kernelspec"] = {
@@ -234,6 +236,24 @@ def test_interrupted_batch_leaves_no_complete_looking_folder(
     resumed = run_batch([planned("gamma"), planned("delta")], settings)
     assert statuses(resumed) == {"gamma": "done", "delta": "done"}
     assert not (out / ".partial").exists()
+
+
+def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(tmp_path: Path) -> None:
+    registry, _, notebook, workbook = make_world(tmp_path, ["crash", "omega"])
+    out = tmp_path / "out"
+    settings = BatchSettings(
+        output_dir=out,
+        registry_path=registry,
+        checkpoints_path=workbook,
+        notebook_path=notebook,
+        workers=1,
+    )
+    result = run_batch([planned("crash"), planned("omega")], settings)
+    assert statuses(result) == {"crash": "failed", "omega": "done"}
+    (crash,) = [o for o in result.outcomes if o.job.provider_id == "crash"]
+    assert crash.failure is not None and crash.failure.error_name == "BrokenProcessPool"
+    assert not (out / folder_of("crash")).exists()
+    assert (out / folder_of("omega") / "findings.json").is_file()
 
 
 def test_batch_cli_on_the_demo_plan_signs_reports(
