@@ -43,6 +43,15 @@ from typing import IO, Any
 import auditlib
 from auditlib import __version__
 from auditlib.assess import AuditSpec, AuditTrigger
+from auditlib.batch_ledger import (
+    Ledger,
+    bundle_digest,
+    last_success,
+    observations_digest,
+    outputs_intact,
+    provider_observations,
+    read_ledger,
+)
 from auditlib.errors import AuditlibError, BatchError, TlsScanError
 from auditlib.files import sha256_bytes, sha256_file
 from auditlib.plan import PlannedAudit
@@ -64,6 +73,7 @@ LOCK_NAME = ".batch.lock"
 PARTIAL_DIR = ".partial"
 FAILED_DIR = "_failed"
 SCANS_DIR = "scans"
+LOGS_DIR = "logs"
 LEDGER_FORMAT = "auditlib.batch-ledger/1"
 
 
@@ -247,110 +257,6 @@ def group_jobs(audits: Sequence[PlannedAudit]) -> list[BatchJob]:
     return jobs
 
 
-# --------------------------------------------------------------------------- ledger
-
-
-class Ledger:
-    """Append-only JSON Lines; every line flushed and fsynced before the next step."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle: IO[str] | None = None
-
-    def __enter__(self) -> Ledger:
-        self._handle = open(self.path, "a", encoding="utf-8")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
-
-    def write(self, record: dict[str, Any]) -> None:
-        assert self._handle is not None
-        line = json.dumps(
-            {"time": dt.datetime.now(dt.UTC).isoformat(), **record},
-            ensure_ascii=False,
-            default=str,
-        )
-        self._handle.write(line + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-
-def read_ledger(path: Path) -> list[dict[str, Any]]:
-    """Every readable line; a torn last line (killed mid-write) is ignored."""
-    records: list[dict[str, Any]] = []
-    if not path.is_file():
-        return records
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-    return records
-
-
-def _last_success(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Folder -> its latest `end` record, kept only when that record is a success."""
-    latest: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record.get("event") == "end" and isinstance(record.get("audit"), str):
-            latest[record["audit"]] = record
-    return {k: v for k, v in latest.items() if v.get("status") == AuditStatus.DONE.value}
-
-
-def _outputs_intact(output_dir: Path, outputs: Any) -> bool:
-    if not isinstance(outputs, dict) or not outputs:
-        return False
-    for rel, digest in outputs.items():
-        path = output_dir / rel
-        if not path.is_file() or sha256_file(path) != digest:
-            return False
-    return True
-
-
-# --------------------------------------------------------------------------- input hashes
-
-
-def _bundle_digest(path: Path) -> str | None:
-    """SHA-256 of a .zip bundle, or of `<sha256>  <path>` lines for a folder's files."""
-    if path.is_file():
-        return sha256_file(path)
-    if not path.is_dir():
-        return None
-    lines = []
-    for root, dirs, files in os.walk(path, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            file = Path(root) / name
-            rel = file.relative_to(path).as_posix()
-            if file.is_symlink():
-                lines.append(f"link:{os.readlink(file)}  {rel}\n")
-            elif file.is_file():
-                lines.append(f"{sha256_file(file)}  {rel}\n")
-    return sha256_bytes("".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])).encode())
-
-
-def observations_digest(observations: Sequence[TlsObservation]) -> str:
-    """SHA-256 of what the endpoints showed, without when (`scanned_at`) or sidecar names,
-    so a rescan of unchanged servers gives the same digest."""
-    volatile = {"scanned_at", "raw_sslyze_file", "raw_sslyze_sha256", "label"}
-    records = [o.model_dump(mode="json", exclude=volatile) for o in observations]
-    return sha256_bytes(json.dumps(records, sort_keys=True).encode())
-
-
-def provider_observations(
-    provider: Provider, observations: Sequence[TlsObservation]
-) -> list[TlsObservation]:
-    by_address = {(o.host, o.port): o for o in observations}
-    return [
-        by_address[(e.host, e.port)] for e in provider.endpoints if (e.host, e.port) in by_address
-    ]
-
-
 def verdicts_file(settings: BatchSettings, provider_id: str) -> Path | None:
     if settings.verdicts_dir is None:
         return None
@@ -420,9 +326,16 @@ class _TaskResult:
     failure: NotebookFailure | None = None
 
 
-def _worker_init() -> None:
+def _worker_init(log_path: str | None = None) -> None:
     # Ctrl-C is the main process's business: it stops the batch and the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if log_path is not None:
+        # Kernels inherit the worker's stdout/stderr: their chatter goes to the log,
+        # not into the progress display. Errors are reported structurally anyway.
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
 
 
 KERNEL_RACE_MARKERS = (
@@ -613,7 +526,7 @@ def _input_hashes(
 ) -> dict[str, str | None]:
     provider = registry.get(job.provider_id)
     if provider.id not in bundle_cache:
-        bundle_cache[provider.id] = _bundle_digest(provider.evidence_bundle)
+        bundle_cache[provider.id] = bundle_digest(provider.evidence_bundle)
     verdicts = verdicts_file(settings, provider.id)
     stable = _parameters(job, settings, Path("."), None)
     for volatile in ("output_dir", "scan_results_path"):
@@ -827,7 +740,7 @@ def run_batch(
             for j in jobs
         }
         ledger_path = output_dir / LEDGER_NAME
-        previous = _last_success(read_ledger(ledger_path))
+        previous = last_success(read_ledger(ledger_path))
         display = Progress(len(jobs), progress)
         with Ledger(ledger_path) as ledger:
             run = _Run(settings, output_dir, ledger, run_id, signer, display, hashes)
@@ -851,7 +764,7 @@ def run_batch(
                     not settings.force
                     and prior is not None
                     and prior.get("inputs") == hashes[job.folder]
-                    and _outputs_intact(output_dir, prior.get("outputs"))
+                    and outputs_intact(output_dir, prior.get("outputs"))
                 )
                 if not fresh:
                     todo.append(job)
@@ -915,12 +828,10 @@ def _execute_all(
     workers = max(1, min(settings.workers or os.cpu_count() or 1, len(todo)))
     cwd = str(REPO_ROOT) if (REPO_ROOT / "auditlib").is_dir() else None
     pending = list(todo)
+    log = str(run.output_dir / LOGS_DIR / f"workers-{run.run_id}.log")
+    (run.output_dir / LOGS_DIR).mkdir(exist_ok=True)
     in_flight: dict[cf.Future[_TaskResult], tuple[BatchJob, Path]] = {}
-    pool = cf.ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_init,
-    )
+    pool = _new_pool(workers, log)
     try:
 
         def submit(job: BatchJob) -> None:
@@ -976,17 +887,23 @@ def _execute_all(
                     submit(pending.pop(0))
             if pending and _pool_broken(pool):
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = cf.ProcessPoolExecutor(
-                    max_workers=workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_worker_init,
-                )
+                pool = _new_pool(workers, log)
                 while pending and len(in_flight) < workers:
                     submit(pending.pop(0))
     except BaseException:
         _stop_workers(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _new_pool(workers: int, log: str) -> cf.ProcessPoolExecutor:
+    # spawn, not fork: the main process runs threads (sslyze, hashing) before this
+    return cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(log,),
+    )
 
 
 def _pool_broken(pool: cf.ProcessPoolExecutor) -> bool:
