@@ -306,6 +306,19 @@ def test_batch_cli_on_the_demo_plan_signs_reports(
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["skipped"] == 1
 
+    # an up-to-date audit made without signing is signed without executing it again
+    other = tmp_path / "other"
+    unsigned = [a if a != str(out) else str(other) for a in argv]
+    assert main(unsigned) == 0
+    capsys.readouterr()
+    executed = (other / folder.name / EXECUTED_NOTEBOOK).read_bytes()
+    assert main([*unsigned, *sign]) == 0
+    assert json.loads(capsys.readouterr().out)["audits"][0]["signed"] is True
+    assert (other / folder.name / SIGNED_PDF).is_file()
+    assert (other / folder.name / EXECUTED_NOTEBOOK).read_bytes() == executed
+    last = [r for r in read_ledger(other / "ledger.jsonl") if r["event"] == "end"][-1]
+    assert last["note"] == "outputs up to date; signed only" and last["signed"] is True
+
 
 @pytest.mark.parametrize(
     ("extra", "message"),
