@@ -52,7 +52,7 @@ from auditlib.batch_ledger import (
     provider_observations,
     read_ledger,
 )
-from auditlib.errors import AuditlibError, BatchError, TlsScanError
+from auditlib.errors import BatchError, TlsScanError
 from auditlib.files import sha256_bytes, sha256_file
 from auditlib.plan import PlannedAudit
 from auditlib.registry import Provider, Registry, load_registry
@@ -568,10 +568,10 @@ class _Run:
     hashes: dict[str, dict[str, str | None]]
 
 
-def _sign(run: _Run, folder: Path) -> None:
+def _sign_into(run: _Run, pdf: Path, signed: Path) -> None:
     from auditlib.sign import sign_pdf
 
-    sign_pdf(folder / "report.pdf", folder / SIGNED_PDF, run.settings.signing, signer=run.signer)
+    sign_pdf(pdf, signed, run.settings.signing, signer=run.signer)
 
 
 def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> AuditOutcome:
@@ -588,10 +588,12 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
             )
     if failure is None and run.signer is not None:
         try:
-            _sign(run, workdir)
+            _sign_into(run, workdir / "report.pdf", workdir / SIGNED_PDF)
             signed = True
-        except AuditlibError as exc:
-            failure = NotebookFailure("SignError", str(exc), notebook=workdir / EXECUTED_NOTEBOOK)
+        except Exception as exc:
+            failure = NotebookFailure(
+                "SignError", f"{type(exc).__name__}: {exc}", notebook=workdir / EXECUTED_NOTEBOOK
+            )
     if failure is not None:
         kept = run.output_dir / FAILED_DIR / job.folder
         kept.parent.mkdir(exist_ok=True)
@@ -641,9 +643,22 @@ def _sign_existing(run: _Run, job: BatchJob, previous: dict[str, Any]) -> AuditO
     """An up-to-date audit made without signing, now signed (atomically, in place)."""
     target = run.output_dir / job.folder
     tmp_dir = Path(tempfile.mkdtemp(prefix=f"{job.folder}.sign-", dir=run.output_dir / PARTIAL_DIR))
-    from auditlib.sign import sign_pdf
-
-    sign_pdf(target / "report.pdf", tmp_dir / SIGNED_PDF, run.settings.signing, signer=run.signer)
+    try:
+        _sign_into(run, target / "report.pdf", tmp_dir / SIGNED_PDF)
+    except Exception as exc:
+        failure = NotebookFailure("SignError", f"{type(exc).__name__}: {exc}")
+        run.ledger.write(
+            {
+                "event": "end",
+                "run": run.run_id,
+                "audit": job.folder,
+                "status": AuditStatus.FAILED.value,
+                "inputs": run.hashes[job.folder],
+                "error": failure.to_dict(),
+            }
+        )
+        run.progress.update(job.folder, AuditStatus.FAILED)
+        return AuditOutcome(job, AuditStatus.FAILED, target, failure=failure)
     os.replace(tmp_dir / SIGNED_PDF, target / SIGNED_PDF)
     shutil.rmtree(tmp_dir, ignore_errors=True)
     outputs = dict(previous["outputs"])
