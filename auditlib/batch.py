@@ -482,7 +482,8 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _check_inputs(settings: BatchSettings) -> None:
+def check_settings(settings: BatchSettings) -> None:
+    """Refuse settings that cannot work, before any scan or notebook (`BatchError`)."""
     if settings.workers is not None and settings.workers < 1:
         raise BatchError("--workers must be at least 1")
     for what, folder in (("--ca-dir", settings.ca_dir), ("--verdicts-dir", settings.verdicts_dir)):
@@ -707,7 +708,7 @@ def run_batch(
     `observations`: already made scans to use instead of scanning (the demo, tests).
     """
     started = time.monotonic()
-    _check_inputs(settings)
+    check_settings(settings)
     output_dir = Path(settings.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]

@@ -95,13 +95,23 @@ def _signing(args: argparse.Namespace) -> object | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from auditlib.batch import DEFAULT_NOTEBOOK, AuditStatus, BatchSettings, run_batch
+    from auditlib.batch import (
+        DEFAULT_NOTEBOOK,
+        AuditStatus,
+        BatchSettings,
+        check_settings,
+        run_batch,
+        scan_due_endpoints,
+    )
     from auditlib.errors import BatchError
+    from auditlib.plan import parse_date, parse_duration
 
     if args.timeout is not None and args.timeout <= 0:
         raise BatchError("--timeout must be a positive number of seconds")
-    signing = _signing(args)
-    audits, as_of, within = plan_from_args(args)
+    parse_duration(args.within)  # typos fail before any scan
+    parse_duration(args.event_delay)
+    if args.as_of:
+        parse_date(args.as_of)
     settings = BatchSettings(
         output_dir=args.output,
         registry_path=args.registry,
@@ -113,15 +123,28 @@ def run(args: argparse.Namespace) -> int:
         scan_results_path=args.scan_results,
         auditor=args.auditor,
         force=args.force,
-        signing=signing,
+        signing=_signing(args),
         execution_timeout=args.timeout,
     )
+    check_settings(settings)
+    observations = None
+    if args.scan_results is None:
+        # One scan of the registry's endpoints before planning, so that certificates seen
+        # on the wire count in the plan; the batch reuses it (no second scan).
+        from auditlib.registry import load_registry
+        from auditlib.tls import ScanSettings
+
+        registry = load_registry(args.registry)
+        count = sum(len(p.endpoints) for p in registry)
+        print(f"batch: scanning {count} endpoint(s) once", file=sys.stderr)
+        observations = scan_due_endpoints(list(registry), ScanSettings(ca_dir=args.ca_dir))
+    audits, as_of, within = plan_from_args(args, args.scan_results, observations)
     print(
         f"batch: {len(audits)} audit(s) due by {(as_of + within).isoformat()} "
         f"(as of {as_of.isoformat()})",
         file=sys.stderr,
     )
-    result = run_batch(audits, settings, progress=sys.stderr)
+    result = run_batch(audits, settings, progress=sys.stderr, observations=observations)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 from auditlib.errors import PlanError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from auditlib.plan import PlannedAudit
+    from auditlib.tls import TlsObservation
 
 EXIT_OK, EXIT_OVERDUE, EXIT_ERROR = 0, 1, 2
 PLAN_FORMAT = "auditlib.plan/1"
@@ -70,9 +73,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def plan_from_args(
-    args: argparse.Namespace, scan_results: Path | None = None
+    args: argparse.Namespace,
+    scan_results: Path | None = None,
+    observations: Sequence[TlsObservation] | None = None,
 ) -> tuple[list[PlannedAudit], dt.date, dt.timedelta]:
-    """Parse the shared options and make the plan."""
+    """Parse the shared options and make the plan (with saved or fresh observations)."""
     from auditlib.plan import parse_date, parse_duration, plan_audits
     from auditlib.registry import load_registry
     from auditlib.tls import load_observations
@@ -82,7 +87,8 @@ def plan_from_args(
     delay = parse_duration(args.event_delay)
     as_of = parse_date(args.as_of) if args.as_of else dt.datetime.now(dt.UTC).date()
     registry = load_registry(args.registry)
-    observations = load_observations(scan_results) if scan_results else None
+    if scan_results is not None:
+        observations = load_observations(scan_results)
     events = load_supervision_events(args.events) if args.events else None
     audits = plan_audits(
         registry,
