@@ -5,6 +5,7 @@ Python API, spawned workers)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from auditlib.batch import (
     FAILED_DIR,
     REPORT_FILES,
     SIGNED_PDF,
+    AuditStatus,
     BatchSettings,
+    Progress,
     is_kernel_start_race,
     read_ledger,
     run_batch,
@@ -360,3 +363,24 @@ def test_kernel_start_races_are_recognised() -> None:
     assert is_kernel_start_race(RuntimeError("Kernel died before replying to kernel_info"))
     assert not is_kernel_start_race(RuntimeError("something else"))
     assert not is_kernel_start_race(ValueError("Kernel died before replying"))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_display(tty: bool) -> None:
+    stream = _Terminal() if tty else io.StringIO()
+    progress = Progress(3, stream)
+    progress.update("a", AuditStatus.DONE)
+    progress.update("b", AuditStatus.SKIPPED)
+    progress.update("c", AuditStatus.FAILED)
+    text = stream.getvalue()
+    assert "1 done, 1 up to date, 1 failed, 0 remaining" in text
+    if tty:
+        assert text.startswith("\r[") and text.count("\r") == 3 and text.endswith("\n")
+    else:
+        assert text.splitlines()[0].startswith("batch: a done (1 done, 0 up to date, 0 failed, 2")
+        assert len(text.splitlines()) == 3

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditlib.assess import AuditTrigger
+from auditlib.audit import AuditSettings
 from auditlib.certs import describe_certificate
 from auditlib.cli import main
 from auditlib.demo_data import DEMO_DATE
@@ -45,6 +46,9 @@ def test_demo_plan_lists_the_certificates_expiring_within_90_days(registry) -> N
     )
     assert params["audit_date"] == "2026-11-28" and params["trigger"] == "certificate_expiry"
     assert params["scan_results_path"] is None and Path(str(params["output_dir"])).is_absolute()
+    settings = AuditSettings.from_parameters(**params)  # what the notebook does with them
+    assert settings.provider_id == "proxisante-editions" and settings.audit_date == DAY
+    assert settings.trigger_reference == first.reference
 
 
 def test_overdue_audits_come_first(registry) -> None:  # type: ignore[no-untyped-def]
