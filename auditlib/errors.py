@@ -25,8 +25,8 @@ class PdfInputError(AuditlibError):
     """A file given as a PDF cannot be read: missing, not a PDF, encrypted or broken."""
 
 
-class ChecklistError(AuditlibError):
-    """A checkpoint workbook cannot be used; `problems` lists every cause with its location."""
+class ProblemListError(AuditlibError):
+    """An input with several problems: the message, then one indented line per problem."""
 
     def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
         self.problems = list(problems)
@@ -35,6 +35,10 @@ class ChecklistError(AuditlibError):
             text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(text)
         self.message = message
+
+
+class ChecklistError(ProblemListError):
+    """A checkpoint workbook cannot be used; `problems` lists every cause with its location."""
 
 
 class TraceError(AuditlibError):
@@ -50,16 +54,8 @@ class YamlInputError(AuditlibError):
     """A YAML file cannot be read safely: syntax (with line), encoding, size, aliases, emptiness."""
 
 
-class RegistryError(AuditlibError):
+class RegistryError(ProblemListError):
     """The provider registry is unusable; `problems` names each provider and key at fault."""
-
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        self.problems = list(problems)
-        text = message
-        if self.problems:
-            text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(text)
-        self.message = message
 
 
 class EvidenceError(AuditlibError):

@@ -23,12 +23,24 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(fd: int) -> None:
+    """mkstemp creates files 0600; give outputs the mode a plain `open()` would."""
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, encoding: str = "utf-8") -> Path:
     """Write a file via a temporary sibling and rename, so readers never see half a file."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode(encoding) if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    _default_mode(fd)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -49,5 +61,6 @@ def atomic_target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    _default_mode(fd)
     os.close(fd)
     return Path(tmp), target

@@ -22,19 +22,10 @@ import pandas as pd
 
 from auditlib.errors import TraceError
 from auditlib.files import sha256_bytes, sha256_file
-from auditlib.tracechecks import BoolArray, IntArray, blank_mask
+from auditlib.tracechecks import SAMPLE_FIELDS, BoolArray, IntArray, blank_mask
 from auditlib.tracemodel import SupervisionProfile, TraceExport, load_supervision_profile
 
-STRING_FIELDS = (
-    "type",
-    "timestamp",
-    "clientId",
-    "IdRPPS",
-    "ipAddress",
-    "proxy_id_session",
-    "sessionState",
-    "dn",
-)
+STRING_FIELDS = SAMPLE_FIELDS
 SIDECAR_SUFFIX = ".fetch.json"
 # Trace times outside this range are malformed (and would not fit nanosecond arithmetic).
 EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")

@@ -1,0 +1,524 @@
+"""The outputs of one audit: report.html/pdf, grille.xlsx, findings.json and the notebook copy.
+
+Two audits are rendered once each (module fixtures): ProxiSanté Éditions in French, with
+real TLS content (a loopback server scanned with sslyze, saved as scan results under the
+registry's endpoint address) and auditor verdicts; CloudProxy Santé in English, with saved
+ERROR scan results (never a live scan of the demo ports) and supervision traces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="auditlib-mpl-"))
+
+import pytest
+from openpyxl import load_workbook
+
+import auditlib
+from auditlib import charts
+from auditlib.assess import AuditSpec, AuditTrigger
+from auditlib.audit import AuditRun, AuditSettings, run_audit
+from auditlib.findings import SCHEMA_PATH, check_record, findings_record, load_schema, validate
+from auditlib.grille import NOT_APPLICABLE_ROLE, GrilleError, parse_cell, row_key
+from auditlib.pki import TestPki
+from auditlib.report import (
+    ReportError,
+    ReportOutputs,
+    audit_folder_name,
+    css_string,
+    render_html,
+    write_outputs,
+)
+from auditlib.testservers import (
+    DEMO_CLIENT_KEY_PASS,
+    DEMO_CLIENT_KEY_PASS_ENV,
+    TestServerSpec,
+    tls_server,
+)
+from auditlib.tls import (
+    ScanSettings,
+    ScanSpec,
+    ScanStatus,
+    TlsObservation,
+    save_observations,
+    scan_endpoints,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+AUDIT_DATE = dt.date(2026, 11, 28)
+SECRETS = ("PRIVATE KEY", DEMO_CLIENT_KEY_PASS)
+VERDICTS = """\
+provider: proxisante-editions
+auditor: Jeanne Martin
+verdicts:
+  - control: EXI EDC PSC 104/AVANT/1
+    status: conforme
+    comment: Inventaire présenté en séance, version du 2026-11-02.
+    date: 2026-11-27
+  - requirement: EXI EDC PSC 102
+    status: conforme
+    comment: Engagement signé par le représentant légal.
+"""
+
+
+def _registry_endpoint(provider_id: str) -> tuple[str, int, str]:
+    import yaml
+
+    raw = yaml.safe_load((DATA / "registry.yaml").read_text(encoding="utf-8"))
+    provider = next(p for p in raw["providers"] if p["id"] == provider_id)
+    endpoint = provider["endpoints"][0]
+    return endpoint["host"], endpoint["port"], endpoint["sni"]
+
+
+@pytest.fixture(scope="module")
+def scan_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real sslyze scan of a legacy loopback server, saved under the registry address of
+    ProxiSanté's endpoint (the demo endpoints themselves are not running in tests)."""
+    folder = tmp_path_factory.mktemp("scan")
+    host, port, sni = _registry_endpoint("proxisante-editions")
+    pki = TestPki.create()
+    anchors = pki.write_ca_dir(folder / "anchors")
+    leaf = pki.issue(sni, dns_names=[sni])
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(
+            tls_server(
+                TestServerSpec(
+                    cert_chain_pem=pki.chain_pem(leaf),
+                    key_pem=leaf.key_pem(),
+                    min_version="TLSv1",
+                    max_version="TLSv1.2",
+                    ciphers="ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA:ECDHE-RSA-AES128-SHA",
+                    server_cipher_order=False,
+                    hsts=False,
+                )
+            )
+        )
+        spec = ScanSpec(host=server.host, port=server.port, sni=sni, label="API")
+        observations = scan_endpoints([spec], ScanSettings(ca_dir=anchors, timeout=10))
+    moved = [o.model_copy(update={"host": host, "port": port}) for o in observations]
+    return save_observations(folder / "observations.json", moved)
+
+
+@pytest.fixture(scope="module")
+def fr_run(scan_results: Path, tmp_path_factory: pytest.TempPathFactory) -> AuditRun:
+    verdicts = tmp_path_factory.mktemp("verdicts") / "verdicts.yaml"
+    verdicts.write_text(VERDICTS, encoding="utf-8")
+    return run_audit(
+        AuditSettings(
+            provider_id="proxisante-editions",
+            audit_date=AUDIT_DATE,
+            registry_path=DATA / "registry.yaml",
+            checkpoints_path=DATA / "checkpoints_demo.xlsx",
+            scan_results_path=scan_results,
+            verdicts_path=verdicts,
+            auditor="Jeanne Martin",
+            trigger_reference="certificat 1A2B, notAfter 2026-12-20",
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("nb") / "audit_report.ipynb"
+    cells = [{"cell_type": "code", "source": "provider_id = 'proxisante-editions'"}]
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fr(fr_run: AuditRun, notebook: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportOutputs:
+    folder = tmp_path_factory.mktemp("out") / audit_folder_name(fr_run.spec)
+    folder.mkdir()
+    # the folder already holds an earlier run's outputs, damaged, and a file of the auditor's
+    (folder / "report.pdf").write_text("stale")
+    (folder / "findings.json").write_text("{broken")
+    (folder / "grille.xlsx").write_bytes(b"PK not really")
+    (folder / "notes-auditeur.txt").write_text("kept")
+    return write_outputs(fr_run, folder, notebook_path=notebook)
+
+
+@pytest.fixture(scope="module")
+def en(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AuditRun, ReportOutputs]]:
+    """CloudProxy Santé in English: unreachable endpoints, traces; the client-key passphrase
+    variable is set, as it would be in a real audit, and must appear nowhere."""
+    import yaml
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(DEMO_CLIENT_KEY_PASS_ENV, DEMO_CLIENT_KEY_PASS)
+    # saved ERROR results, never a live scan: the demo ports may be in use on this machine
+    raw = yaml.safe_load((DATA / "registry.yaml").read_text(encoding="utf-8"))
+    provider = next(p for p in raw["providers"] if p["id"] == "cloudproxy-sante")
+    errors = [
+        TlsObservation(
+            label=f"cloudproxy-sante/{e['label']}",
+            host=e["host"],
+            port=e["port"],
+            sni=e["sni"],
+            scanned_at=dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC),
+            status=ScanStatus.ERROR,
+            error="connection refused (nothing listening on the port)",
+        )
+        for e in provider["endpoints"]
+    ]
+    saved = save_observations(tmp_path_factory.mktemp("scan-en") / "scans.json", errors)
+    run = run_audit(
+        AuditSettings(
+            provider_id="cloudproxy-sante",
+            audit_date=AUDIT_DATE,
+            registry_path=DATA / "registry.yaml",
+            checkpoints_path=DATA / "checkpoints_demo.xlsx",
+            scan_results_path=saved,
+            language="en",
+        )
+    )
+    outputs = write_outputs(run, tmp_path_factory.mktemp("out-en") / "cloudproxy")
+    yield run, outputs
+    mp.undo()
+
+
+def pdf_text(path: Path) -> str:
+    if shutil.which("pdftotext"):
+        done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
+        return done.stdout.decode("utf-8")
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def squashed(text: str) -> str:
+    """Whitespace removed: table cells may wrap a control reference over two lines."""
+    return "".join(text.split())
+
+
+def all_output_text(outputs: ReportOutputs) -> str:
+    parts = [pdf_text(outputs.pdf)]
+    for path in outputs.files:
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as archive:
+                parts += [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
+        else:
+            parts.append(path.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------ files
+
+
+def test_every_output_is_written_in_the_audit_folder(fr: ReportOutputs, notebook: Path) -> None:
+    assert fr.folder.name == "proxisante-editions_certificate_expiry_2026-11-28"
+    names = sorted(p.name for p in fr.folder.iterdir())
+    expected = ["report.html", "report.pdf", "grille.xlsx", "findings.json", notebook.name]
+    assert names == sorted([*expected, "notes-auditeur.txt"])
+    assert all(p.stat().st_size > 0 for p in fr.files)
+    assert fr.pdf.read_bytes().startswith(b"%PDF-")
+    assert fr.notebook is not None
+    assert fr.notebook.read_bytes() == notebook.read_bytes()
+
+
+def test_audit_folder_name_is_provider_trigger_date_and_safe() -> None:
+    spec = AuditSpec("medilogic", AuditTrigger.CERTIFICATE_EXPIRY, AUDIT_DATE)
+    assert audit_folder_name(spec) == "medilogic_certificate_expiry_2026-11-28"
+    hostile = AuditSpec("../../etc/x y", AuditTrigger.SUPERVISION_EVENT, AUDIT_DATE)
+    name = audit_folder_name(hostile)
+    assert "/" not in name and " " not in name and not name.startswith(".")
+    assert name.endswith("_supervision_event_2026-11-28")
+
+
+def test_an_existing_folder_is_overwritten_cleanly(fr: ReportOutputs) -> None:
+    assert fr.pdf.read_bytes().startswith(b"%PDF-")
+    assert json.loads(fr.findings.read_text(encoding="utf-8"))["schema_version"] == "1.0"
+    load_workbook(fr.grille)
+    assert (fr.folder / "notes-auditeur.txt").read_text() == "kept"
+
+
+def test_no_temporary_file_is_left_behind(fr: ReportOutputs) -> None:
+    leftovers = [p.name for p in fr.folder.iterdir() if p.name.startswith(".") or ".part" in p.name]
+    assert leftovers == []
+
+
+# ------------------------------------------------------------------ secrets
+
+
+def test_no_secret_in_any_output(fr: ReportOutputs, en: tuple[AuditRun, ReportOutputs]) -> None:
+    for outputs in (fr, en[1]):
+        text = all_output_text(outputs)
+        for secret in SECRETS:
+            assert secret not in text, f"{secret!r} found in {outputs.folder}"
+
+
+def test_a_notebook_holding_a_key_is_refused_and_nothing_is_written(
+    fr_run: AuditRun, tmp_path: Path
+) -> None:
+    leaky = tmp_path / "leaky.ipynb"
+    leaky.write_text('{"cells": ["-----BEGIN ENCRYPTED PRIVATE KEY-----"]}', encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(ReportError, match="PRIVATE KEY"):
+        write_outputs(fr_run, out, notebook_path=leaky)
+    assert not out.exists()
+
+
+def test_a_notebook_holding_the_passphrase_is_refused(
+    fr_run: AuditRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the registry names the variable on CloudProxy's endpoint; reuse that run's provider
+    monkeypatch.setenv(DEMO_CLIENT_KEY_PASS_ENV, DEMO_CLIENT_KEY_PASS)
+    registry_provider = fr_run.registry.get("cloudproxy-sante")
+    run = dataclasses.replace(fr_run, provider=registry_provider)
+    leaky = tmp_path / "leaky.ipynb"
+    leaky.write_text(json.dumps({"cells": [f"pass = '{DEMO_CLIENT_KEY_PASS}'"]}), "utf-8")
+    with pytest.raises(ReportError) as caught:
+        write_outputs(run, tmp_path / "out", notebook_path=leaky)
+    assert DEMO_CLIENT_KEY_PASS not in str(caught.value)
+
+
+# ------------------------------------------------------------------ PDF and HTML content
+
+
+def test_pdf_names_the_provider_and_every_nonconformity(
+    fr: ReportOutputs, fr_run: AuditRun
+) -> None:
+    text = pdf_text(fr.pdf)
+    flat = squashed(text)
+    assert "ProxiSanté Éditions" in text
+    assert squashed(fr_run.spec.audit_id) in flat
+    assert fr_run.assessment.nonconformities
+    for nc in fr_run.assessment.nonconformities:
+        assert squashed(nc.control_ref) in flat, nc.control_ref
+    assert "page 1 / " in text  # page numbers in the margin box
+    assert text.count("Habilitation EDC-EP-2024-0001") >= 3  # running header on every page
+
+
+def test_pdf_shows_the_tls_annex_with_rules_and_suites(fr: ReportOutputs) -> None:
+    text = pdf_text(fr.pdf)
+    assert "Annexe : configuration TLS" in text
+    assert "TLS_RSA_WITH_AES_128_CBC_SHA" in text
+    assert "R4" in text and "HSTS" in text
+    assert "TLSv1.0" in text
+
+
+def test_html_is_self_contained_with_charts_embedded(fr: ReportOutputs) -> None:
+    html = fr.html.read_text(encoding="utf-8")
+    assert html.count('src="data:image/svg+xml;base64,') >= 3  # chapters, matrix, timeline
+    assert 'src="http' not in html and "<link " not in html
+    assert "@page" in html  # print CSS inlined
+
+
+def test_overrides_and_conflicts_are_shown(fr: ReportOutputs, fr_run: AuditRun) -> None:
+    control = fr_run.assessment.control("EXI EDC PSC 104/AVANT/1")
+    assert control.overridden
+    assert [c.control_ref for c in fr_run.assessment.conflicts] == ["EXI EDC PSC 104/AVANT/1"]
+    html = fr.html.read_text(encoding="utf-8")
+    assert "dérogation au statut automatique" in html
+    assert "Divergences à examiner (1)" in html
+    assert "Inventaire présenté en séance" in html
+
+
+def test_english_report_renders(en: tuple[AuditRun, ReportOutputs]) -> None:
+    _, outputs = en
+    html = outputs.html.read_text(encoding="utf-8")
+    assert '<html lang="en">' in html
+    text = pdf_text(outputs.pdf)
+    assert "Executive summary" in text and "Statement of applicability" in text
+    assert "CloudProxy Santé" in text
+    # findings' own sentences stay in French
+    assert squashed("point d'accès non analysé") in squashed(text)
+    # an endpoint that could not be scanned: one line, not a table of "not evaluated" rows
+    assert re.search(r"Noneofthe\d+rulescouldbejudged", squashed(text))
+
+
+def test_supervision_section_when_traces_exist(en: tuple[AuditRun, ReportOutputs]) -> None:
+    run, outputs = en
+    assert run.traces
+    html = outputs.html.read_text(encoding="utf-8")
+    assert 'id="supervision"' in html
+    assert html.count("data:image/svg+xml;base64,") >= 4  # + the trace chart
+
+
+def test_unknown_language_is_refused(fr_run: AuditRun) -> None:
+    with pytest.raises(ReportError, match="language"):
+        render_html(fr_run, "de")
+
+
+def test_missing_templates_say_where_they_were_expected(
+    fr_run: AuditRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auditlib, "__file__", str(tmp_path / "pkg" / "__init__.py"))
+    with pytest.raises(ReportError, match="templates"):
+        render_html(fr_run)
+
+
+def test_hostile_registry_text_is_escaped(fr_run: AuditRun) -> None:
+    provider = dataclasses.replace(fr_run.provider, name='Évil</style><script>alert(1)</script>"')
+    html = render_html(dataclasses.replace(fr_run, provider=provider))
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_css_strings_cannot_break_out_of_the_stylesheet() -> None:
+    escaped = css_string('Évil"; } </style><script>x</script> \\')
+    assert escaped.startswith('"') and escaped.endswith('"')
+    inner = escaped[1:-1]
+    assert '"' not in inner and "<" not in inner and ">" not in inner
+    assert "Évil" in inner
+
+
+# ------------------------------------------------------------------ findings.json
+
+
+def test_findings_json_validates_against_its_schema(
+    fr: ReportOutputs, en: tuple[AuditRun, ReportOutputs]
+) -> None:
+    schema = load_schema()
+    assert SCHEMA_PATH.name == "findings.schema.json"
+    for outputs in (fr, en[1]):
+        record = json.loads(outputs.findings.read_text(encoding="utf-8"))
+        assert validate(record, schema) == []
+        assert record["schema_version"] == "1.0"
+
+
+def test_findings_json_carries_the_whole_record(fr: ReportOutputs, fr_run: AuditRun) -> None:
+    record = json.loads(fr.findings.read_text(encoding="utf-8"))
+    assert record["audit"]["id"] == fr_run.spec.audit_id
+    assert record["provider"]["name"] == "ProxiSanté Éditions"
+    assert len(record["controls"]) == len(fr_run.assessment.controls)
+    assert [n["control"] for n in record["nonconformities"]] == [
+        n.control_ref for n in fr_run.assessment.nonconformities
+    ]
+    assert all(n["deadline"] > "2026-11-28" for n in record["nonconformities"])
+    overridden = next(c for c in record["controls"] if c["ref"] == "EXI EDC PSC 104/AVANT/1")
+    assert overridden["override"] is True and overridden["automated_status"] == "non conforme"
+    assert record["conflicts"][0]["control"] == "EXI EDC PSC 104/AVANT/1"
+    evidence = [e for c in record["controls"] for e in c["evidence"]]
+    assert evidence and all(len(e["sha256"]) == 64 for e in evidence if e["sha256"])
+    (tls,) = record["tls"]
+    assert tls["versions"] == ["TLSv1.0", "TLSv1.1", "TLSv1.2"]
+    assert {r["rule"] for r in tls["rules"]} >= {"R4", "R6", "R13"}
+    assert tls["hsts"]["rule"] == "HSTS"
+    assert record["evidence"]["fingerprint"]["content_sha256"]
+    assert record["inputs"]["hashes"]["scan_results"]
+    assert record["tool"]["tls_profile"] == "anssi-tls-v1.2"
+
+
+def test_the_validator_catches_broken_records(fr_run: AuditRun) -> None:
+    record: dict[str, Any] = findings_record(fr_run)
+    check_record(record)
+    broken = json.loads(json.dumps(record))
+    del broken["audit"]["date"]
+    broken["controls"][0]["status"] = "ok"
+    broken["counts"]["conforme"] = "3"
+    broken["surprise"] = True
+    problems = validate(broken)
+    assert "$.audit: missing required key 'date'" in problems
+    assert any(p.startswith("$.controls[0].status:") for p in problems)
+    assert any(p.startswith("$.counts.conforme: expected integer") for p in problems)
+    assert "$: unexpected key 'surprise'" in problems
+    with pytest.raises(Exception, match="does not match its schema"):
+        check_record(broken)
+
+
+# ------------------------------------------------------------------ grille.xlsx
+
+
+def test_grille_status_column_matches_findings(fr: ReportOutputs, fr_run: AuditRun) -> None:
+    record = json.loads(fr.findings.read_text(encoding="utf-8"))
+    workbook = load_workbook(fr.grille)
+    sheet = workbook[fr_run.grid.sheet or ""]
+    original = load_workbook(fr_run.grid.source or "")[fr_run.grid.sheet or ""]
+    status_col = original.max_column + 1
+    assert sheet.cell(row=4, column=status_col).value == "Statut (audit)"
+    for control in record["controls"]:
+        cell = parse_cell(sheet.cell(row=control["row"], column=status_col).value)
+        value = cell.get(row_key(control["ref"]), cell.get(""))
+        assert value == control["status"], control["ref"]
+    # rows of requirements that do not apply to the provider
+    not_applicable = {r["requirement"] for r in record["applicability"] if not r["applies"]}
+    assert not_applicable
+    for c in fr_run.grid.controls:
+        if c.requirement_id in not_applicable:
+            assert sheet.cell(row=c.row, column=status_col).value == NOT_APPLICABLE_ROLE
+
+
+def test_a_workbook_changed_since_the_audit_leaves_earlier_outputs_alone(
+    fr: ReportOutputs, fr_run: AuditRun, tmp_path: Path
+) -> None:
+    changed = tmp_path / "checkpoints.xlsx"
+    shutil.copyfile(fr_run.grid.source or "", changed)
+    book = load_workbook(changed)
+    book[fr_run.grid.sheet or ""]["A1"] = "modifié après l'audit"
+    book.save(changed)
+    grid = copy.copy(fr_run.grid)
+    grid.source = changed
+    folder = tmp_path / "audit"
+    shutil.copytree(fr.folder, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(GrilleError, match="changed since the audit read it"):
+        write_outputs(dataclasses.replace(fr_run, grid=grid), folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_grille_keeps_the_workbook_as_it_was(fr: ReportOutputs, fr_run: AuditRun) -> None:
+    original_book = load_workbook(fr_run.grid.source or "")
+    completed_book = load_workbook(fr.grille)
+    assert completed_book.sheetnames == original_book.sheetnames
+    original = original_book[fr_run.grid.sheet or ""]
+    completed = completed_book[fr_run.grid.sheet or ""]
+    assert {str(r) for r in original.merged_cells.ranges} <= {
+        str(r) for r in completed.merged_cells.ranges
+    }
+    for row in original.iter_rows():
+        for cell in row:
+            assert completed[cell.coordinate].value == cell.value
+    assert completed.max_column == original.max_column + 5
+    # evidence column: file name and short SHA-256; auditor column from verdicts
+    evidence_col, auditor_col = original.max_column + 3, original.max_column + 5
+    row_102 = fr_run.assessment.control("EXI EDC PSC 102/AVANT/1").control.row
+    assert "cgu/engagement-cgu-psc.pdf (" in completed.cell(row_102, evidence_col).value
+    assert "Jeanne Martin" in completed.cell(row_102, auditor_col).value
+
+
+# ------------------------------------------------------------------ charts
+
+
+def test_charts_handle_empty_inputs(fr_run: AuditRun) -> None:
+    empty = dataclasses.replace(fr_run.assessment, controls=())
+    for fig in (
+        charts.status_by_chapter(empty),
+        charts.tls_matrix([]),
+        charts.timeline([], [], AUDIT_DATE),
+    ):
+        assert charts.figure_bytes(fig, "png").startswith(b"\x89PNG")
+
+
+def test_timeline_takes_certificates_from_scans_and_bundle(fr_run: AuditRun) -> None:
+    bars, markers = charts.timeline_items(fr_run)
+    assert {b.origin for b in bars} == {"scan", "bundle"}
+    assert markers and all(isinstance(m.when, dt.date) for m in markers)
+    svg = charts.figure_bytes(charts.certificate_timeline(fr_run, "en"))
+    assert svg.lstrip().startswith(b"<?xml")
+
+
+def test_chart_colours_follow_the_status_hues() -> None:
+    from auditlib.audit import STATUS_COLOURS
+
+    assert set(charts.STATUS_CHART_COLOURS) == set(STATUS_COLOURS)
+
+
+def test_charts_display_inline_without_pyplot(fr_run: AuditRun) -> None:
+    fig = charts.status_by_chapter(fr_run.assessment)
+    assert fig._repr_png_().startswith(b"\x89PNG")
