@@ -23,7 +23,6 @@ import concurrent.futures as cf
 import contextlib
 import dataclasses
 import datetime as dt
-import importlib
 import json
 import multiprocessing
 import os
@@ -81,18 +80,11 @@ LEDGER_FORMAT = "auditlib.batch-ledger/1"
 
 
 def audit_folder_name(provider_id: str, trigger: AuditTrigger | str, audit_date: dt.date) -> str:
-    """The one place that names an audit's folder (the report module's rule once it exists)."""
+    """The one place the batch names an audit's folder: the report module's rule."""
+    from auditlib.report import audit_folder_name as report_folder_name
+
     spec = AuditSpec(provider_id=provider_id, trigger=AuditTrigger(trigger), date=audit_date)
-    try:
-        report = importlib.import_module("auditlib.report")
-    except ModuleNotFoundError as exc:
-        if exc.name != "auditlib.report":
-            raise
-        report = None
-    namer = getattr(report, "audit_folder_name", None)
-    if namer is None:
-        return f"{spec.provider_id}_{spec.trigger.value}_{spec.date.isoformat()}"
-    return str(namer(spec))
+    return report_folder_name(spec)
 
 
 # --------------------------------------------------------------------------- settings
