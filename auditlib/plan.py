@@ -213,8 +213,9 @@ def _leaf_certificates(
 
 
 def _merge(found: list[tuple[CertificateInfo, str]]) -> list[PlannedCertificate]:
-    """De-duplicate by fingerprint, keeping every source; drop superseded certificates
-    (another certificate of the same subject expires later: it has been renewed)."""
+    """De-duplicate by fingerprint, keeping every source; drop superseded filed
+    certificates (only in the bundle, and another certificate of the same subject expires
+    later: it has been renewed). What an endpoint serves is never dropped."""
     merged: dict[str, tuple[CertificateInfo, list[str]]] = {}
     for cert, source in found:
         key = cert.sha256_fingerprint.lower()
@@ -235,7 +236,7 @@ def _merge(found: list[tuple[CertificateInfo, str]]) -> list[PlannedCertificate]
             sources=tuple(sources),
         )
         for cert, sources in merged.values()
-        if cert.not_after >= latest[cert.subject]
+        if cert.not_after >= latest[cert.subject] or any(s.startswith("scan ") for s in sources)
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -88,6 +89,25 @@ def test_certificates_seen_on_the_wire_merge_with_the_bundle(registry) -> None: 
         "scan 127.0.0.1:18447 (proxylink/API:18447)",
         "bundle certs/server.pem",
     )
+
+
+def test_superseded_filed_certificates_are_dropped_but_not_served_ones() -> None:
+    from cryptography import x509
+
+    from auditlib.plan import _merge
+
+    pem = (DATA / "pki" / "proxylink" / "server.crt.pem").read_bytes()
+    old = describe_certificate(x509.load_pem_x509_certificates(pem)[0])
+    new = dataclasses.replace(
+        old,
+        serial="NEW",
+        sha256_fingerprint="ff" * 32,
+        not_after=old.not_after + dt.timedelta(days=365),
+    )
+    merged = _merge([(old, "bundle certs/old.pem"), (new, "bundle certs/new.pem")])
+    assert [c.serial for c in merged] == ["NEW"]
+    merged = _merge([(old, "scan 127.0.0.1:1 (x)"), (new, "bundle certs/new.pem")])
+    assert sorted(c.serial for c in merged) == sorted(["NEW", old.serial])
 
 
 def test_supervision_events_become_audits(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
