@@ -22,8 +22,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "batch",
         help="produce every due audit's report (plan, one scan, notebooks in N workers)",
         description=(
-            "Plan the audits due (as `auditlib plan`), scan every due endpoint once, then "
-            "execute the audit notebook once per due audit in N worker processes. "
+            "Scan the registry's endpoints once, plan the audits due (as `auditlib plan`), "
+            "then execute the audit notebook once per due audit in N worker processes. "
             "Resumable: audits whose inputs and outputs match the ledger are skipped."
         ),
         epilog="Exit codes: 0 every audit done or up to date, 2 an audit failed or error.",
