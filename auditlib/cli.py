@@ -30,6 +30,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "auditlib.sign_cli",
     "auditlib.evidence_cli",
     "auditlib.scan_cli",
+    "auditlib.plan_cli",
+    "auditlib.batch_cli",
 )
 
 

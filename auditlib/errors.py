@@ -81,3 +81,11 @@ class TestServerError(AuditlibError):
     """A local TLS test server (Python ssl or openssl s_server) could not be started."""
 
     __test__ = False
+
+
+class PlanError(AuditlibError):
+    """The audit plan cannot be made: bad duration or date, unusable events or scan file."""
+
+
+class BatchError(AuditlibError):
+    """A batch cannot start or go on: notebook missing, output folder locked, bad settings."""

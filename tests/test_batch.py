@@ -1,0 +1,386 @@
+"""The batch (auditlib.batch, `auditlib batch`) with a tiny notebook made here that has
+the audit notebook's parameters and writes the same four files (real kernels, papermill's
+Python API, spawned workers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from auditlib import batch as batch_module
+from auditlib.assess import AuditTrigger
+from auditlib.batch import (
+    EXECUTED_NOTEBOOK,
+    FAILED_DIR,
+    REPORT_FILES,
+    SIGNED_PDF,
+    AuditStatus,
+    BatchSettings,
+    Progress,
+    is_kernel_start_race,
+    read_ledger,
+    run_batch,
+)
+from auditlib.cli import main
+from auditlib.demo_data import write_bundle
+from auditlib.errors import BatchError
+from auditlib.plan import PlannedAudit
+from auditlib.testservers import closed_port
+from auditlib.tls import load_observations, save_observations
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+DAY = dt.date(2026, 11, 28)
+
+PARAMETERS = """provider_id = None
+audit_date = None
+trigger = None
+trigger_reference = None
+registry_path = None
+checkpoints_path = None
+scan_results_path = None
+verdicts_path = None
+ca_dir = None
+output_dir = None
+auditor = None
+language = "fr"
+"""
+
+WRITE_OUTPUTS = """import json, pathlib
+from pypdf import PdfWriter
+out = pathlib.Path(output_dir)
+for name in ("report.html", "grille.xlsx"):
+    (out / name).write_text(f"{name} {provider_id} {audit_date} {trigger_reference}")
+pdf = PdfWriter()
+pdf.add_blank_page(width=595, height=842)
+with open(out / "report.pdf", "wb") as handle:
+    pdf.write(handle)
+(out / "findings.json").write_text(json.dumps({
+    "provider_id": provider_id, "verdicts_path": verdicts_path,
+    "scan_results_path": scan_results_path, "trigger_reference": trigger_reference,
+}))
+"""
+
+
+def make_notebook(path: Path) -> Path:
+    """Cells: 0 parameters, then (1 injected by papermill), 2 raise for `boom`, 3 outputs."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    boom = nbformat.v4.new_code_cell(
+        'if provider_id == "boom":\n    raise ValueError("boom: this provider always fails")\n'
+        'if provider_id == "crash":  # the worker process dies under the notebook\n'
+        "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)"
+    )
+    nb.cells = [params, boom, nbformat.v4.new_code_cell(WRITE_OUTPUTS)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def jupyter_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kernels' runtime files, IPython profile and matplotlib cache out of $HOME; the
+    # python3 kernelspec (in the venv's share/jupyter) stays visible.
+    base = tmp_path_factory.mktemp("jupyter")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(base / "runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(base / "ipython"))
+    monkeypatch.setenv("MPLCONFIGDIR", str(base / "mpl"))
+
+
+def make_world(folder: Path, ids: list[str]) -> tuple[Path, Path, Path, Path]:
+    """A registry of providers (alpha has an endpoint on a closed port), their bundles,
+    a verdicts folder, and the notebook."""
+    providers = []
+    for index, pid in enumerate(ids):
+        bundle = write_bundle(folder / "bundles" / pid, pid, {}, [])
+        entry: dict[str, Any] = {
+            "id": pid,
+            "name": pid.title(),
+            "habilitation": f"EDC-EP-2024-{index:04d}",
+            "roles": ["editeur_proxy"],
+            "evidence_bundle": str(bundle),
+        }
+        if pid == "alpha":
+            entry["endpoints"] = [{"host": "127.0.0.1", "port": closed_port(), "label": "API"}]
+        providers.append(entry)
+    registry = folder / "registry.yaml"
+    registry.write_text(json.dumps({"version": 1, "providers": providers}), "utf-8")
+    verdicts = folder / "verdicts"
+    verdicts.mkdir()
+    for pid in ids:
+        (verdicts / f"{pid}.yaml").write_text(f"provider: {pid}\nverdicts: []\n", "utf-8")
+    return registry, verdicts, make_notebook(folder / "nb.ipynb"), DATA / "checkpoints_demo.xlsx"
+
+
+def planned(pid: str) -> PlannedAudit:
+    return PlannedAudit(
+        provider_id=pid,
+        provider_name=pid.title(),
+        trigger=AuditTrigger.CERTIFICATE_EXPIRY,
+        due_date=DAY + dt.timedelta(days=30),
+        days_until_due=30,
+        audit_date=DAY,
+    )
+
+
+def folder_of(pid: str) -> str:
+    return f"{pid}_certificate_expiry_{DAY.isoformat()}"
+
+
+def statuses(result: Any) -> dict[str, str]:
+    return {o.job.provider_id: o.status.value for o in result.outcomes}
+
+
+def test_batch_runs_records_failures_resumes_and_redoes(tmp_path: Path) -> None:
+    registry, verdicts, notebook, workbook = make_world(tmp_path, ["alpha", "beta", "boom"])
+    out = tmp_path / "out"
+    settings = BatchSettings(
+        output_dir=out,
+        registry_path=registry,
+        checkpoints_path=workbook,
+        notebook_path=notebook,
+        workers=2,
+        verdicts_dir=verdicts,
+    )
+    result = run_batch([planned("alpha"), planned("beta"), planned("boom")], settings)
+    assert statuses(result) == {"alpha": "done", "beta": "done", "boom": "failed"}
+    assert result.bottom_line.value == "failed"
+
+    # every output in place, hashed in the ledger
+    alpha = out / folder_of("alpha")
+    for name in (*REPORT_FILES, EXECUTED_NOTEBOOK):
+        assert (alpha / name).is_file()
+    findings = json.loads((alpha / "findings.json").read_text())
+    assert findings["verdicts_path"] == str((verdicts / "alpha.yaml").resolve())
+    # one scan for the batch, passed to the notebooks; the closed port is an ERROR result
+    scans = Path(findings["scan_results_path"])
+    assert scans.parent == out / "scans"
+    (obs,) = load_observations(scans)
+    assert obs.status.value == "ERROR" and obs.label.startswith("alpha/")
+
+    # the failure: cell index, error, partial notebook kept; no folder for it
+    (boom,) = [o for o in result.outcomes if o.job.provider_id == "boom"]
+    assert boom.failure is not None
+    assert boom.failure.cell_index == 2
+    assert boom.failure.error_name == "ValueError"
+    assert "always fails" in boom.failure.message
+    assert boom.failure.notebook == out / FAILED_DIR / folder_of("boom") / EXECUTED_NOTEBOOK
+    assert boom.failure.notebook.is_file()
+    assert not (out / folder_of("boom")).exists()
+    assert not (out / ".partial").exists()
+
+    records = read_ledger(out / "ledger.jsonl")
+    lines = (out / "ledger.jsonl").read_text("utf-8").splitlines()
+    assert len(records) == len(lines)  # every line is valid JSON
+    ends = {r["audit"]: r for r in records if r["event"] == "end"}
+    assert ends[folder_of("boom")]["error"]["cell_index"] == 2
+    assert set(ends[folder_of("alpha")]["outputs"]) == {
+        f"{folder_of('alpha')}/{n}" for n in (*REPORT_FILES, EXECUTED_NOTEBOOK)
+    }
+    assert next(r["event"] for r in records) == "run_start" and records[-1]["event"] == "run_end"
+
+    # rerun: nothing changed, nothing redone (not even rescanned endpoints change it)
+    two = [planned("alpha"), planned("beta")]
+    again = run_batch(two, settings)
+    assert statuses(again) == {"alpha": "skipped", "beta": "skipped"}
+
+    # a changed verdicts file redoes that audit only
+    (verdicts / "beta.yaml").write_text("provider: beta\nverdicts: []\n# revu\n", "utf-8")
+    changed = run_batch(two, settings)
+    assert statuses(changed) == {"alpha": "skipped", "beta": "done"}
+
+    # an output altered after the fact is not trusted
+    (alpha / "report.html").write_text("edited by hand", "utf-8")
+    assert statuses(run_batch(two, settings)) == {"alpha": "done", "beta": "skipped"}
+
+    # --force redoes everything
+    forced = run_batch(two, BatchSettings(**{**settings.__dict__, "force": True}))
+    assert statuses(forced) == {"alpha": "done", "beta": "done"}
+    assert all(json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines())
+
+
+def test_interrupted_batch_leaves_no_complete_looking_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, _verdicts, notebook, workbook = make_world(tmp_path, ["gamma", "delta"])
+    out = tmp_path / "out"
+    settings = BatchSettings(
+        output_dir=out,
+        registry_path=registry,
+        checkpoints_path=workbook,
+        notebook_path=notebook,
+        workers=1,
+    )
+    real_replace = batch_module._replace_folder
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the first finished audit is being put in place
+
+    monkeypatch.setattr(batch_module, "_replace_folder", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch([planned("gamma"), planned("delta")], settings)
+    assert not (out / folder_of("gamma")).exists()
+    assert not (out / folder_of("delta")).exists()
+    records = read_ledger(out / "ledger.jsonl")
+    assert records[-1]["event"] == "run_end" and records[-1]["status"] == "interrupted"
+    assert not [r for r in records if r["event"] == "end"]
+
+    monkeypatch.setattr(batch_module, "_replace_folder", real_replace)
+    resumed = run_batch([planned("gamma"), planned("delta")], settings)
+    assert statuses(resumed) == {"gamma": "done", "delta": "done"}
+    assert not (out / ".partial").exists()
+
+
+def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(tmp_path: Path) -> None:
+    registry, _, notebook, workbook = make_world(tmp_path, ["crash", "omega"])
+    out = tmp_path / "out"
+    settings = BatchSettings(
+        output_dir=out,
+        registry_path=registry,
+        checkpoints_path=workbook,
+        notebook_path=notebook,
+        workers=1,
+    )
+    result = run_batch([planned("crash"), planned("omega")], settings)
+    assert statuses(result) == {"crash": "failed", "omega": "done"}
+    (crash,) = [o for o in result.outcomes if o.job.provider_id == "crash"]
+    assert crash.failure is not None and crash.failure.error_name == "BrokenProcessPool"
+    assert not (out / folder_of("crash")).exists()
+    assert (out / folder_of("omega") / "findings.json").is_file()
+
+
+def test_batch_cli_on_the_demo_plan_signs_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from auditlib.pki import TestPki
+
+    pki = TestPki.create()
+    seal = pki.issue("EDC PSC AUDIT ORG SIGN", "sign", organisation="CABINET AUDIT DEMO")
+    p12 = tmp_path / "seal.p12"
+    p12.write_bytes(seal.pkcs12(b"seal-pass", [pki.issuing.certificate]))
+    monkeypatch.setenv("TEST_SEAL_PASS", "seal-pass")
+    notebook = make_notebook(tmp_path / "nb.ipynb")
+    scans = save_observations(tmp_path / "scans.json", [])
+    out = tmp_path / "out"
+    argv = [
+        "batch",
+        "--registry",
+        str(DATA / "registry.yaml"),
+        "--checkpoints",
+        str(DATA / "checkpoints_demo.xlsx"),
+        "--as-of",
+        "2027-01-10",
+        "--within",
+        "0d",
+        "--scan-results",
+        str(scans),
+        "--notebook",
+        str(notebook),
+        "--output",
+        str(out),
+        "--workers",
+        "1",
+        "--json",
+    ]
+    sign = ["--sign", "--p12", str(p12), "--pass-env", "TEST_SEAL_PASS"]
+    assert main([*argv, *sign]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["done"] == 1 and summary["failed"] == 0
+    (audit,) = summary["audits"]
+    assert audit["provider_id"] == "proxisante-editions" and audit["signed"] is True
+    folder = out / "proxisante-editions_certificate_expiry_2027-01-10"
+    assert (folder / SIGNED_PDF).read_bytes().startswith(b"%PDF")
+    reference = json.loads((folder / "findings.json").read_text())["trigger_reference"]
+    assert "expire le 2027-01-07" in reference
+    (end,) = [r for r in read_ledger(out / "ledger.jsonl") if r["event"] == "end"]
+    assert end["signed"] is True and f"{folder.name}/{SIGNED_PDF}" in end["outputs"]
+
+    # a rerun without signing keeps the audit (up to date); exit 0
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 1
+
+    # an up-to-date audit made without signing is signed without executing it again
+    other = tmp_path / "other"
+    unsigned = [a if a != str(out) else str(other) for a in argv]
+    assert main(unsigned) == 0
+    capsys.readouterr()
+    executed = (other / folder.name / EXECUTED_NOTEBOOK).read_bytes()
+    assert main([*unsigned, *sign]) == 0
+    assert json.loads(capsys.readouterr().out)["audits"][0]["signed"] is True
+    assert (other / folder.name / SIGNED_PDF).is_file()
+    assert (other / folder.name / EXECUTED_NOTEBOOK).read_bytes() == executed
+    last = [r for r in read_ledger(other / "ledger.jsonl") if r["event"] == "end"][-1]
+    assert last["note"] == "outputs up to date; signed only" and last["signed"] is True
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--notebook", "/nonexistent.ipynb"], "notebook"),
+        (["--workers", "0"], "--workers"),
+        (["--sign"], "--sign needs"),
+        (["--p12", "x.p12"], "needs --sign"),
+        (["--ca-dir", "/nonexistent-ca"], "--ca-dir"),
+        (["--within", "forever"], "bad duration"),
+        (["--timeout", "0"], "--timeout"),
+    ],
+)
+def test_batch_cli_bad_input_exits_2(
+    tmp_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["batch", "--registry", str(DATA / "registry.yaml"), "--output", str(tmp_path / "o")]
+    assert main([*argv, "--as-of", "2026-11-28", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_batch_refuses_a_second_batch_on_the_same_folder(tmp_path: Path) -> None:
+    registry, _, notebook, workbook = make_world(tmp_path, ["alpha"])
+    out = tmp_path / "out"
+    settings = BatchSettings(
+        output_dir=out, registry_path=registry, checkpoints_path=workbook, notebook_path=notebook
+    )
+    out.mkdir()
+    with batch_module._locked(out), pytest.raises(BatchError, match="already running"):
+        run_batch([planned("alpha")], settings)
+
+
+def test_kernel_start_races_are_recognised() -> None:
+    class ZMQError(Exception):
+        pass
+
+    assert is_kernel_start_race(ZMQError("Address already in use (addr='tcp://127.0.0.1:5555')"))
+    assert is_kernel_start_race(RuntimeError("Kernel died before replying to kernel_info"))
+    assert not is_kernel_start_race(RuntimeError("something else"))
+    assert not is_kernel_start_race(ValueError("Kernel died before replying"))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_display(tty: bool) -> None:
+    stream = _Terminal() if tty else io.StringIO()
+    progress = Progress(3, stream)
+    progress.update("a", AuditStatus.DONE)
+    progress.update("b", AuditStatus.SKIPPED)
+    progress.update("c", AuditStatus.FAILED)
+    text = stream.getvalue()
+    assert "1 done, 1 up to date, 1 failed, 0 remaining" in text
+    if tty:
+        assert text.startswith("\r[") and text.count("\r") == 3 and text.endswith("\n")
+    else:
+        assert text.splitlines()[0].startswith("batch: a done (1 done, 0 up to date, 0 failed, 2")
+        assert len(text.splitlines()) == 3
