@@ -295,19 +295,25 @@ def test_batch_cli_on_the_demo_plan_signs_reports(
     sign = ["--sign", "--p12", str(p12), "--pass-env", "TEST_SEAL_PASS"]
     assert main([*argv, *sign]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["done"] == 1 and summary["failed"] == 0
-    (audit,) = summary["audits"]
-    assert audit["provider_id"] == "proxisante-editions" and audit["signed"] is True
+    # overdue on 2027-01-10: medicab (2026-12-23) and proxisante-editions (2027-01-07)
+    assert summary["done"] == 2 and summary["failed"] == 0
+    assert all(a["signed"] is True for a in summary["audits"])
+    audit = next(a for a in summary["audits"] if a["provider_id"] == "proxisante-editions")
+    assert audit["signed"] is True
     folder = out / "proxisante-editions_certificate_expiry_2027-01-10"
     assert (folder / SIGNED_PDF).read_bytes().startswith(b"%PDF")
     reference = json.loads((folder / "findings.json").read_text())["trigger_reference"]
     assert "expire le 2027-01-07" in reference
-    (end,) = [r for r in read_ledger(out / "ledger.jsonl") if r["event"] == "end"]
+    (end,) = [
+        r
+        for r in read_ledger(out / "ledger.jsonl")
+        if r["event"] == "end" and r["audit"] == folder.name
+    ]
     assert end["signed"] is True and f"{folder.name}/{SIGNED_PDF}" in end["outputs"]
 
     # a rerun without signing keeps the audit (up to date); exit 0
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["skipped"] == 1
+    assert json.loads(capsys.readouterr().out)["skipped"] == 2
 
     # an up-to-date audit made without signing is signed without executing it again
     other = tmp_path / "other"

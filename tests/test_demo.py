@@ -285,8 +285,6 @@ def _processes_with_marker(marker: str) -> list[str]:
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
-    pytest.importorskip("auditlib.batch", reason="auditlib.batch not merged yet")
-    pytest.importorskip("auditlib.report", reason="auditlib.report not merged yet")
     if not all(port_is_free(p.port) for p in DEMO_POSTURES):
         pytest.skip("a demo port is in use (another demo running?)")
     out = tmp_path / "demo-out"

@@ -32,8 +32,14 @@ def registry():  # type: ignore[no-untyped-def]
 
 def test_demo_plan_lists_the_certificates_expiring_within_90_days(registry) -> None:  # type: ignore[no-untyped-def]
     audits = plan_audits(registry, DAY, dt.timedelta(days=90))
-    assert [a.provider_id for a in audits] == ["proxisante-editions", "santexpress", "proxylink"]
-    first = audits[0]
+    assert [a.provider_id for a in audits] == [
+        "medicab",
+        "proxisante-editions",
+        "santexpress",
+        "proxylink",
+        "medilogic",
+    ]
+    first = audits[1]
     assert first.trigger is AuditTrigger.CERTIFICATE_EXPIRY
     assert first.due_date == dt.date(2027, 1, 7)
     assert first.days_until_due == 40 and not first.overdue
@@ -55,10 +61,11 @@ def test_demo_plan_lists_the_certificates_expiring_within_90_days(registry) -> N
 def test_overdue_audits_come_first(registry) -> None:  # type: ignore[no-untyped-def]
     audits = plan_audits(registry, dt.date(2027, 1, 10), dt.timedelta(days=20))
     assert [(a.provider_id, a.overdue) for a in audits] == [
+        ("medicab", True),
         ("proxisante-editions", True),
         ("santexpress", False),
     ]
-    assert audits[0].days_until_due == -3
+    assert [a.days_until_due for a in audits[:2]] == [-18, -3]
 
 
 def test_pentest_not_renewed_for_the_current_certificate(registry) -> None:  # type: ignore[no-untyped-def]
@@ -162,7 +169,7 @@ def test_bad_dates_are_clear_errors(text: str) -> None:
 def test_cli_table_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--registry", str(REGISTRY), "--as-of", "2026-11-28"]) == 0
     out = capsys.readouterr().out
-    assert "proxisante-editions" in out and "3 audit(s) due, 0 overdue" in out
+    assert "proxisante-editions" in out and "5 audit(s) due, 0 overdue" in out
     argv = ["plan", "--registry", str(REGISTRY), "--as-of", "2027-01-10", "--within", "3w"]
     assert main([*argv, "--json"]) == 1
     payload = json.loads(capsys.readouterr().out)
