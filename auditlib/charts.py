@@ -400,7 +400,7 @@ def _metadata(fmt: str) -> dict[str, str | None]:
     return {"Software": None}
 
 
-def figure_data_uri(fig: Figure, fmt: str = "svg", dpi: int = 150) -> str:
+def figure_data_uri(fig: Figure, fmt: str = "png", dpi: int = 150) -> str:
     """`data:` URI of a figure, for `<img src=...>` in the HTML and PDF report."""
     mime = "image/svg+xml" if fmt == "svg" else f"image/{fmt}"
     payload = base64.b64encode(figure_bytes(fig, fmt, dpi)).decode("ascii")

@@ -314,7 +314,7 @@ def test_pdf_shows_the_tls_annex_with_rules_and_suites(fr: ReportOutputs) -> Non
 
 def test_html_is_self_contained_with_charts_embedded(fr: ReportOutputs) -> None:
     html = fr.html.read_text(encoding="utf-8")
-    assert html.count('src="data:image/svg+xml;base64,') >= 3  # chapters, matrix, timeline
+    assert html.count('src="data:image/png;base64,') >= 3  # chapters, matrix, timeline
     assert 'src="http' not in html and "<link " not in html
     assert "@page" in html  # print CSS inlined
 
@@ -347,7 +347,7 @@ def test_supervision_section_when_traces_exist(en: tuple[AuditRun, ReportOutputs
     assert run.traces
     html = outputs.html.read_text(encoding="utf-8")
     assert 'id="supervision"' in html
-    assert html.count("data:image/svg+xml;base64,") >= 4  # + the trace chart
+    assert html.count("data:image/png;base64,") >= 4  # + the trace chart
 
 
 def test_unknown_language_is_refused(fr_run: AuditRun) -> None:
