@@ -44,7 +44,7 @@ from auditlib.demo_data import (
     TRACE_START,
     Posture,
 )
-from auditlib.errors import AuditlibError
+from auditlib.errors import AuditlibError, DemoError
 from auditlib.files import sha256_file
 from auditlib.registry import Registry, load_registry
 
@@ -60,10 +60,6 @@ DEMO_SECRETS = {
     DEMO_SEAL_PASS_ENV: DEMO_SEAL_PASS,
 }
 """Demo-only passphrases (published demo keys), set for this process when unset."""
-
-
-class DemoError(AuditlibError):
-    """The demo machinery failed (not a finding in a demo report: those are expected)."""
 
 
 @dataclass(frozen=True)

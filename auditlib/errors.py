@@ -89,3 +89,8 @@ class PlanError(AuditlibError):
 
 class BatchError(AuditlibError):
     """A batch cannot start or go on: notebook missing, output folder locked, bad settings."""
+
+
+class DemoError(AuditlibError):
+    """`auditlib demo` cannot run (a staged port is taken, the registry and the demo
+    postures disagree); findings in the demo reports are expected, not errors."""
