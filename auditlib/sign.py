@@ -473,7 +473,8 @@ def _text_rects(data: bytes) -> tuple[tuple[float, float, float, float], list[tu
 
 
 def _choose_stamp_box(data: bytes) -> tuple[tuple[int, int, int, int], str, bool]:
-    """Pick the first page corner (bottom-right first) whose area holds no text."""
+    """Pick the first place (bottom-right first) whose area holds no text, else the place
+    covering the least text (reports have a running header and footer in every corner)."""
     try:
         (left, bottom, right, top), rects = _text_rects(data)
     except Exception:  # pypdf missing or unable to parse: keep the default corner
@@ -485,19 +486,27 @@ def _choose_stamp_box(data: bytes) -> tuple[tuple[int, int, int, int], str, bool
     w, h, i = STAMP_WIDTH, STAMP_HEIGHT, STAMP_INSET
     candidates = {
         "bottom-right": (right - i - w, bottom + i),
+        "bottom-center": ((left + right - w) / 2, bottom + i),
         "bottom-left": (left + i, bottom + i),
         "top-right": (right - i - w, top - i - h),
         "top-left": (left + i, top - i - h),
     }
 
-    def collides(x: float, y: float) -> bool:
-        return any(r[0] < x + w and x < r[2] and r[1] < y + h and y < r[3] for r in rects)
+    def overlap(x: float, y: float) -> float:
+        """Area of text the stamp would cover at (x, y)."""
+        return sum(
+            max(0.0, min(x + w, r[2]) - max(x, r[0])) * max(0.0, min(y + h, r[3]) - max(y, r[1]))
+            for r in rects
+        )
 
+    covered = {corner: overlap(x, y) for corner, (x, y) in candidates.items()}
     for corner, (x, y) in candidates.items():
-        if not collides(x, y):
+        if covered[corner] == 0:
             return (int(x), int(y), int(x + w), int(y + h)), corner, False
-    x, y = candidates["bottom-right"]
-    return (int(x), int(y), int(x + w), int(y + h)), "bottom-right", True
+    # Every place has text (running header and footer): cover as little as possible.
+    corner = min(covered, key=lambda c: covered[c])
+    x, y = candidates[corner]
+    return (int(x), int(y), int(x + w), int(y + h)), corner, True
 
 
 def _free_field_name(reader: Any) -> str:
