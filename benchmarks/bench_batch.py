@@ -26,43 +26,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from auditlib.assess import AuditTrigger  # noqa: E402
 from auditlib.batch import DEFAULT_NOTEBOOK, BatchSettings, audit_folder_name, run_batch  # noqa: E402
 from auditlib.demo_data import DEMO_CLIENT_KEY_PASS, DEMO_CLIENT_KEY_PASS_ENV, DEMO_DATE  # noqa: E402
+from auditlib.demo_servers import start_demo_servers  # noqa: E402
 from auditlib.plan import PlannedAudit  # noqa: E402
 from auditlib.registry import load_registry  # noqa: E402
-from auditlib.testservers import TestServerSpec, tls_server  # noqa: E402
 
 DATA = ROOT / "data"
 
 
 def serve_demo(stack: contextlib.ExitStack, work: Path) -> tuple[Path, Path]:
-    """Start one TLS server per demo endpoint; return (registry copy, CA folder)."""
-    raw = yaml.safe_load((DATA / "registry.yaml").read_text("utf-8"))
-    ca_dir = DATA / "pki" / "ca"
-    ca_bundle = b"".join(p.read_bytes() for p in sorted(ca_dir.glob("*.pem")))
-    for provider in raw["providers"]:
-        pki = DATA / "pki" / provider["id"]
-        provider["evidence_bundle"] = str((DATA / provider["evidence_bundle"]).resolve())
-        for endpoint in provider.get("endpoints", []):
-            spec = TestServerSpec(
-                cert_chain_pem=(pki / "server.crt.pem").read_bytes(),
-                key_pem=(pki / "server.key.pem").read_bytes(),
-                client_ca_pem=ca_bundle if endpoint.get("mtls") else None,
-            )
-            server = stack.enter_context(tls_server(spec))
-            endpoint["port"] = server.port
-            for key in ("client_cert", "client_key"):
-                if key in endpoint:
-                    endpoint[key] = str((DATA / endpoint[key]).resolve())
-    registry = work / "registry.yaml"
-    registry.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
-    return registry, ca_dir
+    """Start the demo's staged endpoints on the registry's ports (as `auditlib demo` does);
+    return (registry, CA folder). `work` is unused: the registry is read in place."""
+    del work
+    start_demo_servers(stack, DATA)
+    return DATA / "registry.yaml", DATA / "pki" / "ca"
 
 
 def demo_audits(registry: Path, count: int) -> list[PlannedAudit]:
