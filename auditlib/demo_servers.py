@@ -28,6 +28,7 @@ from auditlib.testservers import (
     Route,
     RunningServer,
     TestServerSpec,
+    legacy_server_spec,
     ocsp_good_response,
     openssl_server,
     tls_server,
@@ -45,7 +46,6 @@ COMPLIANT_ARGS = (
     "-groups",
     "P-256:P-384",
 )
-LEGACY_CIPHERS = "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA:ECDHE-RSA-AES128-SHA"
 AEAD_CIPHERS = "ECDHE+AESGCM"
 WEAK_KEY_CIPHERS = "ECDHE+AESGCM:@SECLEVEL=0"
 """OpenSSL's default security level refuses to load an RSA-1024 key at all."""
@@ -134,15 +134,7 @@ def _server_for(
             port=port,
         )
     if posture.posture is Posture.LEGACY:
-        spec = TestServerSpec(
-            cert_chain_pem=chain,
-            key_pem=key,
-            min_version="TLSv1",
-            max_version="TLSv1.2",
-            ciphers=LEGACY_CIPHERS,
-            server_cipher_order=False,
-            hsts=False,
-        )
+        spec = legacy_server_spec(chain, key)
     elif posture.posture is Posture.WEAK_KEY:
         spec = TestServerSpec(cert_chain_pem=chain, key_pem=key, ciphers=WEAK_KEY_CIPHERS)
     elif posture.posture is Posture.MTLS:

@@ -82,6 +82,23 @@ class Route:
     content_type: str = "application/json"
 
 
+LEGACY_CIPHERS = "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA:ECDHE-RSA-AES128-SHA"
+
+
+def legacy_server_spec(cert_chain_pem: bytes, key_pem: bytes) -> TestServerSpec:
+    """A pre-ANSSI server: TLS 1.0 to 1.2, CBC and static RSA key exchange, the client's
+    suite order, no HSTS. Shared by the TLS tests, the report tests and the demo."""
+    return TestServerSpec(
+        cert_chain_pem=cert_chain_pem,
+        key_pem=key_pem,
+        min_version="TLSv1",
+        max_version="TLSv1.2",
+        ciphers=LEGACY_CIPHERS,
+        server_cipher_order=False,
+        hsts=False,
+    )
+
+
 @dataclass
 class RunningServer:
     """A started server: where to connect, and what it was started with."""
@@ -452,17 +469,7 @@ def start_fixture_servers(stack: contextlib.ExitStack, folder: Path) -> FixtureS
     # 2. legacy: TLS 1.0/1.1, CBC and static RSA key exchange, client suite order.
     rsa = pki.issue(HOST_NAME, dns_names=names)
     fx.servers["legacy"] = stack.enter_context(
-        tls_server(
-            TestServerSpec(
-                cert_chain_pem=pki.chain_pem(rsa),
-                key_pem=rsa.key_pem(),
-                min_version="TLSv1",
-                max_version="TLSv1.2",
-                ciphers="ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA:ECDHE-RSA-AES128-SHA",
-                server_cipher_order=False,
-                hsts=False,
-            )
-        )
+        tls_server(legacy_server_spec(pki.chain_pem(rsa), rsa.key_pem()))
     )
 
     # 3. weak key: RSA-1024 leaf.

@@ -46,7 +46,7 @@ from auditlib.report import (
 from auditlib.testservers import (
     DEMO_CLIENT_KEY_PASS,
     DEMO_CLIENT_KEY_PASS_ENV,
-    TestServerSpec,
+    legacy_server_spec,
     tls_server,
 )
 from auditlib.tls import (
@@ -97,17 +97,7 @@ def scan_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     leaf = pki.issue(sni, dns_names=[sni])
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(
-            tls_server(
-                TestServerSpec(
-                    cert_chain_pem=pki.chain_pem(leaf),
-                    key_pem=leaf.key_pem(),
-                    min_version="TLSv1",
-                    max_version="TLSv1.2",
-                    ciphers="ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA:ECDHE-RSA-AES128-SHA",
-                    server_cipher_order=False,
-                    hsts=False,
-                )
-            )
+            tls_server(legacy_server_spec(pki.chain_pem(leaf), leaf.key_pem()))
         )
         spec = ScanSpec(host=server.host, port=server.port, sni=sni, label="API")
         observations = scan_endpoints([spec], ScanSettings(ca_dir=anchors, timeout=10))
