@@ -44,6 +44,7 @@ from auditlib.verdicts import load_verdicts
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
 
     from auditlib.traces import TraceAnalysis
@@ -127,10 +128,30 @@ class AuditRun:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     tool_version: str = __version__
     tls_profile_id: str = ""
+    figures: dict[tuple[str, str], Figure] = field(default_factory=dict, repr=False, compare=False)
+    """Charts drawn so far, by (name, language): see `chart`."""
 
     @property
     def as_of(self) -> dt.datetime:
         return audit_instant(self.spec.date)
+
+    def chart(self, name: str, language: str | None = None) -> Figure:
+        """One of the report's charts (`auditlib.charts.CHARTS`), drawn once per run and
+        language: the notebook shows the figure, and the PNG, that the report embeds."""
+        from auditlib import charts
+
+        lang = (language or self.settings.language or "fr").lower()
+        key = (name, lang)
+        if key not in self.figures:
+            if name == "status_by_chapter":
+                self.figures[key] = charts.status_by_chapter(self.assessment, lang)
+            elif name == "tls_matrix":
+                self.figures[key] = charts.tls_matrix(self.evaluations, lang)
+            elif name == "certificate_timeline":
+                self.figures[key] = charts.certificate_timeline(self, lang)
+            else:
+                raise ValueError(f"unknown chart {name!r} (known: {', '.join(charts.CHARTS)})")
+        return self.figures[key]
 
     # ----------------------------------------------------------- tables for notebooks
 

@@ -109,14 +109,34 @@ def status_label(status: ControlStatus, language: str = "fr") -> str:
     return STATUS_EN[status] if language == "en" else status.value
 
 
+REPORT_DPI = 150
+"""Resolution of the PNG embedded in the report (and shown in the notebook)."""
+SCREEN_DPI = 100
+"""Display size in the notebook: inches x SCREEN_DPI pixels wide."""
+
+CHARTS = ("status_by_chapter", "tls_matrix", "certificate_timeline")
+"""The report's charts, by name, as `AuditRun.chart` draws them."""
+
+
 def _figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
     class ChartFigure(Figure):
-        """A Figure that Jupyter shows inline by itself (no pyplot, no inline backend)."""
+        """A Figure that Jupyter shows inline by itself (no pyplot, no inline backend),
+        as the very PNG the report embeds: encoded once, on first use. A chart is finished
+        when drawn; to change one, draw a new one."""
 
-        def _repr_png_(self) -> bytes:
-            return figure_bytes(self, "png", dpi=100)
+        _png: bytes | None = None
+
+        def png(self) -> bytes:
+            if self._png is None:
+                self._png = figure_bytes(self, "png", dpi=REPORT_DPI)
+            return self._png
+
+        def _repr_png_(self) -> tuple[bytes, dict[str, int]]:
+            width, height = self.get_size_inches()
+            size = {"width": round(width * SCREEN_DPI), "height": round(height * SCREEN_DPI)}
+            return self.png(), size
 
     return ChartFigure(figsize=(width, height), layout="constrained")
 
@@ -403,5 +423,7 @@ def _metadata(fmt: str) -> dict[str, str | None]:
 def figure_data_uri(fig: Figure, fmt: str = "png", dpi: int = 150) -> str:
     """`data:` URI of a figure, for `<img src=...>` in the HTML and PDF report."""
     mime = "image/svg+xml" if fmt == "svg" else f"image/{fmt}"
-    payload = base64.b64encode(figure_bytes(fig, fmt, dpi)).decode("ascii")
+    cached = getattr(fig, "png", None) if (fmt, dpi) == ("png", REPORT_DPI) else None
+    data = cached() if callable(cached) else figure_bytes(fig, fmt, dpi)
+    payload = base64.b64encode(data).decode("ascii")
     return f"data:{mime};base64,{payload}"

@@ -231,11 +231,11 @@ def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
         "endpoints": _endpoints(run),
         "supervision": _supervision(run, language),
         "charts": {
-            "chapters": charts.figure_data_uri(charts.status_by_chapter(a, language)),
-            "matrix": charts.figure_data_uri(charts.tls_matrix(run.evaluations, language))
+            "chapters": charts.figure_data_uri(run.chart("status_by_chapter", language)),
+            "matrix": charts.figure_data_uri(run.chart("tls_matrix", language))
             if run.evaluations
             else None,
-            "timeline": charts.figure_data_uri(charts.certificate_timeline(run, language)),
+            "timeline": charts.figure_data_uri(run.chart("certificate_timeline", language)),
         },
     }
 

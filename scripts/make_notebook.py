@@ -43,7 +43,7 @@ CELLS: list[tuple[str, str]] = [
     ("parameters", PARAMETERS),
     (
         "code",
-        "from auditlib import audit, charts, report\n\n"
+        "from auditlib import audit, report\n\n"
         "run = audit.run_audit(\n"
         "    audit.AuditSettings.from_parameters(\n"
         "        provider_id=provider_id,\n"
@@ -75,10 +75,10 @@ CELLS: list[tuple[str, str]] = [
         '`run.findings_table(requirement="115")`, `run.findings_table(phase="APRES")`.',
     ),
     ("code", "run.findings_table()"),
-    ("md", "## Graphiques"),
-    ("code", "charts.status_by_chapter(run.assessment)"),
-    ("code", "charts.tls_matrix(run.evaluations)"),
-    ("code", "charts.certificate_timeline(run)"),
+    ("md", "## Graphiques\n\nLes mêmes images que dans le rapport (`run.chart(nom, langue)`)."),
+    ("code", 'run.chart("status_by_chapter")'),
+    ("code", 'run.chart("tls_matrix")'),
+    ("code", 'run.chart("certificate_timeline")'),
     ("md", "## TLS : points d'accès et règles ANSSI"),
     ("code", "run.tls_summary()"),
     ("code", "run.tls_table()"),

@@ -8,6 +8,7 @@ ERROR scan results (never a live scan of the demo ports) and supervision traces.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import dataclasses
@@ -511,4 +512,20 @@ def test_chart_colours_follow_the_status_hues() -> None:
 
 def test_charts_display_inline_without_pyplot(fr_run: AuditRun) -> None:
     fig = charts.status_by_chapter(fr_run.assessment)
-    assert fig._repr_png_().startswith(b"\x89PNG")
+    png, size = fig._repr_png_()
+    assert png.startswith(b"\x89PNG")
+    width, height = fig.get_size_inches()
+    assert size == {"width": round(width * 100), "height": round(height * 100)}
+
+
+def test_the_notebook_shows_the_charts_the_report_embeds(fr_run: AuditRun) -> None:
+    run = dataclasses.replace(fr_run, figures={})
+    shown = {name: run.chart(name)._repr_png_()[0] for name in charts.CHARTS}
+    assert run.chart("tls_matrix") is run.chart("tls_matrix", "FR")  # drawn once
+    html = render_html(run, "fr")
+    for name, png in shown.items():
+        assert "data:image/png;base64," + base64.b64encode(png).decode() in html, name
+    # another language is another drawing; an unknown chart is named in the error
+    assert run.chart("status_by_chapter", "en") is not run.chart("status_by_chapter")
+    with pytest.raises(ValueError, match=r"unknown chart 'pie'.*status_by_chapter"):
+        run.chart("pie")
