@@ -114,6 +114,9 @@ class BatchSettings:
     signing: Any = None
     """`auditlib.sign.SigningSettings`: sign each report.pdf into report.signed.pdf."""
     kernel_name: str = "python3"
+    warm_kernels: bool = True
+    """Fork each notebook's kernel from a template with the imports done (`auditlib.kernels`);
+    False: start every kernel from scratch, as the papermill CLI does."""
     kernel_start_retries: int = 3
     execution_timeout: int | None = 900
     """Seconds one notebook cell may run; None: no limit."""
@@ -307,6 +310,7 @@ class _Task:
     cwd: str | None
     retries: int
     execution_timeout: int | None
+    warm_kernels: bool = True
 
 
 @dataclass(frozen=True)
@@ -356,6 +360,11 @@ def _execute(task: _Task) -> _TaskResult:
 
     started = time.monotonic()
     output = task.workdir / EXECUTED_NOTEBOOK
+    engine: dict[str, Any] = {}
+    if task.warm_kernels:
+        from auditlib.kernels import WarmKernelManager
+
+        engine["kernel_manager_class"] = WarmKernelManager
     attempts = 0
     while True:
         attempts += 1
@@ -369,6 +378,7 @@ def _execute(task: _Task) -> _TaskResult:
                 log_output=False,
                 cwd=task.cwd,
                 execution_timeout=task.execution_timeout,
+                **engine,
             )
             return _TaskResult(task.folder, True, attempts, time.monotonic() - started)
         except PapermillExecutionError as exc:
@@ -857,6 +867,7 @@ def _execute_all(
                 cwd=cwd,
                 retries=settings.kernel_start_retries,
                 execution_timeout=settings.execution_timeout,
+                warm_kernels=settings.warm_kernels,
             )
             run.ledger.write(
                 {

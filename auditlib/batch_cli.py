@@ -55,6 +55,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--timeout", type=int, default=900, help="seconds one notebook cell may run"
     )
+    parser.add_argument(
+        "--cold-kernels",
+        action="store_true",
+        help="start every kernel from scratch instead of forking a pre-imported template",
+    )
     sign = parser.add_argument_group("signing (PAdES, auditlib.sign)")
     sign.add_argument("--sign", action="store_true", help="sign each report.pdf")
     key = sign.add_mutually_exclusive_group()
@@ -125,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         signing=_signing(args),
         execution_timeout=args.timeout,
+        warm_kernels=not args.cold_kernels,
     )
     check_settings(settings)
     observations = None

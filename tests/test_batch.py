@@ -75,7 +75,11 @@ def make_notebook(path: Path) -> Path:
     boom = nbformat.v4.new_code_cell(
         'if provider_id == "boom":\n    raise ValueError("boom: this provider always fails")\n'
         'if provider_id == "crash":  # the worker process dies under the notebook\n'
-        "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)"
+        "    import os, pathlib, signal\n    worker = os.getppid()\n"
+        "    if b'kernel_template' in pathlib.Path(f'/proc/{worker}/cmdline').read_bytes():\n"
+        "        stat = pathlib.Path(f'/proc/{worker}/stat').read_text()\n"
+        "        worker = int(stat.rsplit(')', 1)[1].split()[1])  # the template's parent\n"
+        "    os.kill(worker, signal.SIGKILL)"
     )
     nb.cells = [params, boom, nbformat.v4.new_code_cell(WRITE_OUTPUTS)]
     nb.metadata["kernelspec"] = {
@@ -241,7 +245,8 @@ def test_interrupted_batch_leaves_no_complete_looking_folder(
     assert not (out / ".partial").exists()
 
 
-def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("warm", [True, False], ids=["warm-kernels", "cold-kernels"])
+def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(tmp_path: Path, warm: bool) -> None:
     registry, _, notebook, workbook = make_world(tmp_path, ["crash", "omega"])
     out = tmp_path / "out"
     settings = BatchSettings(
@@ -250,6 +255,7 @@ def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(tmp_path: Path) -> 
         checkpoints_path=workbook,
         notebook_path=notebook,
         workers=1,
+        warm_kernels=warm,
     )
     result = run_batch([planned("crash"), planned("omega")], settings)
     assert statuses(result) == {"crash": "failed", "omega": "done"}
