@@ -54,7 +54,7 @@ from auditlib.batch_ledger import (
 from auditlib.errors import BatchError, TlsScanError
 from auditlib.files import sha256_bytes, sha256_file
 from auditlib.plan import PlannedAudit
-from auditlib.registry import Provider, Registry, load_registry
+from auditlib.registry import Provider, Registry, load_registry, provider_digest
 from auditlib.tls import ScanSettings, ScanSpec, TlsObservation, load_observations
 
 if sys.platform != "win32":
@@ -360,7 +360,10 @@ def _execute(task: _Task) -> _TaskResult:
 
     started = time.monotonic()
     output = task.workdir / EXECUTED_NOTEBOOK
-    engine: dict[str, Any] = {}
+    # Once the last cell has run, every output is written and the executed notebook is the
+    # client's to save: the kernel is stopped at once rather than asked to shut down
+    # (about 0.3 s of waiting per notebook).
+    engine: dict[str, Any] = {"shutdown_kernel": "immediate"}
     if task.warm_kernels:
         from auditlib.kernels import WarmKernelManager
 
@@ -536,6 +539,7 @@ def _input_hashes(
         stable.pop(volatile)
     return {
         **common,
+        "registry_entry": provider_digest(provider),
         "bundle": bundle_cache[provider.id],
         "verdicts": sha256_file(verdicts) if verdicts else None,
         "scan_results": observations_digest(provider_observations(provider, observations)),
@@ -748,7 +752,6 @@ def run_batch(
 
         common = {
             "checkpoints": sha256_file(settings.checkpoints_path),
-            "registry": sha256_file(settings.registry_path),
             "notebook": sha256_file(settings.notebook_path),
             "auditlib": __version__,
         }
@@ -770,6 +773,7 @@ def run_batch(
                     "audits": len(jobs),
                     "workers": settings.workers or os.cpu_count() or 1,
                     "force": settings.force,
+                    "kernels": "warm" if settings.warm_kernels else "cold",
                     "scan_results": str(scans_path) if scans_path else None,
                     "auditlib": __version__,
                 }

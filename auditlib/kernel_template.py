@@ -25,6 +25,7 @@ import selectors
 import signal
 import sys
 import traceback
+from pathlib import Path
 from typing import IO, Any
 
 # ipykernel's IPKernelApp sets this unless the user chose a backend; matplotlib reads it
@@ -106,6 +107,10 @@ def _fork_kernel(request: dict[str, Any], closing: list[int]) -> int:
 
 
 def serve() -> int:
+    # As ipykernel_launcher does: the folder the template was started in is not a place
+    # to import from (kernels get their own path entries from IPython).
+    if sys.path and (sys.path[0] == "" or Path(sys.path[0]) == Path.cwd()):
+        del sys.path[0]
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     # Replies go to a private copy of stdout; fd 1 becomes stderr, so nothing printed by an
     # import or a kernel can corrupt the protocol.

@@ -7,6 +7,9 @@ reading a traceback. Relative paths resolve against the registry file's folder.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -209,6 +212,14 @@ class Provider:
     """Registered subject of the provider's mTLS client certificate (checked against traces)."""
     evidence_bundle: Path
     """Absolute path of the evidence bundle (a folder or a .zip)."""
+
+
+def provider_digest(provider: Provider) -> str:
+    """SHA-256 of one provider's entry as loaded (paths resolved, defaults applied): all an
+    audit of that provider reads from the registry, so editing another provider's entry,
+    a comment or the layout of the file does not change it."""
+    text = json.dumps(dataclasses.asdict(provider), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +143,26 @@ def folder_of(pid: str) -> str:
     return f"{pid}_certificate_expiry_{DAY.isoformat()}"
 
 
+def assert_no_kernel_template_left() -> None:
+    """The workers' warm kernel templates (and their kernels) have gone with the workers;
+    only this test process's own template, if a test started one, may remain."""
+    deadline = time.monotonic() + 15
+    while True:
+        left = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                cmdline = (stat.parent / "cmdline").read_bytes()
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if b"auditlib.kernel_template" in cmdline and parent != os.getpid():
+                left.append(stat.parent.name)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not left, f"kernel templates still running: {left}"
+
+
 def statuses(result: Any) -> dict[str, str]:
     return {o.job.provider_id: o.status.value for o in result.outcomes}
 
@@ -159,6 +181,8 @@ def test_batch_runs_records_failures_resumes_and_redoes(tmp_path: Path) -> None:
     result = run_batch([planned("alpha"), planned("beta"), planned("boom")], settings)
     assert statuses(result) == {"alpha": "done", "beta": "done", "boom": "failed"}
     assert result.bottom_line.value == "failed"
+    assert read_ledger(out / "ledger.jsonl")[0]["kernels"] == "warm"
+    assert_no_kernel_template_left()
 
     # every output in place, hashed in the ledger
     alpha = out / folder_of("alpha")
@@ -202,6 +226,15 @@ def test_batch_runs_records_failures_resumes_and_redoes(tmp_path: Path) -> None:
     (verdicts / "beta.yaml").write_text("provider: beta\nverdicts: []\n# revu\n", "utf-8")
     changed = run_batch(two, settings)
     assert statuses(changed) == {"alpha": "skipped", "beta": "done"}
+
+    # editing one provider's registry entry redoes that provider's audit only; a comment
+    # or another layout of the same entries redoes nothing
+    entries = json.loads(registry.read_text("utf-8"))
+    entries["providers"][1]["name"] = "Beta renamed"
+    registry.write_text(json.dumps(entries), "utf-8")
+    assert statuses(run_batch(two, settings)) == {"alpha": "skipped", "beta": "done"}
+    registry.write_text("# reviewed\n" + json.dumps(entries, indent=4), "utf-8")
+    assert statuses(run_batch(two, settings)) == {"alpha": "skipped", "beta": "skipped"}
 
     # an output altered after the fact is not trusted
     (alpha / "report.html").write_text("edited by hand", "utf-8")
@@ -317,9 +350,13 @@ def test_batch_cli_on_the_demo_plan_signs_reports(
     ]
     assert end["signed"] is True and f"{folder.name}/{SIGNED_PDF}" in end["outputs"]
 
+    assert read_ledger(out / "ledger.jsonl")[0]["kernels"] == "warm"
+
     # a rerun without signing keeps the audit (up to date); exit 0
-    assert main(argv) == 0
+    assert main([*argv, "--cold-kernels"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"] == 2
+    starts = [r for r in read_ledger(out / "ledger.jsonl") if r["event"] == "run_start"]
+    assert starts[-1]["kernels"] == "cold"
 
     # an up-to-date audit made without signing is signed without executing it again
     other = tmp_path / "other"

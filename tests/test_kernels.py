@@ -97,7 +97,8 @@ def test_warm_kernel_runs_a_notebook_like_a_cold_one(
         parent = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")
         from auditlib import charts
         """,
-        "os.environ.get('AUDITLIB_TEST_MARKER'), os.getcwd() == os.environ['PROBE_CWD']",
+        "os.environ.get('AUDITLIB_TEST_MARKER'), os.getcwd() == os.environ['PROBE_CWD'],"
+        " sys.path[:2]",
         "charts.empty_figure('titre', 'rien à montrer')",
         "print('hello from the kernel'); 6 * 7",
         "preloaded, b'auditlib.kernel_template' in parent",
@@ -108,7 +109,8 @@ def test_warm_kernel_runs_a_notebook_like_a_cold_one(
 
     # same results, same kinds of outputs (the chart inline as PNG, the printed line)
     assert text_outputs(warm)[:3] == text_outputs(cold)[:3]
-    assert text_outputs(warm)[0] == "('from-the-worker', True)"
+    marker_cwd_path = " ".join(text_outputs(warm)[0].split())
+    assert marker_cwd_path.startswith("('from-the-worker', True, [")  # sys.path as cold
     assert text_outputs(warm)[2] == "42"
     for nb in (warm, cold):
         chart = nb.cells[2].outputs[0]
