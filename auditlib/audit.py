@@ -143,14 +143,10 @@ class AuditRun:
         lang = (language or self.settings.language or "fr").lower()
         key = (name, lang)
         if key not in self.figures:
-            if name == "status_by_chapter":
-                self.figures[key] = charts.status_by_chapter(self.assessment, lang)
-            elif name == "tls_matrix":
-                self.figures[key] = charts.tls_matrix(self.evaluations, lang)
-            elif name == "certificate_timeline":
-                self.figures[key] = charts.certificate_timeline(self, lang)
-            else:
+            draw = charts.CHARTS.get(name)
+            if draw is None:
                 raise ValueError(f"unknown chart {name!r} (known: {', '.join(charts.CHARTS)})")
+            self.figures[key] = draw(self, lang)
         return self.figures[key]
 
     # ----------------------------------------------------------- tables for notebooks

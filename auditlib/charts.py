@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -113,9 +113,6 @@ REPORT_DPI = 150
 """Resolution of the PNG embedded in the report (and shown in the notebook)."""
 SCREEN_DPI = 100
 """Display size in the notebook: inches x SCREEN_DPI pixels wide."""
-
-CHARTS = ("status_by_chapter", "tls_matrix", "certificate_timeline")
-"""The report's charts, by name, as `AuditRun.chart` draws them."""
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -392,6 +389,14 @@ def certificate_timeline(run: AuditRun, language: str = "fr") -> Figure:
     bars, markers = timeline_items(run)
     horizon = _horizon_year(run)
     return timeline(bars, markers, run.spec.date, horizon, language)
+
+
+CHARTS: dict[str, Callable[[AuditRun, str], Figure]] = {
+    "status_by_chapter": lambda run, language: status_by_chapter(run.assessment, language),
+    "tls_matrix": lambda run, language: tls_matrix(run.evaluations, language),
+    "certificate_timeline": certificate_timeline,
+}
+"""The report's charts, by name: how `AuditRun.chart` draws each from a run."""
 
 
 def _horizon_year(run: AuditRun) -> int | None:

@@ -218,7 +218,7 @@ class ForkedProvisioner(LocalProvisioner):
         template = shared_template() if argv is not None else None
         if argv is None or template is None:
             return await super().launch_kernel(cmd, **kwargs)
-        env = {str(k): str(v) for k, v in dict(kwargs.get("env") or os.environ).items()}
+        env = dict(kwargs.get("env") or os.environ)
         cwd = kwargs.get("cwd")
         try:
             pid = template.launch(argv, str(cwd) if cwd else None, env)

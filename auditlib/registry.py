@@ -8,7 +8,6 @@ reading a traceback. Relative paths resolve against the registry file's folder.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from pydantic import (
 )
 
 from auditlib.errors import RegistryError, YamlInputError
+from auditlib.files import sha256_bytes
 from auditlib.requirements import HABILITATION_DEPENDS_ON, Actor
 from auditlib.yamlio import load_yaml_file
 
@@ -219,7 +219,7 @@ def provider_digest(provider: Provider) -> str:
     audit of that provider reads from the registry, so editing another provider's entry,
     a comment or the layout of the file does not change it."""
     text = json.dumps(dataclasses.asdict(provider), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_bytes(text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
