@@ -1,3 +1,3 @@
-from auditlib.cli import main
+from auditlib.cli.main import main
 
 raise SystemExit(main())

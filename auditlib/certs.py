@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
-from auditlib.pki import ISSUING_CN, ROOT_CN
+from auditlib.testing.pki import ISSUING_CN, ROOT_CN
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from auditlib.checkpoints import load_checkpoints
-from auditlib.workbook_factory import RequirementRows, write_workbook
+from auditlib.checkpoints.reader import load_checkpoints
+from auditlib.testing.workbooks import RequirementRows, write_workbook
 
 
 def synthetic_requirements(controls: int) -> list[RequirementRows]:

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from auditlib.pki import TestPki  # noqa: E402
+from auditlib.testing.pki import TestPki  # noqa: E402
 
 PASS = "bench-seal-passphrase"
 HTML = "<h1>Rapport d'audit EDC PSC</h1>" + "".join(

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditlib.anssi import evaluate, load_profile
-from auditlib.pki import TestPki
-from auditlib.testservers import OpenSslServerSpec, RunningServer, openssl_server
-from auditlib.tls import DEFAULT_COMMANDS, ScanSettings, ScanSpec, scan_endpoints
+from auditlib.tls.evaluate import evaluate, load_profile
+from auditlib.testing.pki import TestPki
+from auditlib.testing.servers import OpenSslServerSpec, RunningServer, openssl_server
+from auditlib.tls.scan import DEFAULT_COMMANDS, ScanSettings, ScanSpec, scan_endpoints
 
 NAME = "api.fournisseur-demo.test"
 

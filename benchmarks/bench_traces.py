@@ -22,8 +22,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's auditlib
 
-from auditlib.tracegen import Anomaly, generate_traces
-from auditlib.traces import TraceSettings, analyse_traces, load_traces
+from auditlib.testing.traces import Anomaly, generate_traces
+from auditlib.traces.analysis import TraceSettings, analyse_traces, load_traces
 
 
 def baseline(path: Path) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from auditlib.workbook_factory import RequirementRows, write_workbook
+from auditlib.testing.workbooks import RequirementRows, write_workbook
 
 SOURCE = "ANS, concertation EDC PSC, juin 2024"
 SOURCE_PARTIAL = "ANS, juin 2024 (colonnes E à N) ; autres colonnes illustratives"

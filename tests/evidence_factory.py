@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from auditlib.demo_data import manifest_entry, write_bundle
-from auditlib.pki import IssuedCert, TestPki
+from auditlib.demo.data import manifest_entry, write_bundle
+from auditlib.testing.pki import IssuedCert, TestPki
 
 AS_OF = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
 CERT_START = AS_OF - dt.timedelta(days=400)

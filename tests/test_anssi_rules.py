@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from auditlib.anssi import (
+from auditlib.tls.evaluate import (
     Profile,
     ProfileError,
     RuleStatus,
@@ -19,8 +19,8 @@ from auditlib.anssi import (
     split_suite,
 )
 from auditlib.certs import CertificateInfo, describe_certificate
-from auditlib.pki import TestPki
-from auditlib.tls import (
+from auditlib.testing.pki import TestPki
+from auditlib.tls.scan import (
     Hsts,
     PathValidation,
     ProtocolResult,
@@ -407,7 +407,7 @@ def test_profile_errors(tmp_path: Any) -> None:
         load_profile(bad)
     import yaml
 
-    from auditlib.anssi import PROFILES
+    from auditlib.tls.evaluate import PROFILES
 
     data = yaml.safe_load(
         (
@@ -431,7 +431,7 @@ def test_tls13_without_a_certificate_cannot_judge_authentication() -> None:
 
 
 def test_rows_and_bottom_line_of_a_bare_certificate() -> None:
-    from auditlib.anssi import bottom_line_of
+    from auditlib.tls.evaluate import bottom_line_of
 
     ev = evaluate(observation(), profile(), NOW)
     rows = ev.rows()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.assess import (
+from auditlib.audit.assess import (
     AssessError,
     AssessmentSettings,
     AuditSpec,
@@ -19,10 +19,10 @@ from auditlib.assess import (
     automated_status,
     worst,
 )
-from auditlib.checkpoints import Phase, load_checkpoints
+from auditlib.checkpoints.reader import Phase, load_checkpoints
 from auditlib.registry import Provider
 from auditlib.requirements import Actor
-from auditlib.verdicts import VerdictsError, load_verdicts
+from auditlib.audit.verdicts import VerdictsError, load_verdicts
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "checkpoints_demo.xlsx"
 AUDIT_DATE = dt.date(2026, 11, 28)
@@ -108,7 +108,7 @@ def test_checks_reach_their_requirement_and_phase_only(grid) -> None:  # type: i
 
 
 def test_auditor_verdict_overrides_and_conflict_is_listed(grid) -> None:  # type: ignore[no-untyped-def]
-    from auditlib.assess import AuditorVerdict
+    from auditlib.audit.assess import AuditorVerdict
 
     checks = [check(CheckOutcome.FAIL)]
     verdicts = [

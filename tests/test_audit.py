@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditlib.assess import CheckOutcome, ControlStatus
-from auditlib.audit import AuditSettings, run_audit
-from auditlib.pki import TestPki
-from auditlib.testservers import TestServerSpec, closed_port, tls_server
-from auditlib.tls import save_observations
+from auditlib.audit.assess import CheckOutcome, ControlStatus
+from auditlib.audit.run import AuditSettings, run_audit
+from auditlib.testing.pki import TestPki
+from auditlib.testing.servers import TestServerSpec, closed_port, tls_server
+from auditlib.tls.scan import save_observations
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

@@ -1,4 +1,4 @@
-"""The batch (auditlib.batch, `auditlib batch`) with a tiny notebook made here that has
+"""The batch (auditlib.batch.runner, `auditlib batch`) with a tiny notebook made here that has
 the audit notebook's parameters and writes the same four files (real kernels, papermill's
 Python API, spawned workers)."""
 
@@ -15,9 +15,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from auditlib import batch as batch_module
-from auditlib.assess import AuditTrigger
-from auditlib.batch import (
+from auditlib.batch import runner as batch_module
+from auditlib.audit.assess import AuditTrigger
+from auditlib.batch.runner import (
     EXECUTED_NOTEBOOK,
     FAILED_DIR,
     REPORT_FILES,
@@ -29,12 +29,12 @@ from auditlib.batch import (
     read_ledger,
     run_batch,
 )
-from auditlib.cli import main
-from auditlib.demo_data import write_bundle
+from auditlib.cli.main import main
+from auditlib.demo.data import write_bundle
 from auditlib.errors import BatchError
-from auditlib.plan import PlannedAudit
-from auditlib.testservers import closed_port
-from auditlib.tls import load_observations, save_observations
+from auditlib.batch.plan import PlannedAudit
+from auditlib.testing.servers import closed_port
+from auditlib.tls.scan import load_observations, save_observations
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DAY = dt.date(2026, 11, 28)
@@ -155,7 +155,7 @@ def assert_no_kernel_template_left() -> None:
                 parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if b"auditlib.kernel_template" in cmdline and parent != os.getpid():
+            if b"auditlib.batch.kernel_template" in cmdline and parent != os.getpid():
                 left.append(stat.parent.name)
         if not left or time.monotonic() > deadline:
             break
@@ -301,7 +301,7 @@ def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(tmp_path: Path, war
 def test_batch_cli_on_the_demo_plan_signs_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from auditlib.pki import TestPki
+    from auditlib.testing.pki import TestPki
 
     pki = TestPki.create()
     seal = pki.issue("EDC PSC AUDIT ORG SIGN", "sign", organisation="CABINET AUDIT DEMO")

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from auditlib.checkpoints import ChecklistError, Phase, load_checkpoints
-from auditlib.cli import main
+from auditlib.checkpoints.reader import ChecklistError, Phase, load_checkpoints
+from auditlib.cli.main import main
 from auditlib.requirements import Actor
-from auditlib.workbook_factory import ANS_V01_COLUMNS, Column, RequirementRows, write_workbook
+from auditlib.testing.workbooks import ANS_V01_COLUMNS, Column, RequirementRows, write_workbook
 
 N1 = "N1 - Document de Conformité ou preuve Ségur"
 N2 = "N2 - BAS PSC opérationnel"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.conformite import (
+from auditlib.evidence.conformite import (
     DocumentReadError,
     check_sections,
     load_document_profile,
@@ -14,7 +14,7 @@ from auditlib.conformite import (
     read_blocks,
 )
 from auditlib.errors import AuditlibError
-from auditlib.evidence_model import SectionState
+from auditlib.evidence.model import SectionState
 
 
 def states(text: str) -> dict[str, SectionState]:

@@ -19,8 +19,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from auditlib.demo import DemoError, set_demo_secrets, verify_reports
-from auditlib.demo_data import (
+from auditlib.demo.run import DemoError, set_demo_secrets, verify_reports
+from auditlib.demo.data import (
     CA_DIR,
     DEMO_CLIENT_KEY_PASS,
     DEMO_CLIENT_KEY_PASS_ENV,
@@ -32,14 +32,14 @@ from auditlib.demo_data import (
     EndpointPosture,
     Posture,
 )
-from auditlib.demo_seal import ensure_seal, seal_spec
-from auditlib.demo_servers import DemoEndpoint, port_is_free, start_demo_servers
+from auditlib.demo.seal import ensure_seal, seal_spec
+from auditlib.demo.servers import DemoEndpoint, port_is_free, start_demo_servers
 from auditlib.errors import TestServerError, TraceError
-from auditlib.pki import TestPki
+from auditlib.testing.pki import TestPki
 from auditlib.registry import load_registry
 from auditlib.sign import SigningSettings, sign_pdf, verify_pdf
-from auditlib.testservers import closed_port
-from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, load_traces
+from auditlib.testing.servers import closed_port
+from auditlib.traces.analysis import TraceSettings, analyse_traces, fetch_traces, load_traces
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
@@ -110,7 +110,7 @@ def test_each_posture_is_served_as_intended(staged: dict[str, DemoEndpoint]) -> 
 
 
 def test_expiring_certificates_fall_in_the_plan_window() -> None:
-    from auditlib.demo_data import DEMO_DATE, PLAN_WINDOW_DAYS
+    from auditlib.demo.data import DEMO_DATE, PLAN_WINDOW_DAYS
 
     expiring = []
     for posture in DEMO_POSTURES:
@@ -196,7 +196,7 @@ def test_sigterm_during_the_demo_stops_every_server() -> None:
     import signal
     import time
 
-    from auditlib.demo import _sigterm_unwinds
+    from auditlib.demo.run import _sigterm_unwinds
 
     postures = _free_postures()
     before = signal.getsignal(signal.SIGTERM)
@@ -248,7 +248,7 @@ def test_seal_is_issued_once_and_signed_pdfs_verify(
 def test_demo_refuses_to_start_when_a_staged_port_is_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from auditlib.demo import DemoSettings, run_demo
+    from auditlib.demo.run import DemoSettings, run_demo
 
     monkeypatch.setenv(DEMO_SEAL_PASS_ENV, DEMO_SEAL_PASS)
     monkeypatch.setenv(DEMO_CLIENT_KEY_PASS_ENV, DEMO_CLIENT_KEY_PASS)

@@ -17,9 +17,9 @@ from evidence_factory import (
     server_cert,
 )
 
-from auditlib.demo_data import manifest_entry, write_bundle, zip_folder
+from auditlib.demo.data import manifest_entry, write_bundle, zip_folder
 from auditlib.errors import EvidenceError
-from auditlib.evidence import (
+from auditlib.evidence.bundle import (
     BundleStatus,
     EvidenceBundle,
     FindingCode,
@@ -29,7 +29,7 @@ from auditlib.evidence import (
     load_bundle,
 )
 from auditlib.files import sha256_bytes
-from auditlib.pki import TestPki
+from auditlib.testing.pki import TestPki
 
 
 @pytest.fixture(scope="module")
@@ -450,7 +450,7 @@ def test_write_bundle_round_trip_with_der_encoding(tmp_path: Path, pki: TestPki)
 
 
 def test_oversized_manifest_and_folder_limits(tmp_path: Path, pki: TestPki) -> None:
-    from auditlib.evidence import ZipLimits
+    from auditlib.evidence.bundle import ZipLimits
 
     folder = make_bundle(tmp_path / "b", pki)
     bundle = load(folder, limits=ZipLimits(max_members=3))
@@ -516,7 +516,7 @@ def test_decomposed_unicode_names_match_the_manifest(tmp_path: Path, pki: TestPk
 def test_a_file_that_cannot_be_read_makes_the_bundle_unusable(
     tmp_path: Path, pki: TestPki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import auditlib.evidence as evidence_module
+    import auditlib.evidence.bundle as evidence_module
 
     real = evidence_module.sha256_file
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from evidence_factory import AS_OF, make_bundle
 
-from auditlib.cli import main
-from auditlib.demo_data import DEMO_DATE
-from auditlib.evidence import FindingCode, load_bundle
-from auditlib.pki import TestPki
+from auditlib.cli.main import main
+from auditlib.demo.data import DEMO_DATE
+from auditlib.evidence.bundle import FindingCode, load_bundle
+from auditlib.testing.pki import TestPki
 from auditlib.registry import load_registry
 from auditlib.requirements import Actor
 
@@ -86,7 +86,7 @@ def test_coverage_with_the_demo_workbook(
     )
     assert code == 0
     cov = json.loads(out)["coverage"]
-    from auditlib.checkpoints import load_checkpoints
+    from auditlib.checkpoints.reader import load_checkpoints
 
     applicable = load_checkpoints(WORKBOOK).requirement_ids(Actor.FS_UTILISATEUR)
     assert list(cov["requirements"]) == applicable
@@ -174,7 +174,7 @@ def test_provider_from_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
     payload = json.loads(out)
     assert payload["provider_id"] == "santexpress"
     assert payload["coverage"]["roles"] == ["fs_utilisateur", "editeur_utilisateur"]
-    from auditlib.checkpoints import load_checkpoints
+    from auditlib.checkpoints.reader import load_checkpoints
 
     grid = load_checkpoints(WORKBOOK)
     union = set(grid.requirement_ids(Actor.FS_UTILISATEUR)) | set(

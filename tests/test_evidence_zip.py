@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from evidence_factory import AS_OF, make_bundle
 
-from auditlib.demo_data import zip_folder
-from auditlib.evidence import EvidenceBundle, FindingCode, ZipLimits, load_bundle
-from auditlib.pki import TestPki
+from auditlib.demo.data import zip_folder
+from auditlib.evidence.bundle import EvidenceBundle, FindingCode, ZipLimits, load_bundle
+from auditlib.testing.pki import TestPki
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Warm kernels (auditlib.kernels, auditlib.kernel_template): real kernels forked from the
+"""Warm kernels (auditlib.batch.kernels, auditlib.batch.kernel_template): real kernels forked from the
 template, run through papermill's Python API as the batch runs them."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import papermill as pm
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from auditlib import kernels
-from auditlib.kernels import KernelTemplate, TemplateError, WarmKernelManager, kernel_arguments
+from auditlib.batch import kernels
+from auditlib.batch.kernels import KernelTemplate, TemplateError, WarmKernelManager, kernel_arguments
 
 
 @pytest.fixture(autouse=True)
@@ -93,15 +93,15 @@ def test_warm_kernel_runs_a_notebook_like_a_cold_one(
         tmp_path / "probe.ipynb",
         """
         import os, sys
-        preloaded = "weasyprint" in sys.modules and "auditlib.report" in sys.modules
+        preloaded = "weasyprint" in sys.modules and "auditlib.report.writer" in sys.modules
         parent = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")
-        from auditlib import charts
+        from auditlib.report import charts
         """,
         "os.environ.get('AUDITLIB_TEST_MARKER'), os.getcwd() == os.environ['PROBE_CWD'],"
         " sys.path[:2]",
         "charts.empty_figure('titre', 'rien à montrer')",
         "print('hello from the kernel'); 6 * 7",
-        "preloaded, b'auditlib.kernel_template' in parent",
+        "preloaded, b'auditlib.batch.kernel_template' in parent",
     )
     monkeypatch.setenv("PROBE_CWD", str(tmp_path))
     warm = execute(source, tmp_path / "warm.ipynb")
@@ -194,7 +194,7 @@ def test_nothing_is_left_running_when_the_worker_goes(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import json, sys, papermill as pm
-        from auditlib.kernels import WarmKernelManager
+        from auditlib.batch.kernels import WarmKernelManager
         nb = pm.execute_notebook({str(source)!r}, {str(tmp_path / "w.out.ipynb")!r},
                                  kernel_name="python3", progress_bar=False,
                                  kernel_manager_class=WarmKernelManager)

@@ -1,4 +1,4 @@
-"""The audit plan (auditlib.plan, `auditlib plan`) on the demo data and on hostile inputs."""
+"""The audit plan (auditlib.batch.plan, `auditlib plan`) on the demo data and on hostile inputs."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.assess import AuditTrigger
-from auditlib.audit import AuditSettings
+from auditlib.audit.assess import AuditTrigger
+from auditlib.audit.run import AuditSettings
 from auditlib.certs import describe_certificate
-from auditlib.cli import main
-from auditlib.demo_data import DEMO_DATE
+from auditlib.cli.main import main
+from auditlib.demo.data import DEMO_DATE
 from auditlib.errors import PlanError
-from auditlib.plan import parse_date, parse_duration, plan_audits
+from auditlib.batch.plan import parse_date, parse_duration, plan_audits
 from auditlib.registry import load_registry
-from auditlib.tls import ScanStatus, TlsObservation, save_observations
-from auditlib.tracemodel import Severity, SupervisionEvent
+from auditlib.tls.scan import ScanStatus, TlsObservation, save_observations
+from auditlib.traces.model import Severity, SupervisionEvent
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 REGISTRY = DATA / "registry.yaml"
@@ -101,7 +101,7 @@ def test_certificates_seen_on_the_wire_merge_with_the_bundle(registry) -> None: 
 def test_superseded_filed_certificates_are_dropped_but_not_served_ones() -> None:
     from cryptography import x509
 
-    from auditlib.plan import _merge
+    from auditlib.batch.plan import _merge
 
     pem = (DATA / "pki" / "proxylink" / "server.crt.pem").read_bytes()
     old = describe_certificate(x509.load_pem_x509_certificates(pem)[0])
@@ -173,7 +173,7 @@ def test_cli_table_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["plan", "--registry", str(REGISTRY), "--as-of", "2027-01-10", "--within", "3w"]
     assert main([*argv, "--json"]) == 1
     payload = json.loads(capsys.readouterr().out)
-    assert payload["format"] == "auditlib.plan/1"
+    assert payload["format"] == "auditlib.batch.plan/1"
     assert payload["audits"][0]["overdue"] is True
 
 

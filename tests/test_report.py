@@ -30,13 +30,13 @@ import pytest
 from openpyxl import load_workbook
 
 import auditlib
-from auditlib import charts
-from auditlib.assess import AuditSpec, AuditTrigger
-from auditlib.audit import AuditRun, AuditSettings, run_audit
-from auditlib.findings import SCHEMA_PATH, check_record, findings_record, load_schema, validate
-from auditlib.grille import NOT_APPLICABLE_ROLE, GrilleError, parse_cell, row_key
-from auditlib.pki import TestPki
-from auditlib.report import (
+from auditlib.report import charts
+from auditlib.audit.assess import AuditSpec, AuditTrigger
+from auditlib.audit.run import AuditRun, AuditSettings, run_audit
+from auditlib.report.findings import SCHEMA_PATH, check_record, findings_record, load_schema, validate
+from auditlib.report.grille import NOT_APPLICABLE_ROLE, GrilleError, parse_cell, row_key
+from auditlib.testing.pki import TestPki
+from auditlib.report.writer import (
     ReportError,
     ReportOutputs,
     audit_folder_name,
@@ -44,13 +44,13 @@ from auditlib.report import (
     render_html,
     write_outputs,
 )
-from auditlib.testservers import (
+from auditlib.testing.servers import (
     DEMO_CLIENT_KEY_PASS,
     DEMO_CLIENT_KEY_PASS_ENV,
     legacy_server_spec,
     tls_server,
 )
-from auditlib.tls import (
+from auditlib.tls.scan import (
     ScanSettings,
     ScanSpec,
     ScanStatus,
@@ -505,7 +505,7 @@ def test_timeline_takes_certificates_from_scans_and_bundle(fr_run: AuditRun) -> 
 
 
 def test_chart_colours_follow_the_status_hues() -> None:
-    from auditlib.audit import STATUS_COLOURS
+    from auditlib.audit.run import STATUS_COLOURS
 
     assert set(charts.STATUS_CHART_COLOURS) == set(STATUS_COLOURS)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.cli import main
+from auditlib.cli.main import main
 from auditlib.errors import TlsObservationFileError, TlsScanError
-from auditlib.pki import TestPki
-from auditlib.testservers import closed_port
-from auditlib.tls import (
+from auditlib.testing.pki import TestPki
+from auditlib.testing.servers import closed_port
+from auditlib.tls.scan import (
     OBSERVATIONS_FORMAT,
     ScanSettings,
     ScanSpec,
@@ -201,7 +201,7 @@ def test_unresolvable_host_is_an_error_result(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_connect_address_and_sni_are_distinct() -> None:
-    from auditlib.tls import _request
+    from auditlib.tls.scan import _request
 
     request = _request(ScanSpec("localhost", 8443, sni="api.fournisseur.fr"), ScanSettings(), None)
     assert request.server_location.hostname == "api.fournisseur.fr"
@@ -221,8 +221,8 @@ def test_cli_refuses_scan_options_with_saved_observations(
 def test_uninterpretable_data_and_probe_bugs_are_contained(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import auditlib.tls as tls
-    from auditlib.testservers import TestServerSpec, tls_server
+    import auditlib.tls.scan as tls
+    from auditlib.testing.servers import TestServerSpec, tls_server
 
     pki = TestPki.create(key=("ec", 256))
     leaf = pki.issue("odd.test", key=("ec", 256), dns_names=["odd.test"])

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.anssi import EndpointEvaluation, RuleStatus, Verdict, evaluate, load_profile
+from auditlib.tls.evaluate import EndpointEvaluation, RuleStatus, Verdict, evaluate, load_profile
 from auditlib.certs import describe_certificate
-from auditlib.testservers import (
+from auditlib.testing.servers import (
     DEMO_CLIENT_KEY_PASS,
     DEMO_CLIENT_KEY_PASS_ENV,
     start_fixture_servers,
 )
-from auditlib.testservers import FixtureServers as Fixtures
-from auditlib.tls import (
+from auditlib.testing.servers import FixtureServers as Fixtures
+from auditlib.tls.scan import (
     ScanSettings,
     ScanStatus,
     TlsObservation,
@@ -221,7 +221,7 @@ def test_closed_port_is_an_error_not_a_failure(evaluations: dict[str, EndpointEv
 def test_client_certificate_rules_on_a_bare_certificate(
     scanned: tuple[Fixtures, dict[str, TlsObservation], Path],
 ) -> None:
-    from auditlib.anssi import evaluate_certificate
+    from auditlib.tls.evaluate import evaluate_certificate
 
     fx, _, _ = scanned
     assert fx.client is not None
@@ -259,7 +259,7 @@ def test_cli_exit_codes_from_saved_observations(
     scanned: tuple[Fixtures, dict[str, TlsObservation], Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from auditlib.cli import main
+    from auditlib.cli.main import main
 
     _, observations, folder = scanned
     compliant = folder / "cli" / "compliant.json"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from auditlib.errors import TraceError
-from auditlib.tracegen import EXPECTED_CHECK, Anomaly, generate_traces, plant
-from auditlib.tracemodel import Severity, TraceVerdict, load_supervision_profile
-from auditlib.traces import (
+from auditlib.testing.traces import EXPECTED_CHECK, Anomaly, generate_traces, plant
+from auditlib.traces.model import Severity, TraceVerdict, load_supervision_profile
+from auditlib.traces.analysis import (
     TraceSettings,
     analyse_traces,
     load_supervision_events,
@@ -230,7 +230,7 @@ def test_packaged_profile_maps_every_check_to_requirements() -> None:
 
 
 def test_outcomes_cover_every_check_and_say_what_was_not_evaluated(clean) -> None:  # type: ignore[no-untyped-def]
-    from auditlib.tracemodel import CheckStatus
+    from auditlib.traces.model import CheckStatus
 
     export = parse_traces(json.dumps(clean.records).encode(), "t")
     no_window = analyse_traces(export)

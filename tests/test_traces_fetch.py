@@ -17,9 +17,9 @@ import pytest
 
 from auditlib.errors import TraceError
 from auditlib.files import sha256_file
-from auditlib.pki import TestPki
-from auditlib.tracegen import generate_traces
-from auditlib.traces import SIDECAR_SUFFIX, analyse_traces, fetch_traces, load_traces
+from auditlib.testing.pki import TestPki
+from auditlib.testing.traces import generate_traces
+from auditlib.traces.analysis import SIDECAR_SUFFIX, analyse_traces, fetch_traces, load_traces
 
 KEY = ("ec", 256)
 START = dt.datetime(2026, 11, 2, 7, 0, tzinfo=dt.UTC)
@@ -348,7 +348,7 @@ def test_http_errors_and_bad_arguments(
 def test_cli_live_fetch(
     material: Material, proxy: ProxyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from auditlib.cli import main
+    from auditlib.cli.main import main
 
     code = main(
         [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.cli import main
-from auditlib.tracegen import generate_traces
+from auditlib.cli.main import main
+from auditlib.testing.traces import generate_traces
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = ROOT / "data" / "registry.yaml"

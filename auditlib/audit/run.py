@@ -1,0 +1,508 @@
+"""One audit of one provider, end to end: load every input, run the checks, assess.
+
+This is what the audit notebook calls (the notebook is the orchestrator of one audit;
+`auditlib.batch.runner` runs many). Every input is named by path; secrets (client key
+passphrases) stay in environment variables and never enter the run record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from auditlib import __version__
+from auditlib.audit.assess import (
+    Assessment,
+    AssessmentSettings,
+    AuditorVerdict,
+    AuditSpec,
+    AuditTrigger,
+    CheckResult,
+    ControlStatus,
+    assess,
+)
+from auditlib.audit.checks import (
+    bundle_checks,
+    client_certificate_checks,
+    evidence_index,
+    tls_checks,
+    trace_checks,
+)
+from auditlib.audit.verdicts import load_verdicts
+from auditlib.checkpoints.reader import ControlGrid, load_checkpoints
+from auditlib.errors import AuditlibError
+from auditlib.evidence.bundle import load_bundle
+from auditlib.evidence.model import EvidenceBundle, InventoryItem, ItemKind
+from auditlib.files import sha256_file
+from auditlib.registry import Endpoint, Provider, Registry, load_registry
+from auditlib.resources import demo_data_dir
+from auditlib.tls.evaluate import EndpointEvaluation, evaluate, load_profile
+from auditlib.tls.scan import ScanSettings, ScanSpec, ScanStatus, TlsObservation, load_observations
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from pandas.io.formats.style import Styler
+
+    from auditlib.traces.analysis import TraceAnalysis
+
+"""The demo data of a source checkout; the defaults of a notebook run with no paths given."""
+
+STATUS_COLOURS = {
+    ControlStatus.CONFORME: "#d8f0d8",
+    ControlStatus.PARTIEL: "#fff1c2",
+    ControlStatus.NON_CONFORME: "#f6c9c4",
+    ControlStatus.NON_APPLICABLE: "#e8e8e8",
+    ControlStatus.A_EVALUER: "#dde6f0",
+    ControlStatus.ERREUR: "#f3d3f0",
+}
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Where one audit's inputs are: the notebook's parameters, secrets excluded."""
+
+    provider_id: str
+    audit_date: dt.date
+    trigger: AuditTrigger = AuditTrigger.CERTIFICATE_EXPIRY
+    registry_path: Path = field(default_factory=lambda: demo_data_dir() / "registry.yaml")
+    checkpoints_path: Path = field(
+        default_factory=lambda: demo_data_dir() / "checkpoints_demo.xlsx"
+    )
+    scan_results_path: Path | None = None
+    """Observations saved by `auditlib scan --save-observations` or the batch; None: scan live."""
+    verdicts_path: Path | None = None
+    ca_dir: Path | None = None
+    """Trust anchors (IGC-Santé CA certificates) for live scans."""
+    auditor: str | None = None
+    trigger_reference: str | None = None
+    language: str = "fr"
+    scan_timeout: int = 5
+
+    @classmethod
+    def from_parameters(cls, **params: Any) -> AuditSettings:
+        """Build from notebook parameters (strings; empty string means "not given")."""
+
+        def path(value: Any) -> Path | None:
+            return Path(value) if value not in (None, "") else None
+
+        date = params["audit_date"]
+        return cls(
+            provider_id=str(params["provider_id"]),
+            audit_date=date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)),
+            trigger=AuditTrigger(params.get("trigger") or AuditTrigger.CERTIFICATE_EXPIRY),
+            registry_path=path(params.get("registry_path"))
+            or demo_data_dir() / "registry.yaml",
+            checkpoints_path=path(params.get("checkpoints_path"))
+            or demo_data_dir() / "checkpoints_demo.xlsx",
+            scan_results_path=path(params.get("scan_results_path")),
+            verdicts_path=path(params.get("verdicts_path")),
+            ca_dir=path(params.get("ca_dir")),
+            auditor=params.get("auditor") or None,
+            trigger_reference=params.get("trigger_reference") or None,
+            language=str(params.get("language") or "fr"),
+        )
+
+
+@dataclass
+class AuditRun:
+    """Everything one audit loaded, computed and concluded: what the report renders."""
+
+    settings: AuditSettings
+    spec: AuditSpec
+    registry: Registry
+    provider: Provider
+    grid: ControlGrid
+    bundle: EvidenceBundle | None
+    observations: list[TlsObservation]
+    evaluations: list[EndpointEvaluation]
+    traces: list[TraceAnalysis]
+    verdicts: list[AuditorVerdict]
+    checks: list[CheckResult]
+    assessment: Assessment
+    input_hashes: dict[str, str | None]
+    problems: list[str] = field(default_factory=list)
+    """Inputs that could not be used (recorded, shown in the report)."""
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    tool_version: str = __version__
+    tls_profile_id: str = ""
+    figures: dict[tuple[str, str], Figure] = field(default_factory=dict, repr=False, compare=False)
+    """Charts drawn so far, by (name, language): see `chart`."""
+
+    @property
+    def as_of(self) -> dt.datetime:
+        return audit_instant(self.spec.date)
+
+    def chart(self, name: str, language: str | None = None) -> Figure:
+        """One of the report's charts (`auditlib.report.charts.CHARTS`), drawn once per run and
+        language: the notebook shows the figure, and the PNG, that the report embeds."""
+        from auditlib.report import charts
+
+        lang = (language or self.settings.language or "fr").lower()
+        key = (name, lang)
+        if key not in self.figures:
+            draw = charts.CHARTS.get(name)
+            if draw is None:
+                raise ValueError(f"unknown chart {name!r} (known: {', '.join(charts.CHARTS)})")
+            self.figures[key] = draw(self, lang)
+        return self.figures[key]
+
+    # ----------------------------------------------------------- tables for notebooks
+
+    def provider_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        p = self.provider
+        rows = [
+            ("Prestataire", f"{p.name} ({p.id})"),
+            ("Habilitation", p.habilitation),
+            ("Rôles", ", ".join(r.label for r in p.roles)),
+            ("S'appuie sur", ", ".join(p.relies_on) or "-"),
+            ("Points d'accès", ", ".join(e.display for e in p.endpoints) or "-"),
+            ("Dossier de preuves", str(p.evidence_bundle)),
+            ("Audit", f"{self.spec.trigger.label}, {self.spec.date.isoformat()}"),
+            ("Référence", self.spec.reference or "-"),
+            ("Auditeur", self.spec.auditor or "-"),
+        ]
+        return pd.DataFrame(rows, columns=["", "valeur"]).set_index("")
+
+    def summary_table(self) -> pd.DataFrame:
+        """Counts by status, the executive summary's first line."""
+        import pandas as pd
+
+        counts = self.assessment.counts()
+        return pd.DataFrame([counts], index=[self.spec.audit_id])
+
+    def nonconformities_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "contrôle": n.control_ref,
+                    "statut": n.status.value,
+                    "gravité": n.severity_label,
+                    "échéance": n.deadline.isoformat(),
+                    "motif": " ; ".join(n.reasons),
+                }
+                for n in self.assessment.nonconformities
+            ],
+            columns=["contrôle", "statut", "gravité", "échéance", "motif"],
+        )
+
+    def conflicts_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "contrôle": c.control_ref,
+                    "auditeur": c.verdict.value,
+                    "automatique": c.automated.value,
+                    "vérifications en échec": ", ".join(c.failing_checks),
+                }
+                for c in self.assessment.conflicts
+            ],
+            columns=["contrôle", "auditeur", "automatique", "vérifications en échec"],
+        )
+
+    def supervision_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "export": str(analysis.export.source),
+                    "vérification": f.check,
+                    "gravité": str(f.severity),
+                    "occurrences": f.count,
+                    "constat": f.message,
+                }
+                for analysis in self.traces
+                for f in analysis.findings
+            ],
+            columns=["export", "vérification", "gravité", "occurrences", "constat"],
+        )
+
+    def applicability_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "exigence": row.requirement_id,
+                    "chapitre": row.chapter,
+                    "applicable": "oui" if row.applies else "non",
+                    "motif": row.reason,
+                }
+                for row in self.assessment.applicability
+            ]
+        )
+
+    def findings_table(
+        self,
+        status: str | None = None,
+        requirement: str | None = None,
+        phase: str | None = None,
+    ) -> Styler:
+        """The findings, coloured by status; filter by status, requirement or phase."""
+        frame = self.assessment.to_dataframe()
+        if status is not None:
+            frame = frame[frame["status"] == ControlStatus.parse(status).value]
+        if requirement is not None:
+            frame = frame[frame["requirement"].str.endswith(str(requirement))]
+        if phase is not None:
+            frame = frame[frame["phase"] == phase.upper()]
+
+        def colour(value: Any) -> str:
+            try:
+                return f"background-color: {STATUS_COLOURS[ControlStatus(value)]}"
+            except ValueError:
+                return ""
+
+        return frame.style.map(colour, subset=["status"]).hide(axis="index")
+
+    def tls_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [row for e in self.evaluations for row in e.rows()]
+        return pd.DataFrame(rows)
+
+    def tls_summary(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "point d'accès": e.label,
+                    "verdict": str(e.bottom_line),
+                    "versions": ", ".join(o.accepted_versions) if o.protocols else "-",
+                    "expiration (jours)": e.days_until_expiry,
+                    "erreur": e.scan_error,
+                }
+                for e, o in zip(self.evaluations, self.observations, strict=True)
+            ]
+        )
+
+    def evidence_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        if self.bundle is None:
+            return pd.DataFrame(columns=["item", "kind", "requirements", "sha256", "status"])
+        return self.bundle.to_dataframe()
+
+
+def audit_instant(day: dt.date) -> dt.datetime:
+    """The moment an audit judges validity: the start of its day, UTC."""
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def scan_spec(provider: Provider, endpoint: Endpoint) -> ScanSpec:
+    """The scan of one registry endpoint (client key passphrase by variable name only)."""
+    return ScanSpec(
+        host=endpoint.host,
+        port=endpoint.port,
+        sni=endpoint.sni,
+        client_cert=endpoint.client_cert,
+        client_key=endpoint.client_key,
+        key_pass_env=endpoint.key_passphrase_env,
+        label=f"{provider.id}/{endpoint.label or endpoint.host}:{endpoint.port}",
+    )
+
+
+def _error_observation(spec: ScanSpec, reason: str) -> TlsObservation:
+    return TlsObservation(
+        label=spec.name,
+        host=spec.host,
+        port=spec.port,
+        sni=spec.sni or spec.host,
+        scanned_at=dt.datetime.now(dt.UTC),
+        status=ScanStatus.ERROR,
+        error=reason,
+    )
+
+
+def observations_for(
+    provider: Provider, settings: AuditSettings
+) -> tuple[list[TlsObservation], str | None]:
+    """The provider's endpoints from the saved scan results, or scanned live now."""
+    specs = [scan_spec(provider, e) for e in provider.endpoints]
+    if not specs:
+        return [], None
+    if settings.scan_results_path is not None:
+        saved = load_observations(settings.scan_results_path)
+        by_address = {(o.host, o.port): o for o in saved}
+        return [
+            by_address.get((s.host, s.port))
+            or _error_observation(
+                s, f"point d'accès absent du fichier de résultats {settings.scan_results_path.name}"
+            )
+            for s in specs
+        ], sha256_file(settings.scan_results_path)
+    return scan_live(
+        specs, ScanSettings(ca_dir=settings.ca_dir, timeout=settings.scan_timeout)
+    ), None
+
+
+def scan_live(specs: list[ScanSpec], settings: ScanSettings) -> list[TlsObservation]:
+    """Scan now; an endpoint whose client-key passphrase variable is unset is an ERROR
+    result (the others are still scanned), never a crash of the whole audit."""
+    from auditlib.tls.scan import scan_endpoints
+
+    unset = {
+        i: _error_observation(
+            s,
+            f"variable d'environnement {s.key_pass_env} (phrase secrète de la clé client) absente",
+        )
+        for i, s in enumerate(specs)
+        if s.key_pass_env and s.key_pass_env not in os.environ
+    }
+    scanned = iter(scan_endpoints([s for i, s in enumerate(specs) if i not in unset], settings))
+    return [unset[i] if i in unset else next(scanned) for i in range(len(specs))]
+
+
+def _trace_exports(
+    bundle: EvidenceBundle, provider: Provider, problems: list[str]
+) -> list[TraceAnalysis]:
+    from auditlib.traces.analysis import SIDECAR_SUFFIX, TraceSettings, analyse_traces, parse_traces
+
+    analyses = []
+    intact = {item.path: item for item in bundle.items if item.intact}
+    for item in bundle.items:
+        if item.kind is not ItemKind.SUPERVISION_TRACE_EXPORT or not item.intact:
+            continue
+        try:
+            raw = _read_item(bundle, item.path)
+            start, end = _trace_window(bundle, intact.get(item.path + SIDECAR_SUFFIX), raw)
+            export = parse_traces(raw, f"{bundle.source.name}:{item.path}", start=start, end=end)
+            analyses.append(
+                analyse_traces(
+                    export,
+                    TraceSettings(
+                        expected_client_subject=provider.client_certificate_subject,
+                        provider=provider.id,
+                    ),
+                )
+            )
+        except AuditlibError as exc:
+            problems.append(f"export de traces {item.path} inutilisable : {exc}")
+    return analyses
+
+
+def _trace_window(
+    bundle: EvidenceBundle, sidecar: InventoryItem | None, raw: bytes
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The window an export was requested for, from its fetch record filed beside it
+    (`<export>.fetch.json`, as `fetch_traces` writes it); (None, None) without one."""
+    import json
+
+    from auditlib.files import sha256_bytes
+    from auditlib.traces.analysis import parse_iso_datetime
+
+    if sidecar is None:
+        return None, None
+    try:
+        record = json.loads(_read_item(bundle, sidecar.path))
+    except ValueError as exc:
+        raise AuditlibError(f"fetch record {sidecar.path} is not JSON: {exc}") from None
+    if not isinstance(record, dict) or not {"sha256", "start", "end"} <= record.keys():
+        raise AuditlibError(f"fetch record {sidecar.path} lacks sha256/start/end")
+    if str(record["sha256"]).lower() != sha256_bytes(raw):
+        raise AuditlibError(
+            f"fetch record {sidecar.path}: the export's SHA-256 differs from the one recorded"
+        )
+    start = parse_iso_datetime(record["start"], "fetch record start")
+    end = parse_iso_datetime(record["end"], "fetch record end")
+    return start, end
+
+
+def _read_item(bundle: EvidenceBundle, path: str) -> bytes:
+    """Bytes of a bundle item; the loader already vetted paths, sizes and hashes."""
+    if bundle.source_type == "zip":
+        with zipfile.ZipFile(bundle.source) as archive:
+            for name in archive.namelist():
+                if name == path or name.endswith("/" + path):
+                    return archive.read(name)
+        raise AuditlibError(f"{path} not found in {bundle.source}")
+    return (bundle.source / path).read_bytes()
+
+
+def run_audit(settings: AuditSettings) -> AuditRun:
+    """Load every input, run every automated check, and assess the provider."""
+    registry = load_registry(settings.registry_path)
+    provider = registry.get(settings.provider_id)
+    grid = load_checkpoints(settings.checkpoints_path)
+    spec = AuditSpec(
+        provider_id=provider.id,
+        trigger=settings.trigger,
+        date=settings.audit_date,
+        auditor=settings.auditor,
+        reference=settings.trigger_reference,
+    )
+    when = audit_instant(settings.audit_date)
+    problems: list[str] = []
+    observations, scans_sha = observations_for(provider, settings)
+    profile = load_profile()
+    evaluations = [evaluate(o, profile, as_of=when) for o in observations]
+    current = next((o.leaf for o in observations if o.leaf is not None), None)
+    bundle = load_bundle(
+        provider.evidence_bundle,
+        known_requirements=grid.requirements,
+        as_of=when,
+        provider_id=provider.id,
+        current_certificate=current,
+    )
+    traces = _trace_exports(bundle, provider, problems) if bundle.usable else []
+    verdicts = (
+        load_verdicts(settings.verdicts_path, grid, provider.id)
+        if settings.verdicts_path is not None
+        else []
+    )
+    assessment_settings = AssessmentSettings.load()
+    checks = tls_checks(evaluations, assessment_settings)
+    checks += client_certificate_checks(bundle, assessment_settings, when)
+    for analysis in traces:
+        checks += trace_checks(analysis, assessment_settings)
+    covered = {r for c in checks for r in c.requirements}
+    checks += bundle_checks(bundle, grid, assessment_settings, covered_elsewhere=covered)
+    assessment = assess(
+        grid,
+        provider,
+        spec,
+        checks,
+        evidence=evidence_index(bundle),
+        verdicts=verdicts,
+        settings=assessment_settings,
+    )
+    fingerprint = bundle.fingerprint
+    hashes: dict[str, str | None] = {
+        "checkpoints": grid.source_sha256,
+        "registry": sha256_file(settings.registry_path),
+        "bundle": (fingerprint.source_sha256 or fingerprint.content_sha256)
+        if fingerprint
+        else None,
+        "bundle_manifest": fingerprint.manifest_sha256 if fingerprint else None,
+        "scan_results": scans_sha,
+        "verdicts": sha256_file(settings.verdicts_path) if settings.verdicts_path else None,
+    }
+    return AuditRun(
+        settings=settings,
+        spec=spec,
+        registry=registry,
+        provider=provider,
+        grid=grid,
+        bundle=bundle,
+        observations=observations,
+        evaluations=evaluations,
+        traces=traces,
+        verdicts=verdicts,
+        checks=checks,
+        assessment=assessment,
+        input_hashes=hashes,
+        problems=problems,
+        tls_profile_id=profile.id,
+    )

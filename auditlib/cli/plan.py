@@ -1,0 +1,121 @@
+"""`auditlib plan`: the audits due within a window, overdue first.
+
+Exit codes: 0 plan made, nothing overdue; 1 plan made and at least one audit is
+overdue; 2 error (registry, dates, events or scan file unusable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from auditlib.errors import PlanError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from auditlib.batch.plan import PlannedAudit
+    from auditlib.tls.scan import TlsObservation
+
+EXIT_OK, EXIT_OVERDUE, EXIT_ERROR = 0, 1, 2
+PLAN_FORMAT = "auditlib.batch.plan/1"
+DEFAULT_REGISTRY = Path("data/registry.yaml")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `plan` and `batch` (what to plan)."""
+    parser.add_argument(
+        "--registry", type=Path, default=DEFAULT_REGISTRY, help="provider registry (YAML)"
+    )
+    parser.add_argument(
+        "--within", default="90d", help="planning window: 90d, 12w, 3m (30-day months)"
+    )
+    parser.add_argument("--as-of", metavar="DATE", help="reference day (ISO date; default today)")
+    parser.add_argument(
+        "--events", type=Path, metavar="FILE", help="supervision events (CSV or YAML)"
+    )
+    parser.add_argument(
+        "--min-severity",
+        default="medium",
+        choices=["info", "low", "medium", "high", "critical"],
+        help="lowest supervision event severity that triggers an audit (default medium)",
+    )
+    parser.add_argument(
+        "--event-delay",
+        default="30d",
+        help="a supervision-triggered audit is due this long after the event (default 30d)",
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "plan",
+        help="list the audits due (certificate expiries, supervision events)",
+        description=(
+            "List the audits due by AS_OF + WITHIN: one per leaf certificate (seen by a "
+            "scan or filed in an evidence bundle) expiring by then, and one per supervision "
+            "event at or above --min-severity. Overdue audits come first."
+        ),
+        epilog="Exit codes: 0 plan made, 1 an audit is overdue, 2 error.",
+    )
+    add_common_options(parser)
+    parser.add_argument(
+        "--scan-results",
+        type=Path,
+        metavar="FILE",
+        help="saved TLS observations (auditlib scan --save-observations): certificates on the wire",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)
+
+
+def plan_from_args(
+    args: argparse.Namespace,
+    scan_results: Path | None = None,
+    observations: Sequence[TlsObservation] | None = None,
+) -> tuple[list[PlannedAudit], dt.date, dt.timedelta]:
+    """Parse the shared options and make the plan (with saved or fresh observations)."""
+    from auditlib.batch.plan import parse_date, parse_duration, plan_audits
+    from auditlib.registry import load_registry
+    from auditlib.tls.scan import load_observations
+    from auditlib.traces.events import load_supervision_events
+
+    within = parse_duration(args.within)
+    delay = parse_duration(args.event_delay)
+    as_of = parse_date(args.as_of) if args.as_of else dt.datetime.now(dt.UTC).date()
+    registry = load_registry(args.registry)
+    if scan_results is not None:
+        observations = load_observations(scan_results)
+    events = load_supervision_events(args.events) if args.events else None
+    audits = plan_audits(
+        registry,
+        as_of,
+        within,
+        observations=observations,
+        events=events,
+        min_severity=args.min_severity,
+        event_delay=delay,
+    )
+    return audits, as_of, within
+
+
+def run(args: argparse.Namespace) -> int:
+    from auditlib.batch.plan import format_plan
+
+    if args.scan_results is not None and not args.scan_results.is_file():
+        raise PlanError(f"scan results {args.scan_results}: no such file")
+    audits, as_of, within = plan_from_args(args, args.scan_results)
+    if args.json:
+        payload = {
+            "format": PLAN_FORMAT,
+            "as_of": as_of.isoformat(),
+            "within_days": within.days,
+            "audits": [a.to_dict() for a in audits],
+        }
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(format_plan(audits, as_of, within), end="")
+    return EXIT_OVERDUE if any(a.overdue for a in audits) else EXIT_OK

@@ -1,0 +1,341 @@
+"""The outputs of one audit: report.html, report.pdf, grille.xlsx, findings.json, notebook.
+
+`write_outputs(run, folder)` writes them all, each atomically (a reader never sees half a
+file; an interrupted run leaves the previous files intact). The report is rendered from
+the Jinja2 templates in `templates/` at the repository root (HTML + print CSS), then
+printed to PDF by WeasyPrint. Nothing secret is in an `AuditRun`; as a last guard, every
+text output is searched for private-key markers and for the value of the provider's
+client-key passphrase variable before it is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from auditlib import resources
+from auditlib.audit.assess import STATUS_ORDER
+from auditlib.errors import AuditlibError
+from auditlib.files import write_atomic
+from auditlib.report import charts
+from auditlib.report.findings import check_record, findings_record, to_json
+from auditlib.report.grille import grille_bytes, short_sha
+from auditlib.report.text import (
+    BUNDLE_STATE,
+    INPUT_NAMES,
+    INTEGRITY,
+    LABELS,
+    LANGUAGES,
+    OUTCOME,
+    RULE_STATUS,
+    SEVERITY,
+    VERDICT,
+)
+
+if TYPE_CHECKING:
+    from auditlib.audit.assess import AuditSpec, ControlAssessment
+    from auditlib.audit.run import AuditRun
+
+TEMPLATE = "report.html.j2"
+STYLESHEET = "report.css"
+SECRET_MARKERS = ("PRIVATE KEY",)
+DEFAULT_OUTPUT_ROOT = Path("out")
+
+
+class ReportError(AuditlibError):
+    """The report cannot be produced (templates missing, bad language, secret found...)."""
+
+
+@dataclass(frozen=True)
+class ReportOutputs:
+    """Where `write_outputs` put each file."""
+
+    folder: Path
+    html: Path
+    pdf: Path
+    grille: Path
+    findings: Path
+    notebook: Path | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        found = [self.html, self.pdf, self.grille, self.findings]
+        return [*found, self.notebook] if self.notebook else found
+
+
+def audit_folder_name(spec: AuditSpec) -> str:
+    """Folder of one audit's outputs: provider, trigger and date, e.g.
+    `medilogic_certificate_expiry_2026-11-28` (safe on every file system)."""
+    raw = f"{spec.provider_id}_{spec.trigger.value}_{spec.date.isoformat()}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip(".-") or "audit"
+
+
+def templates_dir() -> Path:
+    """The report templates shipped with the package (`templates/` in the checkout)."""
+    try:
+        folder = resources.templates_dir()
+    except resources.ResourceError as exc:
+        raise ReportError(str(exc)) from exc
+    if not (folder / TEMPLATE).is_file() or not (folder / STYLESHEET).is_file():
+        raise ReportError(
+            f"report templates not found: expected {folder / TEMPLATE} and "
+            f"{folder / STYLESHEET} (a broken install: reinstall auditlib)"
+        )
+    return folder
+
+
+def _language(run: AuditRun, language: str | None) -> str:
+    chosen = (language or run.settings.language or "fr").lower()
+    if chosen not in LANGUAGES:
+        raise ReportError(f"unknown report language {chosen!r} (known: {', '.join(LANGUAGES)})")
+    return chosen
+
+
+# ------------------------------------------------------------------ template context
+
+
+def css_string(text: Any) -> str:
+    """A CSS string literal for `text` (running headers): quotes, backslashes, `<` escaped."""
+    out = []
+    for char in str(text):
+        if char in '"\\<>&' or ord(char) < 32:
+            out.append(f"\\{ord(char):x} ")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _requirement_sections(run: AuditRun) -> list[dict[str, Any]]:
+    grouped: dict[str, list[ControlAssessment]] = {}
+    for c in run.assessment.controls:
+        grouped.setdefault(c.control.requirement_id, []).append(c)
+    statuses = run.assessment.by_requirement()
+    sections = []
+    for requirement_id, controls in grouped.items():
+        requirement = run.grid.requirements.get(requirement_id)
+        sections.append(
+            {
+                "id": requirement_id,
+                "anchor": re.sub(r"[^A-Za-z0-9]+", "-", requirement_id).strip("-").lower(),
+                "requirement": requirement,
+                "status": statuses[requirement_id],
+                "controls": controls,
+                "evidence": controls[0].evidence,
+            }
+        )
+    return sections
+
+
+def check_summary(
+    c: ControlAssessment,
+    language: str = "fr",
+    reasons: dict[tuple[str, str], str] | None = None,
+) -> dict[str, Any]:
+    """A control's checks for the report: every non-passing one, passes counted (each is
+    in findings.json and, for TLS, in the annex). TLS rules that could not be judged for
+    the same reason on the same endpoint (an unreachable endpoint) are shown as one line."""
+    from auditlib.audit.assess import CheckOutcome
+
+    quiet = (CheckOutcome.PASS, CheckOutcome.NOT_APPLICABLE)
+    shown: list[dict[str, str]] = []
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for k in c.checks:
+        if k.outcome in quiet:
+            continue
+        rule = k.name.split(" @ ")[0]
+        reason = (reasons or {}).get((k.source or "", rule))
+        if k.outcome in (CheckOutcome.INCOMPLETE, CheckOutcome.ERROR) and reason and k.source:
+            grouped.setdefault((k.outcome.value, k.source, reason), []).append(rule)
+            continue
+        shown.append({"outcome": k.outcome.value, "text": k.message})
+    rules_word = "règle(s)" if language == "fr" else "rule(s)"
+    for (outcome, source, reason), rules in grouped.items():
+        if len(rules) == 1:
+            text = f"{source} : {rules[0]} : {reason}"
+        else:
+            text = f"{source} : {len(rules)} {rules_word} ({', '.join(rules)}) : {reason}"
+        shown.append({"outcome": outcome, "text": text})
+    passed = [k.message for k in c.checks if k.outcome is CheckOutcome.PASS]
+    return {
+        "shown": shown,
+        "passed": len(passed),
+        "passed_messages": passed,
+        "not_applicable": sum(1 for k in c.checks if k.outcome is CheckOutcome.NOT_APPLICABLE),
+    }
+
+
+def _endpoints(run: AuditRun) -> list[dict[str, Any]]:
+    from auditlib.tls.profile import RuleStatus
+
+    by_address = {(o.host, o.port): o for o in run.observations}
+    endpoints = []
+    for e in run.evaluations:
+        reasons = {r.reason for r in e.results}
+        unjudged = all(r.status is RuleStatus.INCOMPLETE for r in e.results) and len(reasons) == 1
+        endpoints.append(
+            {
+                "evaluation": e,
+                "observation": by_address.get((e.host, e.port)),
+                "rules": [r for r in e.results if r.rule_id != "HSTS"],
+                # an endpoint that could not be scanned: one line instead of 35 equal rows
+                "unjudged": next(iter(reasons)) if unjudged and e.results else None,
+            }
+        )
+    return endpoints
+
+
+def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
+    from auditlib.traces.analysis import trace_chart, trace_totals
+
+    sections = []
+    for analysis in run.traces:
+        title = "Proxy e-Santé traces per day and type" if language == "en" else None
+        sections.append(
+            {
+                "analysis": analysis,
+                "totals": trace_totals(analysis.export),
+                "chart": charts.figure_data_uri(trace_chart(analysis.export, title=title)),
+            }
+        )
+    return sections
+
+
+def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
+    """Everything the template shows, computed once (charts as `data:` URIs)."""
+    a = run.assessment
+    counts = a.counts()
+    rule_reasons = {(e.label, r.rule_id): r.reason for e in run.evaluations for r in e.results}
+    return {
+        "run": run,
+        "a": a,
+        "p": run.provider,
+        "spec": run.spec,
+        "lang": language,
+        "L": LABELS[language],
+        "severity": SEVERITY[language],
+        "verdict_label": VERDICT[language],
+        "rule_status": RULE_STATUS[language],
+        "outcome_label": OUTCOME[language],
+        "input_names": INPUT_NAMES[language],
+        "integrity": INTEGRITY[language],
+        "bundle_state": BUNDLE_STATE[language],
+        "status_label": lambda s: charts.status_label(s, language),
+        "short_sha": short_sha,
+        "check_summary": lambda c: check_summary(c, language, rule_reasons),
+        "counts": counts,
+        "count_rows": [(s, counts[s.value]) for s in STATUS_ORDER],
+        "total": sum(counts.values()),
+        "generated_at": dt.datetime.now(dt.UTC),
+        "requirements": _requirement_sections(run),
+        "endpoints": _endpoints(run),
+        "supervision": _supervision(run, language),
+        "charts": {
+            "chapters": charts.figure_data_uri(run.chart("status_by_chapter", language)),
+            "matrix": charts.figure_data_uri(run.chart("tls_matrix", language))
+            if run.evaluations
+            else None,
+            "timeline": charts.figure_data_uri(run.chart("certificate_timeline", language)),
+        },
+    }
+
+
+def render_html(run: AuditRun, language: str | None = None) -> str:
+    """The report as one self-contained HTML document (CSS inlined, charts as data URIs)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    lang = _language(run, language)
+    folder = templates_dir()
+    env = Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["css_string"] = css_string
+    env.filters["date"] = lambda d: d.strftime("%d/%m/%Y") if lang == "fr" else d.isoformat()
+    context = report_context(run, lang)
+    context["stylesheet"] = (folder / STYLESHEET).read_text(encoding="utf-8")
+    return env.get_template(TEMPLATE).render(**context)
+
+
+def pdf_bytes(html: str) -> bytes:
+    """Print the HTML report to PDF with WeasyPrint (A4 and margin boxes from the CSS)."""
+    from weasyprint import HTML
+
+    data: bytes = HTML(string=html, base_url=str(templates_dir())).write_pdf()
+    return data
+
+
+def write_pdf(html: str, path: str | os.PathLike[str]) -> Path:
+    """Print the HTML report to PDF, atomically."""
+    return write_atomic(path, pdf_bytes(html))
+
+
+def secret_markers(run: AuditRun) -> list[str]:
+    """Strings no output may contain: key markers and any client-key passphrase in use."""
+    markers = list(SECRET_MARKERS)
+    for endpoint in run.provider.endpoints:
+        name = endpoint.key_passphrase_env
+        value = os.environ.get(name) if name else None
+        if value and len(value) >= 4:
+            markers.append(value)
+    return markers
+
+
+def _guard(text: str, markers: list[str], what: str) -> None:
+    for marker in markers:
+        if marker in text:
+            shown = marker if marker in SECRET_MARKERS else "a client-key passphrase"
+            raise ReportError(f"{what} would contain {shown}: refusing to write it")
+
+
+def write_outputs(
+    run: AuditRun,
+    output_dir: str | os.PathLike[str] | None = None,
+    *,
+    notebook_path: str | os.PathLike[str] | None = None,
+    language: str | None = None,
+) -> ReportOutputs:
+    """Write report.html, report.pdf, grille.xlsx, findings.json (and a copy of the executed
+    notebook) into `output_dir` (default: `out/<audit_folder_name>` under the current
+    folder), replacing earlier versions atomically.
+
+    Everything is produced in memory first: if anything fails (templates, workbook,
+    schema, a secret found), nothing is written and earlier outputs stay as they were."""
+    lang = _language(run, language)
+    folder = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / audit_folder_name(run.spec)
+    markers = secret_markers(run)
+
+    record = findings_record(run)
+    check_record(record)
+    findings_text = to_json(record)
+    _guard(findings_text, markers, "findings.json")
+    html = render_html(run, lang)
+    _guard(html, markers, "report.html")
+    notebook_data: bytes | None = None
+    if notebook_path is not None:
+        source = Path(notebook_path)
+        if not source.is_file():
+            raise ReportError(f"executed notebook {source} not found")
+        notebook_data = source.read_bytes()
+        _guard(notebook_data.decode("utf-8", "replace"), markers, f"notebook {source.name}")
+    grille = grille_bytes(run, lang)
+    pdf = pdf_bytes(html)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    notebook = None
+    if notebook_path is not None and notebook_data is not None:
+        notebook = write_atomic(folder / Path(notebook_path).name, notebook_data)
+    return ReportOutputs(
+        folder=folder,
+        findings=write_atomic(folder / "findings.json", findings_text),
+        html=write_atomic(folder / "report.html", html),
+        pdf=write_atomic(folder / "report.pdf", pdf),
+        grille=write_atomic(folder / "grille.xlsx", grille),
+        notebook=notebook,
+    )

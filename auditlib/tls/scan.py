@@ -1,0 +1,889 @@
+"""Scan TLS endpoints with sslyze and keep a compact, JSON-serialisable observation of each.
+
+One sslyze `Scanner` run covers every endpoint concurrently. What each endpoint showed
+(versions, suites with their key exchange, groups, certificate chain, path validation
+against the user's trust anchors, compression, renegotiation, fallback SCSV, Heartbleed,
+ROBOT, early data, OCSP stapling, HSTS) becomes one `TlsObservation`. An endpoint that
+cannot be reached is an observation with status ERROR and the reason, never an exception;
+a scan command that fails is listed in `missing`, so the rules can say "incomplete" rather
+than guess. Judging observations is `auditlib.tls.evaluate`'s job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from auditlib.certs import CertificateInfo, describe_certificate
+from auditlib.errors import TlsObservationFileError, TlsScanError
+from auditlib.files import sha256_bytes, write_atomic
+
+OBSERVATIONS_FORMAT = "auditlib.tls.scan-observations/1"
+
+
+class ScanStatus(StrEnum):
+    OK = "OK"
+    ERROR = "ERROR"
+
+
+# Versions in wire order, with the sslyze command that probes each.
+TLS_VERSIONS: tuple[tuple[str, str], ...] = (
+    ("SSLv2", "ssl_2_0_cipher_suites"),
+    ("SSLv3", "ssl_3_0_cipher_suites"),
+    ("TLSv1.0", "tls_1_0_cipher_suites"),
+    ("TLSv1.1", "tls_1_1_cipher_suites"),
+    ("TLSv1.2", "tls_1_2_cipher_suites"),
+    ("TLSv1.3", "tls_1_3_cipher_suites"),
+)
+
+DEFAULT_COMMANDS: tuple[str, ...] = (
+    *(cmd for _, cmd in TLS_VERSIONS),
+    "certificate_info",
+    "elliptic_curves",
+    "tls_compression",
+    "session_renegotiation",
+    "tls_fallback_scsv",
+    "heartbleed",
+    "robot",
+    "tls_1_3_early_data",
+    "http_headers",
+)
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    """One endpoint to scan. Secrets never live here: only the name of the variable holding them."""
+
+    host: str
+    """Address to connect to (name or IP)."""
+    port: int = 443
+    sni: str | None = None
+    """Server name sent in SNI and checked against the certificate; defaults to `host`."""
+    client_cert: Path | None = None
+    """PEM client certificate (chain) for mutual TLS."""
+    client_key: Path | None = None
+    key_pass_env: str | None = None
+    """Name of the environment variable that holds the client key passphrase (never the value)."""
+    label: str | None = None
+    """Short name for reports, e.g. the provider endpoint id."""
+
+    @property
+    def name(self) -> str:
+        return self.label or f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """How to scan: trust anchors, time limit, which sslyze commands."""
+
+    ca_dir: Path | None = None
+    """Folder of trusted CA certificates (PEM). None: nothing is trusted, and that is reported."""
+    timeout: int = 5
+    """Per-connection network timeout in seconds (sslyze retries once on timeout)."""
+    max_retries: int = 1
+    commands: tuple[str, ...] = DEFAULT_COMMANDS
+    concurrent_connections_per_server: int = 5
+    extra_probes: bool = True
+    """Also probe the server's suite order (R13) and encrypt_then_mac (R10-) ourselves."""
+
+
+class Suite(BaseModel):
+    """An accepted cipher suite and the key exchange the server chose with it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    """IANA name, e.g. `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`."""
+    openssl_name: str = ""
+    anonymous: bool = False
+    key_size: int = 0
+    """Symmetric key size in bits."""
+    kx_type: str | None = None
+    """`ECDH`, `DH` or None (static RSA or unknown)."""
+    kx_group: str | None = None
+    """Curve name for ECDHE (`secp256r1`, `X25519`...)."""
+    kx_size: int | None = None
+    """Ephemeral key size in bits (DH modulus or curve size)."""
+
+
+class ProtocolResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    version: str
+    accepted: bool | None
+    """None when the version could not be probed (command failed or not run)."""
+    suites: tuple[Suite, ...] = ()
+
+
+class PathValidation(BaseModel):
+    """Path validation of the received chain against the user's trust anchors only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    anchors_configured: bool
+    trusted: bool
+    error: str | None = None
+    verified_chain: tuple[CertificateInfo, ...] = ()
+    """Verified chain, leaf first, the trust anchor it ends at last."""
+    anchor_subject: str | None = None
+    anchor_roots: tuple[str, ...] = ()
+    """Subjects of the self-signed (root) certificates among the configured anchors."""
+
+
+class Hsts(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_age: int | None = None
+    include_subdomains: bool = False
+    preload: bool = False
+
+
+class TlsObservation(BaseModel):
+    """What one endpoint showed on the wire. `None` in a field means "not observed"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    label: str
+    host: str
+    port: int
+    sni: str
+    client_cert: str | None = None
+    scanned_at: dt.datetime
+    status: ScanStatus
+    error: str | None = None
+    """Why the endpoint could not be scanned (unreachable, refused, client cert needed)."""
+    client_auth: str | None = None
+    """`DISABLED`, `OPTIONAL` or `REQUIRED` as probed."""
+    protocols: tuple[ProtocolResult, ...] = ()
+    groups: tuple[str, ...] | None = None
+    chain: tuple[CertificateInfo, ...] = ()
+    """Received chain, leaf first."""
+    chain_in_order: bool | None = None
+    server_cipher_order: bool | None = None
+    """True when the server imposes its own suite order (R13); None when not tested."""
+    encrypt_then_mac: bool | None = None
+    """True when the server negotiated encrypt_then_mac with a CBC suite; None if not tested."""
+    path_validation: PathValidation | None = None
+    compression: bool | None = None
+    secure_renegotiation: bool | None = None
+    client_renegotiation_dos: bool | None = None
+    fallback_scsv: bool | None = None
+    heartbleed: bool | None = None
+    robot: str | None = None
+    early_data: bool | None = None
+    ocsp_stapling: bool | None = None
+    ocsp_status: str | None = None
+    hsts: Hsts | None = None
+    http_observed: bool = False
+    """True when the HTTP headers command ran, so `hsts=None` means "no HSTS header"."""
+    missing: dict[str, str] = Field(default_factory=dict)
+    """sslyze command -> why it produced nothing."""
+    raw_sslyze_file: str | None = None
+    """Sidecar file (relative to the observations file) holding sslyze's own JSON."""
+    raw_sslyze_sha256: str | None = None
+    raw_sslyze: str | None = Field(default=None, exclude=True, repr=False)
+    """sslyze's JSON for this endpoint, in memory only; `save_observations` writes it aside."""
+
+    def protocol(self, version: str) -> ProtocolResult | None:
+        for proto in self.protocols:
+            if proto.version == version:
+                return proto
+        return None
+
+    @property
+    def accepted_versions(self) -> tuple[str, ...]:
+        return tuple(p.version for p in self.protocols if p.accepted)
+
+    @property
+    def leaf(self) -> CertificateInfo | None:
+        return self.chain[0] if self.chain else None
+
+
+_OBSERVATIONS = TypeAdapter(list[TlsObservation])
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or `host` (port 443) -> (host, port)."""
+    match = re.fullmatch(
+        r"\[(?P<h6>[0-9A-Fa-f:.]+)\](?::(?P<p6>\d+))?|(?P<h>[^:\s]+)(?::(?P<p>\d+))?", text
+    )
+    if not match:
+        raise TlsScanError(f"endpoint {text!r} is not HOST:PORT")
+    host = match.group("h6") or match.group("h")
+    port = int(match.group("p6") or match.group("p") or 443)
+    if not 0 < port < 65536:
+        raise TlsScanError(f"endpoint {text!r}: port {port} is out of range")
+    return host, port
+
+
+def _key_password(spec: ScanSpec) -> str:
+    """The client key passphrase, read from the named environment variable at the last moment."""
+    if not spec.key_pass_env:
+        return ""
+    value = os.environ.get(spec.key_pass_env)
+    if value is None:
+        raise TlsScanError(
+            f"{spec.name}: environment variable {spec.key_pass_env} (client key passphrase) "
+            "is not set"
+        )
+    return value
+
+
+def _credentials(spec: ScanSpec) -> Any:
+    from sslyze.server_setting import ClientAuthenticationCredentials
+
+    if spec.client_cert is None and spec.client_key is None:
+        return None
+    if spec.client_cert is None or spec.client_key is None:
+        raise TlsScanError(f"{spec.name}: mutual TLS needs both a client certificate and a key")
+    for what, path in (("client certificate", spec.client_cert), ("client key", spec.client_key)):
+        if not Path(path).is_file() or not os.access(path, os.R_OK):
+            raise TlsScanError(f"{spec.name}: cannot read the {what} file {path}")
+    password = _key_password(spec)
+    try:
+        return ClientAuthenticationCredentials(
+            certificate_chain_path=Path(spec.client_cert),
+            key_path=Path(spec.client_key),
+            key_password=password,
+        )
+    except Exception as exc:  # nassl raises plain OpenSSL errors; never echo the passphrase
+        raise TlsScanError(
+            f"{spec.name}: cannot load the client certificate {spec.client_cert} with key "
+            f"{spec.client_key} (wrong passphrase or not a matching PEM pair): "
+            f"{type(exc).__name__}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Anchors:
+    bundle: Path
+    roots: tuple[str, ...]
+
+
+@contextlib.contextmanager
+def _anchor_file(ca_dir: Path | None) -> Iterator[_Anchors | None]:
+    """Concatenate the folder's certificates into one temporary PEM file for sslyze."""
+    if ca_dir is None:
+        yield None
+        return
+    folder = Path(ca_dir)
+    if not folder.is_dir():
+        raise TlsScanError(f"trust anchor folder {folder} does not exist or is not a folder")
+    certs: list[bytes] = []
+    roots: list[str] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in (".pem", ".crt", ".cer"):
+            continue
+        data = path.read_bytes()
+        try:
+            loaded = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            try:
+                loaded = [x509.load_der_x509_certificate(data)]
+            except ValueError:
+                raise TlsScanError(
+                    f"trust anchor file {path} is neither a PEM nor a DER certificate"
+                ) from None
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        certs += [c.public_bytes(Encoding.PEM) for c in loaded]
+        roots += [c.subject.rfc4514_string() for c in loaded if c.subject == c.issuer]
+    if not certs:
+        raise TlsScanError(f"trust anchor folder {folder} holds no certificate (.pem/.crt/.cer)")
+    with tempfile.TemporaryDirectory(prefix="auditlib-anchors-") as tmp:
+        bundle = Path(tmp) / "anchors.pem"
+        bundle.write_bytes(b"".join(certs))
+        yield _Anchors(bundle, tuple(roots))
+
+
+def _request(spec: ScanSpec, settings: ScanSettings, anchors: _Anchors | None) -> Any:
+    from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
+    from sslyze.plugins.scan_commands import ScanCommand
+    from sslyze.scanner.models import ScanCommandsExtraArguments, ServerScanRequest
+    from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
+
+    try:
+        commands = {ScanCommand(c) for c in settings.commands}
+    except ValueError as exc:
+        raise TlsScanError(f"unknown sslyze scan command: {exc}") from None
+    sni = spec.sni or spec.host
+    credentials = _credentials(spec)
+    # Connect to `host`, but present and check `sni`: sslyze would resolve the SNI name.
+    location = ServerNetworkLocation(hostname=sni, port=spec.port, ip_address=_resolve(spec.host))
+    config = ServerNetworkConfiguration(
+        tls_server_name_indication=sni,
+        tls_client_auth_credentials=credentials,
+        network_timeout=settings.timeout,
+        network_max_retries=settings.max_retries,
+    )
+    extra = ScanCommandsExtraArguments()
+    if anchors is not None and ScanCommand.CERTIFICATE_INFO in commands:
+        extra = ScanCommandsExtraArguments(
+            certificate_info=CertificateInfoExtraArgument(custom_ca_file=anchors.bundle)
+        )
+    return ServerScanRequest(
+        server_location=location,
+        network_configuration=config,
+        scan_commands=commands,
+        scan_commands_extra_arguments=extra,
+    )
+
+
+class _UnresolvableError(Exception):
+    """The endpoint's host name does not resolve (recorded as an ERROR observation)."""
+
+
+def _resolve(host: str) -> str:
+    if _is_ip(host):
+        return host
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise _UnresolvableError(host) from None
+    return str(infos[0][4][0])
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def scan_endpoints(
+    specs: Sequence[ScanSpec], settings: ScanSettings | None = None
+) -> list[TlsObservation]:
+    """Scan every endpoint in one concurrent sslyze run; results come back in `specs` order.
+
+    Raises `TlsScanError` only for set-up mistakes (bad credentials, bad anchor folder,
+    unresolvable name); anything the servers do is recorded in the observations.
+    """
+    from sslyze.errors import ServerHostnameCouldNotBeResolved
+    from sslyze.scanner.scanner import Scanner
+
+    settings = settings or ScanSettings()
+    if not specs:
+        return []
+    scanned_at = dt.datetime.now(dt.UTC)
+    with _anchor_file(settings.ca_dir) as anchors:
+        roots = anchors.roots if anchors else ()
+        # Set-up mistakes (credentials, commands) raise here, before any traffic.
+        requests: list[Any] = []
+        for spec in specs:
+            try:
+                requests.append(_request(spec, settings, anchors))
+            except (ServerHostnameCouldNotBeResolved, _UnresolvableError):
+                requests.append(None)
+        done: dict[int, TlsObservation | Future[TlsObservation]] = {}
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(specs)))) as pool:
+            # A quick reachability check first: sslyze would otherwise spend its retries
+            # (many seconds) on a silent or closed port before calling it unreachable.
+            checks = list(
+                pool.map(
+                    lambda spec, req: (
+                        f"host name {spec.host} does not resolve"
+                        if req is None
+                        else _preflight(spec, settings.timeout)
+                    ),
+                    specs,
+                    requests,
+                )
+            )
+            live = []
+            for index, (spec, request, problem) in enumerate(
+                zip(specs, requests, checks, strict=True)
+            ):
+                if problem is None:
+                    live.append((index, spec, request))
+                else:
+                    done[index] = _error_observation(spec, problem, scanned_at)
+            if live:
+                scanner = Scanner(
+                    per_server_concurrent_connections_limit=settings.concurrent_connections_per_server,
+                    concurrent_server_scans_limit=max(1, len(live)),
+                )
+                scanner.queue_scans([request for _, _, request in live])
+                by_uuid = {request.uuid: (index, spec) for index, spec, request in live}
+                # Each endpoint becomes an observation (and its own probes start) as soon
+                # as sslyze is done with it, so the probes overlap the scans still running.
+                for result in scanner.get_results():
+                    index, spec = by_uuid[result.uuid]
+                    obs = _safe_observe(spec, settings, result, scanned_at, roots)
+                    done[index] = (
+                        pool.submit(_probe_extras, spec, obs, settings)
+                        if settings.extra_probes
+                        else obs
+                    )
+            observations = []
+            for index, spec in enumerate(specs):
+                item = done.get(index)
+                if item is None:
+                    observations.append(_observe(spec, settings, None, scanned_at, roots))
+                else:
+                    observations.append(item.result() if isinstance(item, Future) else item)
+    return observations
+
+
+def _safe_observe(
+    spec: ScanSpec,
+    settings: ScanSettings,
+    result: Any,
+    scanned_at: dt.datetime,
+    roots: tuple[str, ...],
+) -> TlsObservation:
+    """`_observe`, but a server that sends something we cannot interpret is a result too."""
+    try:
+        return _observe(spec, settings, result, scanned_at, roots)
+    except Exception as exc:  # hostile or broken server data must not sink the batch
+        obs = _error_observation(
+            spec, f"could not interpret the scan result: {type(exc).__name__}: {exc}", scanned_at
+        )
+        return obs.model_copy(update={"raw_sslyze": _raw_json(result)})
+
+
+def _error_observation(spec: ScanSpec, reason: str, scanned_at: dt.datetime) -> TlsObservation:
+    return TlsObservation(
+        label=spec.name,
+        host=spec.host,
+        port=spec.port,
+        sni=spec.sni or spec.host,
+        client_cert=str(spec.client_cert) if spec.client_cert else None,
+        scanned_at=scanned_at,
+        status=ScanStatus.ERROR,
+        error=reason,
+    )
+
+
+def _preflight(spec: ScanSpec, timeout: int) -> str | None:
+    """Why the endpoint is unreachable (refused, silent, timed out), or None to scan it.
+
+    Only network-level failures stop here; any TLS-level answer, even an alert, goes on
+    to sslyze, which knows far more protocol versions than Python's `ssl`.
+    """
+    try:
+        raw = socket.create_connection((spec.host, spec.port), timeout=timeout)
+    except TimeoutError:
+        return f"timed out after {timeout} s (TCP connection not established)"
+    except ConnectionRefusedError:
+        return "connection refused (nothing listening on the port)"
+    except OSError as exc:
+        return f"cannot connect: {exc.strerror or exc}"
+    with raw:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with contextlib.suppress(ssl.SSLError):
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+        try:
+            with ctx.wrap_socket(raw, server_hostname=spec.sni or spec.host):
+                return None
+        except TimeoutError:
+            return f"timed out after {timeout} s: TCP port open but no TLS handshake answer"
+        except (ssl.SSLError, OSError, ValueError):
+            return None
+
+
+# --------------------------------------------------------------------------- extra probes
+# sslyze 6 does not report the server's suite preference (R13) nor encrypt_then_mac (R10-):
+# two small probes of our own, started for each endpoint as soon as sslyze is done with it.
+
+
+def _probe_extras(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
+    """Add R13 / R10- facts; a probe that breaks leaves them unobserved (None), nothing more."""
+    try:
+        return _run_probes(spec, obs, settings)
+    except Exception:
+        return obs
+
+
+def _run_probes(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
+    if obs.status != ScanStatus.OK:
+        return obs
+    update: dict[str, Any] = {}
+    tls12 = obs.protocol("TLSv1.2")
+    if tls12 is not None and len(tls12.suites) >= 2:
+        update["server_cipher_order"] = _server_cipher_order(spec, tls12.suites, settings.timeout)
+    cbc = [
+        (proto.version, suite)
+        for proto in obs.protocols
+        if proto.version in ("TLSv1.0", "TLSv1.1", "TLSv1.2")
+        for suite in proto.suites
+        if "_CBC_" in suite.name
+    ]
+    if cbc:
+        version, suite = cbc[-1]
+        update["encrypt_then_mac"] = _encrypt_then_mac(spec, version, suite, settings.timeout)
+    return obs.model_copy(update=update) if update else obs
+
+
+def _client_context(spec: ScanSpec) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # we only look at what is negotiated
+    if spec.client_cert and spec.client_key:
+        ctx.load_cert_chain(spec.client_cert, spec.client_key, _key_password(spec) or None)
+    return ctx
+
+
+def _server_cipher_order(spec: ScanSpec, suites: Sequence[Suite], timeout: int) -> bool | None:
+    """Offer two accepted TLS 1.2 suites in both orders: same pick twice = server order."""
+    first, last = suites[0].openssl_name, suites[-1].openssl_name
+    picks = []
+    for order in ((first, last), (last, first)):
+        try:
+            ctx = _client_context(spec)
+            ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers(":".join(order) + ":@SECLEVEL=0")
+            with (
+                socket.create_connection((spec.host, spec.port), timeout=timeout) as raw,
+                ctx.wrap_socket(raw, server_hostname=spec.sni or spec.host) as tls,
+            ):
+                cipher = tls.cipher()
+                picks.append(cipher[0] if cipher else None)
+        except (OSError, ssl.SSLError, ValueError):
+            return None
+    return picks[0] == picks[1] if None not in picks else None
+
+
+_OPENSSL_VERSION_FLAGS = {"TLSv1.0": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2"}
+
+
+def _encrypt_then_mac(spec: ScanSpec, version: str, suite: Suite, timeout: int) -> bool | None:
+    """Ask `openssl s_client -tlsextdebug` whether the server agrees to encrypt_then_mac."""
+    binary = shutil.which("openssl")
+    if binary is None:
+        return None
+    host = f"[{spec.host}]" if ":" in spec.host else spec.host
+    cmd = [binary, "s_client", "-connect", f"{host}:{spec.port}", "-tlsextdebug"]
+    cmd += ["-servername", spec.sni or spec.host, _OPENSSL_VERSION_FLAGS[version]]
+    cmd += ["-cipher", f"{suite.openssl_name}:@SECLEVEL=0"]
+    if spec.client_cert and spec.client_key:
+        cmd += ["-cert", str(spec.client_cert), "-key", str(spec.client_key)]
+        if spec.key_pass_env:
+            cmd += ["-pass", f"env:{spec.key_pass_env}"]  # the name, never the value
+    try:
+        done = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout + 2,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = done.stdout + done.stderr
+    if "Cipher is (NONE)" in out or "Cipher    : 0000" in out or "CONNECTED" not in out:
+        return None
+    return "encrypt-then-mac" in out
+
+
+# --------------------------------------------------------------------------- observation
+
+
+def _raw_json(result: Any) -> str | None:
+    from sslyze.json.json_output import ServerScanResultAsJson
+
+    try:
+        return str(ServerScanResultAsJson.model_validate(result).model_dump_json(indent=2))
+    except Exception as exc:  # raw JSON is evidence, but its absence must not lose the scan
+        return json.dumps({"auditlib_error": f"sslyze JSON export failed: {type(exc).__name__}"})
+
+
+def _error_reason(result: Any) -> str:
+    trace = result.connectivity_error_trace
+    if trace is None:
+        return "connection failed (no detail from sslyze)"
+    message = "".join(trace.format_exception_only()).strip()
+    name = trace.exc_type.__name__ if trace.exc_type else "error"
+    text = message.split(": ", 1)[1] if ": " in message else message
+    nice = {
+        "ConnectionToServerTimedOut": "timed out",
+        "ServerRejectedConnection": "connection refused (nothing listening or filtered)",
+        "ServerRejectedTlsHandshake": "TLS handshake refused by the server",
+        "ServerTlsConfigurationNotSupported": (
+            "TLS handshake refused with every version and suite tried "
+            "(not a TLS server, or nothing in common)"
+        ),
+    }.get(name, name)
+    lowered = text.lower()
+    if "certificate" in lowered and ("client" in lowered or "required" in lowered):
+        nice = "the server requires a client certificate we do not hold or that it refused"
+    return f"{nice}: {text}"
+
+
+def _observe(
+    spec: ScanSpec,
+    settings: ScanSettings,
+    result: Any,
+    scanned_at: dt.datetime,
+    roots: tuple[str, ...] = (),
+) -> TlsObservation:
+    from sslyze.scanner.models import ServerConnectivityStatusEnum
+
+    base: dict[str, Any] = {
+        "label": spec.name,
+        "host": spec.host,
+        "port": spec.port,
+        "sni": spec.sni or spec.host,
+        "client_cert": str(spec.client_cert) if spec.client_cert else None,
+        "scanned_at": scanned_at,
+    }
+    if result is None:
+        return TlsObservation(**base, status=ScanStatus.ERROR, error="sslyze returned no result")
+    raw = _raw_json(result)
+    if result.connectivity_status != ServerConnectivityStatusEnum.COMPLETED:
+        return TlsObservation(
+            **base, status=ScanStatus.ERROR, error=_error_reason(result), raw_sslyze=raw
+        )
+    probe = result.connectivity_result
+    attempts = result.scan_result
+    missing: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    def get(command: str) -> Any:
+        if command not in settings.commands:
+            missing[command] = "not run"
+            return None
+        attempt = getattr(attempts, command, None)
+        if attempt is None:
+            missing[command] = "not run"
+            return None
+        if attempt.result is None:
+            reason = attempt.error_reason.value if attempt.error_reason else attempt.status.value
+            if attempt.error_trace is not None:
+                detail = "".join(attempt.error_trace.format_exception_only()).strip()
+                reason += f" ({detail[:200]})"
+            missing[command] = reason
+            return None
+        return attempt.result
+
+    protocols = []
+    for version, command in TLS_VERSIONS:
+        res = get(command)
+        if res is None:
+            protocols.append(ProtocolResult(version=version, accepted=None))
+            continue
+        suites = tuple(_suite(s) for s in res.accepted_cipher_suites)
+        protocols.append(ProtocolResult(version=version, accepted=bool(suites), suites=suites))
+    values["protocols"] = tuple(protocols)
+
+    curves = get("elliptic_curves")
+    if curves is not None:
+        values["groups"] = tuple(c.name for c in curves.supported_curves or ())
+
+    cert_info = get("certificate_info")
+    if cert_info is not None and cert_info.certificate_deployments:
+        deployment = cert_info.certificate_deployments[0]
+        values["chain"] = tuple(
+            describe_certificate(c) for c in deployment.received_certificate_chain
+        )
+        values["chain_in_order"] = deployment.received_chain_has_valid_order
+        values["path_validation"] = _path_validation(deployment, settings.ca_dir is not None, roots)
+        values["ocsp_stapling"] = deployment.ocsp_response is not None
+        if deployment.ocsp_response is not None:
+            values["ocsp_status"] = str(deployment.ocsp_response.response_status.name)
+
+    simple = (
+        ("tls_compression", "compression", "supports_compression"),
+        ("tls_fallback_scsv", "fallback_scsv", "supports_fallback_scsv"),
+        ("heartbleed", "heartbleed", "is_vulnerable_to_heartbleed"),
+        ("tls_1_3_early_data", "early_data", "supports_early_data"),
+    )
+    for command, key, attr in simple:
+        res = get(command)
+        if res is not None:
+            values[key] = bool(getattr(res, attr))
+    reneg = get("session_renegotiation")
+    if reneg is not None:
+        values["secure_renegotiation"] = reneg.supports_secure_renegotiation
+        values["client_renegotiation_dos"] = reneg.is_vulnerable_to_client_renegotiation_dos
+    robot = get("robot")
+    if robot is not None:
+        values["robot"] = robot.robot_result.value
+    http = get("http_headers")
+    if http is not None:
+        if http.http_error_trace is not None:
+            missing["http_headers"] = (
+                "HTTP request failed: "
+                + "".join(http.http_error_trace.format_exception_only()).strip()[:200]
+            )
+        else:
+            values["http_observed"] = True
+            header = http.strict_transport_security_header
+            if header is not None:
+                values["hsts"] = Hsts(
+                    max_age=header.max_age,
+                    include_subdomains=header.include_subdomains,
+                    preload=header.preload,
+                )
+    client_auth = probe.client_auth_requirement.value if probe else None
+    status, error = ScanStatus.OK, None
+    if client_auth == "REQUIRED" and spec.client_cert is None:
+        status = ScanStatus.ERROR
+        error = (
+            "the server requires a client certificate (mutual TLS) and none was supplied; "
+            "only what the handshake shows before client authentication was observed"
+        )
+    return TlsObservation(
+        **base,
+        status=status,
+        error=error,
+        client_auth=client_auth,
+        missing=missing,
+        raw_sslyze=raw,
+        **values,
+    )
+
+
+def _suite(accepted: Any) -> Suite:
+    cipher = accepted.cipher_suite
+    key = accepted.ephemeral_key
+    kx_type = kx_group = None
+    kx_size = None
+    if key is not None:
+        kx_type = str(key.type_name)
+        kx_group = getattr(key, "curve_name", None)
+        kx_size = int(key.size)
+    return Suite(
+        name=cipher.name,
+        openssl_name=cipher.openssl_name,
+        anonymous=bool(cipher.is_anonymous),
+        key_size=int(cipher.key_size),
+        kx_type=kx_type,
+        kx_group=kx_group,
+        kx_size=kx_size,
+    )
+
+
+def _path_validation(
+    deployment: Any, anchors_configured: bool, roots: tuple[str, ...]
+) -> PathValidation:
+    if not anchors_configured:
+        return PathValidation(
+            anchors_configured=False,
+            trusted=False,
+            error="no trust anchor configured (use a folder of IGC-Santé CA certificates)",
+        )
+    for result in deployment.path_validation_results:
+        if result.trust_store.name != "Supplied CA file":
+            continue  # sslyze's bundled public stores are not ours to judge with
+        chain = result.verified_certificate_chain or []
+        return PathValidation(
+            anchors_configured=True,
+            trusted=bool(chain),
+            error=result.validation_error,
+            verified_chain=tuple(describe_certificate(c) for c in chain),
+            anchor_subject=chain[-1].subject.rfc4514_string() if chain else None,
+            anchor_roots=roots,
+        )
+    return PathValidation(
+        anchors_configured=True, trusted=False, error="validation did not run", anchor_roots=roots
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "endpoint"
+
+
+def save_observations(path: str | os.PathLike[str], observations: Sequence[TlsObservation]) -> Path:
+    """Write observations as JSON, each endpoint's raw sslyze JSON in a sidecar file beside it.
+
+    Sidecars are named `<stem>.<n>-<label>.sslyze.json`; the record keeps their name and SHA-256.
+    """
+    target = Path(path)
+    records = []
+    for index, obs in enumerate(observations, start=1):
+        if obs.raw_sslyze is not None:
+            name = f"{target.stem}.{index}-{_slug(obs.label)}.sslyze.json"
+            write_atomic(target.parent / name, obs.raw_sslyze)
+            obs = obs.model_copy(
+                update={
+                    "raw_sslyze_file": name,
+                    "raw_sslyze_sha256": sha256_bytes(obs.raw_sslyze.encode("utf-8")),
+                }
+            )
+        records.append(obs.model_dump(mode="json"))
+    payload = {"format": OBSERVATIONS_FORMAT, "observations": records}
+    return write_atomic(target, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+def load_observations(path: str | os.PathLike[str]) -> list[TlsObservation]:
+    """Read an observations file written by `save_observations`; any damage is a clear error."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TlsObservationFileError(f"{source}: cannot read ({exc})") from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TlsObservationFileError(f"{source}: not JSON ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != OBSERVATIONS_FORMAT:
+        raise TlsObservationFileError(
+            f"{source}: not a TLS observations file (expected format {OBSERVATIONS_FORMAT!r})"
+        )
+    try:
+        return _OBSERVATIONS.validate_python(payload.get("observations"))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise TlsObservationFileError(
+            f"{source}: observations{'.' + where if where else ''}: {first['msg']} "
+            f"({exc.error_count()} problem(s))"
+        ) from None
+
+
+def read_raw_sslyze(
+    observations_path: str | os.PathLike[str], observation: TlsObservation
+) -> dict[str, Any]:
+    """sslyze's own JSON for one observation, checked against the SHA-256 in the record.
+
+    The sidecar must be a plain file name beside the observations file (no folder part),
+    so a tampered record cannot make us read elsewhere.
+    """
+    source = Path(observations_path)
+    name = observation.raw_sslyze_file
+    if not name:
+        raise TlsObservationFileError(f"{source}: {observation.label}: no raw sslyze JSON kept")
+    if Path(name).name != name or name in (".", ".."):
+        raise TlsObservationFileError(
+            f"{source}: {observation.label}: raw_sslyze_file {name!r} is not a plain file name"
+        )
+    sidecar = source.parent / name
+    try:
+        data = sidecar.read_bytes()
+    except OSError as exc:
+        raise TlsObservationFileError(f"{sidecar}: cannot read ({exc.strerror or exc})") from None
+    if observation.raw_sslyze_sha256 and sha256_bytes(data) != observation.raw_sslyze_sha256:
+        raise TlsObservationFileError(
+            f"{sidecar}: SHA-256 differs from the one recorded in {source}"
+        )
+    try:
+        parsed = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TlsObservationFileError(f"{sidecar}: not JSON ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise TlsObservationFileError(f"{sidecar}: not a JSON object")
+    return parsed
