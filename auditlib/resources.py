@@ -39,7 +39,6 @@ def _package_dir(package: str, what: str) -> Path:
     return path
 
 
-
 def profile_path(name: str) -> Path:
     """A data profile shipped in `auditlib/profiles/` (YAML that the code reads as rules)."""
     path = Path(str(resources.files("auditlib").joinpath("profiles", name)))

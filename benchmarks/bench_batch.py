@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from auditlib.audit.assess import AuditTrigger  # noqa: E402
+from auditlib.batch.plan import PlannedAudit  # noqa: E402
 from auditlib.batch.runner import DEFAULT_NOTEBOOK, BatchSettings, audit_folder_name, run_batch  # noqa: E402
 from auditlib.demo.data import DEMO_CLIENT_KEY_PASS, DEMO_CLIENT_KEY_PASS_ENV, DEMO_DATE  # noqa: E402
 from auditlib.demo.servers import start_demo_servers  # noqa: E402
-from auditlib.batch.plan import PlannedAudit  # noqa: E402
 from auditlib.registry import load_registry  # noqa: E402
 
 DATA = ROOT / "data"

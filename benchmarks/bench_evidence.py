@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from auditlib.evidence import bundle as evidence
 from auditlib.demo.data import DEMO_DATE, manifest_entry, write_bundle, zip_folder
+from auditlib.evidence import bundle as evidence
 from auditlib.evidence.bundle import load_bundle
 
 KINDS = ["other", "architecture_document", "bas_test_report", "supervision_trace_export"]

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditlib.tls.evaluate import evaluate, load_profile
 from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import OpenSslServerSpec, RunningServer, openssl_server
+from auditlib.tls import evaluate, load_profile
 from auditlib.tls.scan import DEFAULT_COMMANDS, ScanSettings, ScanSpec, scan_endpoints
 
 NAME = "api.fournisseur-demo.test"

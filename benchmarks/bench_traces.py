@@ -23,7 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's auditlib
 
 from auditlib.testing.traces import Anomaly, generate_traces
-from auditlib.traces.analysis import TraceSettings, analyse_traces, load_traces
+from auditlib.traces import TraceSettings, analyse_traces, load_traces
 
 
 def baseline(path: Path) -> int:

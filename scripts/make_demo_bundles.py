@@ -38,7 +38,7 @@ from auditlib.demo.data import (
     write_demo_ca,
     zip_folder,
 )
-from auditlib.evidence.bundle import FindingCode, load_bundle
+from auditlib.evidence import FindingCode, load_bundle
 from auditlib.files import sha256_bytes, write_atomic
 from auditlib.testing.pki import IssuedCert, TestPki
 from auditlib.testing.traces import Anomaly, generate_traces
@@ -775,9 +775,9 @@ def main(data: Path = DATA) -> int:
 
 def _verify(data: Path) -> int:
     """Load every bundle and verdicts file back and check they show the intended states."""
+    from auditlib.audit.verdicts import load_verdicts
     from auditlib.checkpoints.reader import load_checkpoints
     from auditlib.registry import load_registry
-    from auditlib.audit.verdicts import load_verdicts
 
     registry = load_registry(data / "registry.yaml")
     grid = load_checkpoints(data / "checkpoints_demo.xlsx")

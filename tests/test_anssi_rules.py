@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from auditlib.tls.evaluate import (
+from auditlib.certs import CertificateInfo, describe_certificate
+from auditlib.testing.pki import TestPki
+from auditlib.tls import (
     Profile,
     ProfileError,
     RuleStatus,
@@ -18,8 +20,6 @@ from auditlib.tls.evaluate import (
     load_profile,
     split_suite,
 )
-from auditlib.certs import CertificateInfo, describe_certificate
-from auditlib.testing.pki import TestPki
 from auditlib.tls.scan import (
     Hsts,
     PathValidation,
@@ -407,7 +407,7 @@ def test_profile_errors(tmp_path: Any) -> None:
         load_profile(bad)
     import yaml
 
-    from auditlib.tls.evaluate import PROFILES
+    from auditlib.tls import PROFILES
 
     data = yaml.safe_load(
         (

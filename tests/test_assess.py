@@ -19,10 +19,10 @@ from auditlib.audit.assess import (
     automated_status,
     worst,
 )
+from auditlib.audit.verdicts import VerdictsError, load_verdicts
 from auditlib.checkpoints.reader import Phase, load_checkpoints
 from auditlib.registry import Provider
 from auditlib.requirements import Actor
-from auditlib.audit.verdicts import VerdictsError, load_verdicts
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "checkpoints_demo.xlsx"
 AUDIT_DATE = dt.date(2026, 11, 28)

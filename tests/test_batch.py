@@ -15,8 +15,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from auditlib.batch import runner as batch_module
 from auditlib.audit.assess import AuditTrigger
+from auditlib.batch import runner as batch_module
+from auditlib.batch.plan import PlannedAudit
 from auditlib.batch.runner import (
     EXECUTED_NOTEBOOK,
     FAILED_DIR,
@@ -32,7 +33,6 @@ from auditlib.batch.runner import (
 from auditlib.cli.main import main
 from auditlib.demo.data import write_bundle
 from auditlib.errors import BatchError
-from auditlib.batch.plan import PlannedAudit
 from auditlib.testing.servers import closed_port
 from auditlib.tls.scan import load_observations, save_observations
 

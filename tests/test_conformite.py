@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from auditlib.errors import AuditlibError
 from auditlib.evidence.conformite import (
     DocumentReadError,
     check_sections,
@@ -13,7 +14,6 @@ from auditlib.evidence.conformite import (
     markdown_blocks,
     read_blocks,
 )
-from auditlib.errors import AuditlibError
 from auditlib.evidence.model import SectionState
 
 

@@ -19,7 +19,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from auditlib.demo.run import DemoError, set_demo_secrets, verify_reports
 from auditlib.demo.data import (
     CA_DIR,
     DEMO_CLIENT_KEY_PASS,
@@ -32,14 +31,15 @@ from auditlib.demo.data import (
     EndpointPosture,
     Posture,
 )
+from auditlib.demo.run import DemoError, set_demo_secrets, verify_reports
 from auditlib.demo.seal import ensure_seal, seal_spec
 from auditlib.demo.servers import DemoEndpoint, port_is_free, start_demo_servers
 from auditlib.errors import TestServerError, TraceError
-from auditlib.testing.pki import TestPki
 from auditlib.registry import load_registry
 from auditlib.sign import SigningSettings, sign_pdf, verify_pdf
+from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import closed_port
-from auditlib.traces.analysis import TraceSettings, analyse_traces, fetch_traces, load_traces
+from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, load_traces
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"

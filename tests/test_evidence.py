@@ -19,7 +19,7 @@ from evidence_factory import (
 
 from auditlib.demo.data import manifest_entry, write_bundle, zip_folder
 from auditlib.errors import EvidenceError
-from auditlib.evidence.bundle import (
+from auditlib.evidence import (
     BundleStatus,
     EvidenceBundle,
     FindingCode,
@@ -450,7 +450,7 @@ def test_write_bundle_round_trip_with_der_encoding(tmp_path: Path, pki: TestPki)
 
 
 def test_oversized_manifest_and_folder_limits(tmp_path: Path, pki: TestPki) -> None:
-    from auditlib.evidence.bundle import ZipLimits
+    from auditlib.evidence import ZipLimits
 
     folder = make_bundle(tmp_path / "b", pki)
     bundle = load(folder, limits=ZipLimits(max_members=3))

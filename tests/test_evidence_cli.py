@@ -10,10 +10,10 @@ from evidence_factory import AS_OF, make_bundle
 
 from auditlib.cli.main import main
 from auditlib.demo.data import DEMO_DATE
-from auditlib.evidence.bundle import FindingCode, load_bundle
-from auditlib.testing.pki import TestPki
+from auditlib.evidence import FindingCode, load_bundle
 from auditlib.registry import load_registry
 from auditlib.requirements import Actor
+from auditlib.testing.pki import TestPki
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 WORKBOOK = DATA / "checkpoints_demo.xlsx"

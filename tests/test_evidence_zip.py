@@ -12,7 +12,7 @@ import pytest
 from evidence_factory import AS_OF, make_bundle
 
 from auditlib.demo.data import zip_folder
-from auditlib.evidence.bundle import EvidenceBundle, FindingCode, ZipLimits, load_bundle
+from auditlib.evidence import EvidenceBundle, FindingCode, ZipLimits, load_bundle
 from auditlib.testing.pki import TestPki
 
 

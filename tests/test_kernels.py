@@ -18,7 +18,12 @@ import pytest
 from papermill.exceptions import PapermillExecutionError
 
 from auditlib.batch import kernels
-from auditlib.batch.kernels import KernelTemplate, TemplateError, WarmKernelManager, kernel_arguments
+from auditlib.batch.kernels import (
+    KernelTemplate,
+    TemplateError,
+    WarmKernelManager,
+    kernel_arguments,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -16,11 +16,17 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from auditlib.registry import load_registry
 from auditlib.report.grille import parse_cell, row_key
 from auditlib.testing.pki import TestPki
-from auditlib.registry import load_registry
 from auditlib.testing.servers import TestServerSpec, tls_server
-from auditlib.tls.scan import ScanSettings, ScanSpec, TlsObservation, save_observations, scan_endpoints
+from auditlib.tls.scan import (
+    ScanSettings,
+    ScanSpec,
+    TlsObservation,
+    save_observations,
+    scan_endpoints,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

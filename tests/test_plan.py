@@ -11,11 +11,11 @@ import pytest
 
 from auditlib.audit.assess import AuditTrigger
 from auditlib.audit.run import AuditSettings
+from auditlib.batch.plan import parse_date, parse_duration, plan_audits
 from auditlib.certs import describe_certificate
 from auditlib.cli.main import main
 from auditlib.demo.data import DEMO_DATE
 from auditlib.errors import PlanError
-from auditlib.batch.plan import parse_date, parse_duration, plan_audits
 from auditlib.registry import load_registry
 from auditlib.tls.scan import ScanStatus, TlsObservation, save_observations
 from auditlib.traces.model import Severity, SupervisionEvent

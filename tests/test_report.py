@@ -30,20 +30,25 @@ import pytest
 from openpyxl import load_workbook
 
 import auditlib
-from auditlib.report import charts
 from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import AuditRun, AuditSettings, run_audit
-from auditlib.report.findings import SCHEMA_PATH, check_record, findings_record, load_schema, validate
+from auditlib.report import charts
+from auditlib.report.findings import (
+    SCHEMA_PATH,
+    check_record,
+    findings_record,
+    load_schema,
+    validate,
+)
 from auditlib.report.grille import NOT_APPLICABLE_ROLE, GrilleError, parse_cell, row_key
-from auditlib.testing.pki import TestPki
 from auditlib.report.writer import (
     ReportError,
     ReportOutputs,
-    audit_folder_name,
     css_string,
     render_html,
     write_outputs,
 )
+from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import (
     DEMO_CLIENT_KEY_PASS,
     DEMO_CLIENT_KEY_PASS_ENV,
@@ -134,7 +139,7 @@ def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def fr(fr_run: AuditRun, notebook: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportOutputs:
-    folder = tmp_path_factory.mktemp("out") / audit_folder_name(fr_run.spec)
+    folder = tmp_path_factory.mktemp("out") / fr_run.spec.folder_name
     folder.mkdir()
     # the folder already holds an earlier run's outputs, damaged, and a file of the auditor's
     (folder / "report.pdf").write_text("stale")
@@ -224,9 +229,9 @@ def test_every_output_is_written_in_the_audit_folder(fr: ReportOutputs, notebook
 
 def test_audit_folder_name_is_provider_trigger_date_and_safe() -> None:
     spec = AuditSpec("medilogic", AuditTrigger.CERTIFICATE_EXPIRY, AUDIT_DATE)
-    assert audit_folder_name(spec) == "medilogic_certificate_expiry_2026-11-28"
+    assert spec.folder_name == "medilogic_certificate_expiry_2026-11-28"
     hostile = AuditSpec("../../etc/x y", AuditTrigger.SUPERVISION_EVENT, AUDIT_DATE)
-    name = audit_folder_name(hostile)
+    name = hostile.folder_name
     assert "/" not in name and " " not in name and not name.startswith(".")
     assert name.endswith("_supervision_event_2026-11-28")
 
@@ -520,12 +525,14 @@ def test_charts_display_inline_without_pyplot(fr_run: AuditRun) -> None:
 
 def test_the_notebook_shows_the_charts_the_report_embeds(fr_run: AuditRun) -> None:
     run = dataclasses.replace(fr_run, figures={})
-    shown = {name: run.chart(name)._repr_png_()[0] for name in charts.CHARTS}
-    assert run.chart("tls_matrix") is run.chart("tls_matrix", "FR")  # drawn once
+    shown = {name: charts.chart(run, name)._repr_png_()[0] for name in charts.CHARTS}
+    assert charts.chart(run, "tls_matrix") is charts.chart(run, "tls_matrix", "FR")  # drawn once
     html = render_html(run, "fr")
     for name, png in shown.items():
         assert "data:image/png;base64," + base64.b64encode(png).decode() in html, name
     # another language is another drawing; an unknown chart is named in the error
-    assert run.chart("status_by_chapter", "en") is not run.chart("status_by_chapter")
+    assert charts.chart(run, "status_by_chapter", "en") is not charts.chart(
+        run, "status_by_chapter"
+    )
     with pytest.raises(ValueError, match=r"unknown chart 'pie'.*status_by_chapter"):
-        run.chart("pie")
+        charts.chart(run, "pie")

@@ -27,7 +27,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from auditlib.cli.main import main as cli_main
 from auditlib.errors import KeyMaterialError, PassphraseError, PdfInputError, SignError
 from auditlib.files import sha256_file
-from auditlib.testing.pki import TestPki
 from auditlib.sign import (
     PadesLevel,
     SignerSpec,
@@ -38,6 +37,7 @@ from auditlib.sign import (
     sign_pdf,
     verify_pdf,
 )
+from auditlib.testing.pki import TestPki
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from render_last_page import render_last_page

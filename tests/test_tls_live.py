@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.tls.evaluate import EndpointEvaluation, RuleStatus, Verdict, evaluate, load_profile
 from auditlib.certs import describe_certificate
 from auditlib.testing.servers import (
     DEMO_CLIENT_KEY_PASS,
@@ -21,6 +20,7 @@ from auditlib.testing.servers import (
     start_fixture_servers,
 )
 from auditlib.testing.servers import FixtureServers as Fixtures
+from auditlib.tls import EndpointEvaluation, RuleStatus, Verdict, evaluate, load_profile
 from auditlib.tls.scan import (
     ScanSettings,
     ScanStatus,

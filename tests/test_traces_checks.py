@@ -10,8 +10,7 @@ import pytest
 
 from auditlib.errors import TraceError
 from auditlib.testing.traces import EXPECTED_CHECK, Anomaly, generate_traces, plant
-from auditlib.traces.model import Severity, TraceVerdict, load_supervision_profile
-from auditlib.traces.analysis import (
+from auditlib.traces import (
     TraceSettings,
     analyse_traces,
     load_supervision_events,
@@ -22,6 +21,7 @@ from auditlib.traces.analysis import (
     write_events_csv,
     write_events_yaml,
 )
+from auditlib.traces.model import Severity, TraceVerdict, load_supervision_profile
 
 REGISTERED_DN = "/C=FR/O=Fournisseur Demo/CN=LPS.fournisseur-demo.fr"  # other form, other case
 

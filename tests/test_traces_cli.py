@@ -9,7 +9,7 @@ import pytest
 
 from auditlib.cli.main import main
 from auditlib.testing.traces import Anomaly, generate_traces
-from auditlib.traces.analysis import load_supervision_events
+from auditlib.traces import load_supervision_events
 
 DN = "/C=FR/O=FOURNISSEUR DEMO/CN=lps.fournisseur-demo.fr"
 

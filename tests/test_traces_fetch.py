@@ -19,7 +19,7 @@ from auditlib.errors import TraceError
 from auditlib.files import sha256_file
 from auditlib.testing.pki import TestPki
 from auditlib.testing.traces import generate_traces
-from auditlib.traces.analysis import SIDECAR_SUFFIX, analyse_traces, fetch_traces, load_traces
+from auditlib.traces import SIDECAR_SUFFIX, analyse_traces, fetch_traces, load_traces
 
 KEY = ("ec", 256)
 START = dt.datetime(2026, 11, 2, 7, 0, tzinfo=dt.UTC)

@@ -10,8 +10,8 @@ import pytest
 
 from auditlib.errors import TraceError
 from auditlib.testing.traces import generate_traces
+from auditlib.traces import SIDECAR_SUFFIX, load_traces, parse_iso_datetime, parse_traces
 from auditlib.traces.model import load_supervision_profile
-from auditlib.traces.analysis import SIDECAR_SUFFIX, load_traces, parse_iso_datetime, parse_traces
 
 
 def _record(**overrides: object) -> dict[str, object]:

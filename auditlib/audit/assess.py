@@ -9,6 +9,7 @@ auditor's own verdicts. Statuses follow the compliance frameworks auditors know
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,13 @@ class AuditSpec:
     @property
     def audit_id(self) -> str:
         return f"{self.provider_id}-{self.trigger.value}-{self.date.isoformat()}"
+
+    @property
+    def folder_name(self) -> str:
+        """The one rule naming an audit's output folder: provider, trigger and date, e.g.
+        `medilogic_certificate_expiry_2026-11-28` (safe on every file system)."""
+        raw = f"{self.provider_id}_{self.trigger.value}_{self.date.isoformat()}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip(".-") or "audit"
 
 
 @dataclass(frozen=True)

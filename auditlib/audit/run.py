@@ -40,7 +40,7 @@ from auditlib.evidence.model import EvidenceBundle, InventoryItem, ItemKind
 from auditlib.files import sha256_file
 from auditlib.registry import Endpoint, Provider, Registry, load_registry
 from auditlib.resources import demo_data_dir
-from auditlib.tls.evaluate import EndpointEvaluation, evaluate, load_profile
+from auditlib.tls import EndpointEvaluation, evaluate, load_profile
 from auditlib.tls.scan import ScanSettings, ScanSpec, ScanStatus, TlsObservation, load_observations
 
 if TYPE_CHECKING:
@@ -95,8 +95,7 @@ class AuditSettings:
             provider_id=str(params["provider_id"]),
             audit_date=date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)),
             trigger=AuditTrigger(params.get("trigger") or AuditTrigger.CERTIFICATE_EXPIRY),
-            registry_path=path(params.get("registry_path"))
-            or demo_data_dir() / "registry.yaml",
+            registry_path=path(params.get("registry_path")) or demo_data_dir() / "registry.yaml",
             checkpoints_path=path(params.get("checkpoints_path"))
             or demo_data_dir() / "checkpoints_demo.xlsx",
             scan_results_path=path(params.get("scan_results_path")),
@@ -131,25 +130,11 @@ class AuditRun:
     tool_version: str = __version__
     tls_profile_id: str = ""
     figures: dict[tuple[str, str], Figure] = field(default_factory=dict, repr=False, compare=False)
-    """Charts drawn so far, by (name, language): see `chart`."""
+    """Charts drawn so far, by (name, language): see `auditlib.report.charts.chart`."""
 
     @property
     def as_of(self) -> dt.datetime:
         return audit_instant(self.spec.date)
-
-    def chart(self, name: str, language: str | None = None) -> Figure:
-        """One of the report's charts (`auditlib.report.charts.CHARTS`), drawn once per run and
-        language: the notebook shows the figure, and the PNG, that the report embeds."""
-        from auditlib.report import charts
-
-        lang = (language or self.settings.language or "fr").lower()
-        key = (name, lang)
-        if key not in self.figures:
-            draw = charts.CHARTS.get(name)
-            if draw is None:
-                raise ValueError(f"unknown chart {name!r} (known: {', '.join(charts.CHARTS)})")
-            self.figures[key] = draw(self, lang)
-        return self.figures[key]
 
     # ----------------------------------------------------------- tables for notebooks
 
@@ -368,7 +353,7 @@ def scan_live(specs: list[ScanSpec], settings: ScanSettings) -> list[TlsObservat
 def _trace_exports(
     bundle: EvidenceBundle, provider: Provider, problems: list[str]
 ) -> list[TraceAnalysis]:
-    from auditlib.traces.analysis import SIDECAR_SUFFIX, TraceSettings, analyse_traces, parse_traces
+    from auditlib.traces import SIDECAR_SUFFIX, TraceSettings, analyse_traces, parse_traces
 
     analyses = []
     intact = {item.path: item for item in bundle.items if item.intact}
@@ -401,7 +386,7 @@ def _trace_window(
     import json
 
     from auditlib.files import sha256_bytes
-    from auditlib.traces.analysis import parse_iso_datetime
+    from auditlib.traces import parse_iso_datetime
 
     if sidecar is None:
         return None, None

@@ -78,11 +78,10 @@ LEDGER_FORMAT = "auditlib.batch.runner-ledger/1"
 
 
 def audit_folder_name(provider_id: str, trigger: AuditTrigger | str, audit_date: dt.date) -> str:
-    """The one place the batch names an audit's folder: the report module's rule."""
-    from auditlib.report.writer import audit_folder_name as report_folder_name
-
-    spec = AuditSpec(provider_id=provider_id, trigger=AuditTrigger(trigger), date=audit_date)
-    return report_folder_name(spec)
+    """An audit's folder in the batch output: `AuditSpec.folder_name`, the one rule."""
+    return AuditSpec(
+        provider_id=provider_id, trigger=AuditTrigger(trigger), date=audit_date
+    ).folder_name
 
 
 # --------------------------------------------------------------------------- settings

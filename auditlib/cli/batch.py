@@ -12,9 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from auditlib.cli.exitcodes import ExitCode
 from auditlib.cli.plan import add_common_options, plan_from_args
-
-EXIT_OK, EXIT_FAILED = 0, 2
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -170,4 +169,4 @@ def run(args: argparse.Namespace) -> int:
             f"date, {result.count(AuditStatus.FAILED)} failed in {result.seconds:.1f}s; "
             f"reports in {result.output_dir}, ledger {result.ledger_path.name}"
         )
-    return EXIT_FAILED if result.count(AuditStatus.FAILED) else EXIT_OK
+    return ExitCode.ERROR if result.count(AuditStatus.FAILED) else ExitCode.OK

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from auditlib.checkpoints.reader import ControlGrid, load_checkpoints
+from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import ChecklistError
 from auditlib.requirements import Actor
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format in ("csv", "json", "xlsx") and args.output:
         path = grid.export(args.output, args.format)
         print(f"wrote {len(grid)} controls to {path}", file=sys.stderr)
-        return 0
+        return ExitCode.OK
     if args.format == "xlsx":
         raise ChecklistError("--format xlsx needs --output FILE")
     if args.format == "csv":
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.output, text)
     else:
         sys.stdout.write(text)
-    return 0
+    return ExitCode.OK
 
 
 def format_summary(grid: ControlGrid) -> str:

@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditlib.cli.exitcodes import ExitCode
 from auditlib.requirements import Actor, requirement_sort_key
 
 if TYPE_CHECKING:
-    from auditlib.evidence.bundle import EvidenceBundle
-
-EXIT_OK, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
+    from auditlib.evidence import EvidenceBundle
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_bundle(bundle, coverage, roles))
     if not bundle.usable:
-        return EXIT_UNUSABLE
-    return EXIT_FINDINGS if bundle.findings else EXIT_OK
+        return ExitCode.ERROR
+    return ExitCode.FINDINGS if bundle.findings else ExitCode.OK
 
 
 def format_bundle(

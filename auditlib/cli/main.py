@@ -11,20 +11,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from auditlib import __version__
+from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
 
 Handler = Callable[[argparse.Namespace], int]
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
 
 
 # One module per subcommand, each exposing `add_parser(sub)`. They are imported only
 # when the parser is built, one by one, so a broken optional stack (e.g. pango for
 # WeasyPrint) only hurts the commands that need it.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "auditlib.demo.run",
+    "auditlib.cli.demo",
     "auditlib.cli.checkpoints",
     "auditlib.cli.traces",
     "auditlib.cli.sign",
@@ -57,14 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except AuditlibError as exc:
         print(f"auditlib {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except KeyboardInterrupt:
         print(f"auditlib {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error worth a traceback.
         sys.stderr.close()
-        return 0
+        return ExitCode.OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import PlanError
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from auditlib.batch.plan import PlannedAudit
     from auditlib.tls.scan import TlsObservation
 
-EXIT_OK, EXIT_OVERDUE, EXIT_ERROR = 0, 1, 2
 PLAN_FORMAT = "auditlib.batch.plan/1"
 DEFAULT_REGISTRY = Path("data/registry.yaml")
 
@@ -118,4 +118,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         print(format_plan(audits, as_of, within), end="")
-    return EXIT_OVERDUE if any(a.overdue for a in audits) else EXIT_OK
+    return ExitCode.FINDINGS if any(a.overdue for a in audits) else ExitCode.OK

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
 from auditlib.files import write_atomic
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 REPORT_FORMAT = "auditlib.tls.scan-evaluations/1"
 
 
@@ -65,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from auditlib.tls.evaluate import Verdict, evaluate_all, load_profile
+    from auditlib.tls import Verdict, evaluate_all, load_profile
     from auditlib.tls.scan import (
         ScanSettings,
         ScanSpec,
@@ -139,10 +139,10 @@ def run(args: argparse.Namespace) -> int:
 
     verdicts = {e.bottom_line for e in evaluations}
     if Verdict.NON_COMPLIANT in verdicts:
-        return EXIT_FINDINGS
+        return ExitCode.FINDINGS
     if verdicts & {Verdict.ERROR, Verdict.INCOMPLETE}:
-        return EXIT_ERROR
-    return EXIT_OK
+        return ExitCode.ERROR
+    return ExitCode.OK
 
 
 def format_evaluation(evaluation: Any) -> str:

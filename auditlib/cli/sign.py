@@ -15,11 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
 
 
 def _quiet_pyhanko() -> None:
@@ -115,7 +112,7 @@ def run_sign(args: argparse.Namespace) -> int:
     signer = load_signer(spec)  # once: one prompt for all files
     outputs: dict[Path, Path] = {}
     records: list[dict[str, Any]] = []
-    code = EXIT_OK
+    code: ExitCode = ExitCode.OK
     for pdf in args.pdfs:
         target = _output_for(pdf, args)
         problem = None
@@ -124,7 +121,7 @@ def run_sign(args: argparse.Namespace) -> int:
         elif target.resolve() in outputs:
             problem = f"output {target} already written for {outputs[target.resolve()]}"
         if problem:
-            code = EXIT_ERROR
+            code = ExitCode.ERROR
             records.append({"input": str(pdf), "error": problem})
             _say(args, f"{pdf}: error: {problem}", err=True)
             continue
@@ -132,7 +129,7 @@ def run_sign(args: argparse.Namespace) -> int:
         try:
             result = sign_pdf(pdf, target, settings, signer=signer)
         except AuditlibError as exc:
-            code = EXIT_ERROR
+            code = ExitCode.ERROR
             records.append({"input": str(pdf), "error": str(exc)})
             _say(args, f"{pdf}: error: {exc}", err=True)
             continue
@@ -183,18 +180,18 @@ def run_verify(args: argparse.Namespace) -> int:
 
     if args.ca_dir is not None:
         load_trust_roots(args.ca_dir)  # an unusable CA folder is one error, not N
-    code = EXIT_OK
+    code: ExitCode = ExitCode.OK
     records: list[dict[str, Any]] = []
     for pdf in args.pdfs:
         try:
             result: VerifyResult = verify_pdf(pdf, args.ca_dir)
         except AuditlibError as exc:
-            code = EXIT_ERROR
+            code = ExitCode.ERROR
             records.append({"path": str(pdf), "error": str(exc), "bottom_line": False})
             _say(args, f"{pdf}: ERROR: {exc}")
             continue
         if not result.bottom_line:
-            code = max(code, EXIT_FINDINGS)
+            code = max(code, ExitCode.FINDINGS)
         records.append(_verify_record(result))
         if not args.json:
             _print_verify(result)

@@ -10,13 +10,19 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditlib.cli.exitcodes import ExitCode
+
 if TYPE_CHECKING:
     from auditlib.traces.analysis import TraceAnalysis
 
 # Kept free of pandas imports: `auditlib --help` builds every subcommand's parser.
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 DEFAULT_TIMEOUT = 30.0
-EXIT_BY_VERDICT = {"clean": 0, "findings": 1, "unusable": 2}
+EXIT_BY_VERDICT = {
+    "clean": ExitCode.OK,
+    "findings": ExitCode.FINDINGS,
+    "unusable": ExitCode.ERROR,
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,7 +83,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     from auditlib.errors import TraceError
-    from auditlib.traces.analysis import (
+    from auditlib.traces import (
         TraceSettings,
         analyse_traces,
         fetch_traces,

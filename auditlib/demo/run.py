@@ -1,4 +1,4 @@
-"""`auditlib demo`: the whole workbench on the demo data shipped in `data/`, in one command.
+"""The demo run: the whole workbench on the demo data shipped in `data/` (`auditlib demo`).
 
 Steps: the checkpoint grid summary; the demo-only secrets set for this process; the
 organisation seal (ORG SIGN, issued by the demo CA) in the output folder; the local TLS
@@ -7,14 +7,10 @@ mutual TLS from the Proxy e-Santé endpoint, analysed, and written as supervisio
 the audit plan as of `DEMO_DATE`; the batch (endpoints scanned once, one notebook per due
 audit); every report PDF sealed and verified against the demo CA; a summary table. Every
 server started is stopped on the way out (normal end, error, Ctrl-C or SIGTERM).
-
-Exit codes: 0 the demo ran (findings in the demo reports are expected: the providers are
-staged to have them), 2 the demo machinery failed.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import json
@@ -30,7 +26,6 @@ from types import FrameType
 from typing import Any
 
 from auditlib.checkpoints.reader import load_checkpoints
-from auditlib.cli.checkpoints import format_summary
 from auditlib.demo.data import (
     CA_DIR,
     DEMO_CLIENT_KEY_PASS,
@@ -44,7 +39,7 @@ from auditlib.demo.data import (
     TRACE_START,
     Posture,
 )
-from auditlib.errors import AuditlibError, DemoError
+from auditlib.errors import DemoError
 from auditlib.files import sha256_file
 from auditlib.registry import Registry, load_registry
 from auditlib.resources import demo_data_dir
@@ -175,12 +170,7 @@ def fetch_demo_traces(
 ) -> tuple[list[TraceFetchResult], Path]:
     """Fetch `/traces` live from every staged Proxy e-Santé endpoint, analyse the export
     and write the supervision events (the audit plan's triggers) to `folder/events.csv`."""
-    from auditlib.traces.analysis import (
-        TraceSettings,
-        analyse_traces,
-        fetch_traces,
-        write_events_csv,
-    )
+    from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, write_events_csv
 
     results: list[TraceFetchResult] = []
     events = []
@@ -364,7 +354,7 @@ def _plan_and_batch(
     from auditlib.batch.runner import AuditStatus, BatchSettings, group_jobs, run_batch
     from auditlib.demo.seal import seal_spec
     from auditlib.sign import SigningSettings
-    from auditlib.traces.analysis import load_supervision_events
+    from auditlib.traces import load_supervision_events
 
     workbook = data_dir / DEMO_WORKBOOK
     grid = load_checkpoints(workbook)
@@ -434,123 +424,3 @@ def _read_findings(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
-
-
-# ------------------------------------------------------------------------------ output
-
-
-def format_summary_table(result: DemoResult) -> str:
-    """The table the demo ends with (plain text, fixed-width)."""
-    header = (
-        "provider",
-        "trigger",
-        "due",
-        "bottom line",
-        "NC",
-        "signed+verified",
-        "report",
-    )
-    rows = [header]
-    for row in result.rows:
-        if row.signed is None:
-            sealed = "no"
-        else:
-            sealed = "yes" if row.signed.verified else "NO (see problems)"
-        rows.append(
-            (
-                row.provider,
-                row.trigger,
-                row.due_date,
-                row.bottom_line,
-                "-" if row.nonconformities is None else str(row.nonconformities),
-                sealed,
-                _relative(row.signed.signed if row.signed else row.report, result.output)
-                + (f"  ({row.note})" if row.note else ""),
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    lines = []
-    for r in rows:
-        cells = [c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)]
-        lines.append("  ".join([*cells, r[-1]]).rstrip())
-    lines.insert(1, "-" * min(120, max(len(line) for line in lines)))
-    return "\n".join(lines)
-
-
-def _relative(path: Path | None, base: Path) -> str:
-    if path is None:
-        return "-"
-    try:
-        return str(path.relative_to(base))
-    except ValueError:
-        return str(path)
-
-
-# ---------------------------------------------------------------------------------- CLI
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
-        "demo",
-        help="run the whole workbench on the demo data in data/",
-        description=(
-            "Run the whole workbench on the demo data shipped in data/: start local TLS "
-            "endpoints with contrasting postures, fetch supervision traces over mTLS, plan "
-            f"the audits due as of {DEMO_DATE.date().isoformat()}, run the batch, seal and "
-            "verify every report PDF, then stop every server it started."
-        ),
-        epilog="Exit codes: 0 the demo ran (findings in demo reports are expected), "
-        "2 the demo machinery failed.",
-    )
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="demo data folder")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        metavar="DIR",
-        help=f"output folder (default: {DEFAULT_OUTPUT})",
-    )
-    parser.add_argument("--workers", type=int, help="batch worker processes (default: CPUs)")
-    parser.add_argument(
-        "--force", action="store_true", help="redo every audit, even unchanged ones"
-    )
-    parser.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data)
-    workbook = data_dir / DEMO_WORKBOOK
-    if not workbook.exists():
-        raise DemoError(
-            f"demo workbook {workbook} not found: run from a source checkout "
-            "(pip install -e .) or pass --data DIR"
-        )
-    grid = load_checkpoints(workbook)
-    print("== Checkpoint grid (demo workbook) ==")
-    print(format_summary(grid), end="")
-    print()
-    settings = DemoSettings(
-        data_dir=data_dir, output=Path(args.output), workers=args.workers, force=args.force
-    )
-    try:
-        result = run_demo(settings)
-    except KeyboardInterrupt:
-        print("auditlib demo: interrupted; every demo server was stopped", file=sys.stderr)
-        return 2
-    except AuditlibError:
-        raise  # cli.main prints it as one line, exit 2
-    except Exception as exc:  # the machinery failed: say what, exit 2 (servers are stopped)
-        print(f"auditlib demo: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-    print("\n== Demo summary ==")
-    print(format_summary_table(result))
-    print(f"\nReports and evidence: {result.output}")
-    if result.seal is not None:
-        print(
-            f"Verify a sealed report yourself: auditlib verify <report>{SIGNED_SUFFIX} "
-            f"--ca-dir {data_dir / CA_DIR}"
-        )
-    print(f"Done in {result.elapsed_seconds:.1f} s; every demo server stopped.")
-    for problem in result.problems:
-        print(f"auditlib demo: problem: {problem}", file=sys.stderr)
-    return 0 if result.bottom_line else 2

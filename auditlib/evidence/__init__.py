@@ -1,1 +1,40 @@
-"""evidence."""
+"""evidence: public API (see the modules for the work)."""
+
+from auditlib.evidence.archive import ZipLimits
+from auditlib.evidence.bundle import load_bundle
+from auditlib.evidence.manifest import MANIFEST_NAME, CertificateSpec, ItemSpec, ManifestSpec
+from auditlib.evidence.model import (
+    BundleFingerprint,
+    BundleStatus,
+    CertificateUse,
+    EvidenceBundle,
+    Finding,
+    FindingCode,
+    InventoryItem,
+    ItemKind,
+    ItemStatus,
+    SectionCheck,
+    SectionState,
+    Severity,
+)
+
+__all__ = [
+    "MANIFEST_NAME",
+    "BundleFingerprint",
+    "BundleStatus",
+    "CertificateSpec",
+    "CertificateUse",
+    "EvidenceBundle",
+    "Finding",
+    "FindingCode",
+    "InventoryItem",
+    "ItemKind",
+    "ItemSpec",
+    "ItemStatus",
+    "ManifestSpec",
+    "SectionCheck",
+    "SectionState",
+    "Severity",
+    "ZipLimits",
+    "load_bundle",
+]

@@ -35,16 +35,12 @@ from auditlib.evidence.archive import (
 from auditlib.evidence.conformite import DocumentProfile, load_document_profile
 from auditlib.evidence.manifest import (
     MANIFEST_NAME,
-    CertificateSpec,
     ItemSpec,
-    ManifestSpec,
     PentestSpec,
     parse_manifest,
 )
 from auditlib.evidence.model import (
     BundleFingerprint,
-    BundleStatus,
-    CertificateUse,
     EvidenceBundle,
     Finding,
     FindingCode,
@@ -52,8 +48,6 @@ from auditlib.evidence.model import (
     ItemKind,
     ItemStatus,
     PentestFacts,
-    SectionCheck,
-    SectionState,
     Severity,
     sort_findings,
 )
@@ -62,27 +56,6 @@ from auditlib.requirements import normalise_requirement_id
 
 MANIFEST_MAX_BYTES = 5 * 1024 * 1024
 HASH_WORKERS = min(4, os.cpu_count() or 1)
-
-__all__ = [
-    "MANIFEST_NAME",
-    "BundleFingerprint",
-    "BundleStatus",
-    "CertificateSpec",
-    "CertificateUse",
-    "EvidenceBundle",
-    "Finding",
-    "FindingCode",
-    "InventoryItem",
-    "ItemKind",
-    "ItemSpec",
-    "ItemStatus",
-    "ManifestSpec",
-    "SectionCheck",
-    "SectionState",
-    "Severity",
-    "ZipLimits",
-    "load_bundle",
-]
 
 
 # --- loading ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditlib.certs import CertificateInfo
 from auditlib.requirements import normalise_requirement_id, requirement_sort_key
+from auditlib.severity import Severity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,13 +72,6 @@ class ItemStatus(StrEnum):
     """Present in the bundle, not listed in the manifest."""
     UNREADABLE = "unreadable"
     """Hash verified, but the content cannot be parsed (certificate, document)."""
-
-
-class Severity(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
 
 
 class FindingCode(StrEnum):

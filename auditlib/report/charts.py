@@ -396,12 +396,25 @@ CHARTS: dict[str, Callable[[AuditRun, str], Figure]] = {
     "tls_matrix": lambda run, language: tls_matrix(run.evaluations, language),
     "certificate_timeline": certificate_timeline,
 }
-"""The report's charts, by name: how `AuditRun.chart` draws each from a run."""
+"""The report's charts, by name: how `chart` draws each from a run."""
+
+
+def chart(run: AuditRun, name: str, language: str | None = None) -> Figure:
+    """One of the report's charts (`CHARTS`), drawn once per run and language (kept in
+    `run.figures`): the notebook shows the figure, and the PNG, that the report embeds."""
+    lang = (language or run.settings.language or "fr").lower()
+    key = (name, lang)
+    if key not in run.figures:
+        draw = CHARTS.get(name)
+        if draw is None:
+            raise ValueError(f"unknown chart {name!r} (known: {', '.join(CHARTS)})")
+        run.figures[key] = draw(run, lang)
+    return run.figures[key]
 
 
 def _horizon_year(run: AuditRun) -> int | None:
     from auditlib.errors import ProfileError
-    from auditlib.tls.evaluate import load_profile
+    from auditlib.tls import load_profile
 
     try:
         return load_profile(run.tls_profile_id or "anssi").horizon_year

@@ -37,7 +37,7 @@ from auditlib.report.text import (
 )
 
 if TYPE_CHECKING:
-    from auditlib.audit.assess import AuditSpec, ControlAssessment
+    from auditlib.audit.assess import ControlAssessment
     from auditlib.audit.run import AuditRun
 
 TEMPLATE = "report.html.j2"
@@ -65,13 +65,6 @@ class ReportOutputs:
     def files(self) -> list[Path]:
         found = [self.html, self.pdf, self.grille, self.findings]
         return [*found, self.notebook] if self.notebook else found
-
-
-def audit_folder_name(spec: AuditSpec) -> str:
-    """Folder of one audit's outputs: provider, trigger and date, e.g.
-    `medilogic_certificate_expiry_2026-11-28` (safe on every file system)."""
-    raw = f"{spec.provider_id}_{spec.trigger.value}_{spec.date.isoformat()}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip(".-") or "audit"
 
 
 def templates_dir() -> Path:
@@ -234,11 +227,11 @@ def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
         "endpoints": _endpoints(run),
         "supervision": _supervision(run, language),
         "charts": {
-            "chapters": charts.figure_data_uri(run.chart("status_by_chapter", language)),
-            "matrix": charts.figure_data_uri(run.chart("tls_matrix", language))
+            "chapters": charts.figure_data_uri(charts.chart(run, "status_by_chapter", language)),
+            "matrix": charts.figure_data_uri(charts.chart(run, "tls_matrix", language))
             if run.evaluations
             else None,
-            "timeline": charts.figure_data_uri(run.chart("certificate_timeline", language)),
+            "timeline": charts.figure_data_uri(charts.chart(run, "certificate_timeline", language)),
         },
     }
 
@@ -302,13 +295,13 @@ def write_outputs(
     language: str | None = None,
 ) -> ReportOutputs:
     """Write report.html, report.pdf, grille.xlsx, findings.json (and a copy of the executed
-    notebook) into `output_dir` (default: `out/<audit_folder_name>` under the current
+    notebook) into `output_dir` (default: `out/<AuditSpec.folder_name>` under the current
     folder), replacing earlier versions atomically.
 
     Everything is produced in memory first: if anything fails (templates, workbook,
     schema, a secret found), nothing is written and earlier outputs stay as they were."""
     lang = _language(run, language)
-    folder = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / audit_folder_name(run.spec)
+    folder = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / run.spec.folder_name
     markers = secret_markers(run)
 
     record = findings_record(run)

@@ -14,53 +14,26 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from auditlib.certs import CertificateInfo
-from auditlib.errors import ProfileError
 from auditlib.tls.profile import (
-    PROFILES,
     Profile,
     RuleSpec,
     RuleStatus,
     Verdict,
-    load_profile,
 )
 from auditlib.tls.rules import (
     CERT_RULES,
     ENDPOINT_RULES,
-    RULES,
     CertificateContext,
     EndpointContext,
     Outcome,
-    SuiteParts,
     SuiteVerdict,
     Usage,
     classify_suites,
+    load_profile,
     missing_reason,
     split_suite,
 )
 from auditlib.tls.scan import ScanStatus, TlsObservation
-
-__all__ = [
-    "PROFILES",
-    "RULES",
-    "EndpointEvaluation",
-    "Profile",
-    "ProfileError",
-    "RequirementVerdict",
-    "RuleResult",
-    "RuleStatus",
-    "SuiteParts",
-    "SuiteVerdict",
-    "Usage",
-    "Verdict",
-    "bottom_line_of",
-    "classify_suites",
-    "evaluate",
-    "evaluate_all",
-    "evaluate_certificate",
-    "load_profile",
-    "split_suite",
-]
-
 
 # --------------------------------------------------------------------------- results
 

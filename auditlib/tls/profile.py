@@ -130,8 +130,9 @@ class Profile(BaseModel):
 PROFILES = {"anssi": "anssi-tls-v1.2.yaml", "anssi-tls-v1.2": "anssi-tls-v1.2.yaml"}
 
 
-def load_profile(name_or_path: str | os.PathLike[str] = "anssi") -> Profile:
-    """Load a bundled profile by name (`anssi`) or a YAML file by path."""
+def read_profile(name_or_path: str | os.PathLike[str] = "anssi") -> tuple[Profile, str]:
+    """Read a bundled profile by name (`anssi`) or a YAML file by path; returns it with the
+    name of its source. `auditlib.tls.rules.load_profile` also checks its rule ids."""
     key = str(name_or_path)
     if key in PROFILES:
         source = str(resources.files("auditlib") / "profiles" / PROFILES[key])
@@ -156,14 +157,4 @@ def load_profile(name_or_path: str | os.PathLike[str] = "anssi") -> Profile:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ProfileError(f"profile {source}: key {where}: {first['msg']}") from None
-    from auditlib.tls.rules import RULES
-
-    missing = sorted(set(RULES) - {r.id for r in profile.rules})
-    if missing:
-        raise ProfileError(f"profile {source}: rules missing: {', '.join(missing)}")
-    unknown = sorted({r.id for r in profile.rules} - set(RULES))
-    if unknown:
-        raise ProfileError(
-            f"profile {source}: rules without an implementation: {', '.join(unknown)}"
-        )
-    return profile
+    return profile, source

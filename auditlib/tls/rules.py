@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import ipaddress
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from auditlib.certs import CertificateInfo, is_igc_sante_name
-from auditlib.tls.profile import KeyParams, Profile, RuleStatus
+from auditlib.errors import ProfileError
+from auditlib.tls.profile import KeyParams, Profile, RuleStatus, read_profile
 from auditlib.tls.scan import Suite, TlsObservation
 
 Usage = Literal["server", "client"]
@@ -820,3 +822,18 @@ ENDPOINT_RULES: dict[str, EndpointRule] = {
 }
 
 RULES: frozenset[str] = frozenset(CERT_RULES) | frozenset(ENDPOINT_RULES)
+
+
+def load_profile(name_or_path: str | os.PathLike[str] = "anssi") -> Profile:
+    """Load a bundled profile by name (`anssi`) or a YAML file by path, and check that it
+    lists exactly the rules implemented here."""
+    profile, source = read_profile(name_or_path)
+    missing = sorted(set(RULES) - {r.id for r in profile.rules})
+    if missing:
+        raise ProfileError(f"profile {source}: rules missing: {', '.join(missing)}")
+    unknown = sorted({r.id for r in profile.rules} - set(RULES))
+    if unknown:
+        raise ProfileError(
+            f"profile {source}: rules without an implementation: {', '.join(unknown)}"
+        )
+    return profile

@@ -1,1 +1,55 @@
-"""traces."""
+"""traces: public API (see the modules for the work)."""
+
+from auditlib.traces.analysis import (
+    TraceAnalysis,
+    TraceSettings,
+    analyse_traces,
+    trace_chart,
+    trace_statistics,
+    trace_totals,
+)
+from auditlib.traces.events import load_supervision_events, write_events_csv, write_events_yaml
+from auditlib.traces.fetch import DEFAULT_TIMEOUT, fetch_traces
+from auditlib.traces.load import SIDECAR_SUFFIX, load_traces, parse_iso_datetime, parse_traces
+from auditlib.traces.model import (
+    CheckStatus,
+    MalformedRecord,
+    OffendingRecord,
+    Severity,
+    SupervisionEvent,
+    SupervisionProfile,
+    TraceCheckResult,
+    TraceExport,
+    TraceFinding,
+    TraceVerdict,
+    load_supervision_profile,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "SIDECAR_SUFFIX",
+    "CheckStatus",
+    "MalformedRecord",
+    "OffendingRecord",
+    "Severity",
+    "SupervisionEvent",
+    "SupervisionProfile",
+    "TraceAnalysis",
+    "TraceCheckResult",
+    "TraceExport",
+    "TraceFinding",
+    "TraceSettings",
+    "TraceVerdict",
+    "analyse_traces",
+    "fetch_traces",
+    "load_supervision_events",
+    "load_supervision_profile",
+    "load_traces",
+    "parse_iso_datetime",
+    "parse_traces",
+    "trace_chart",
+    "trace_statistics",
+    "trace_totals",
+    "write_events_csv",
+    "write_events_yaml",
+]

@@ -27,17 +27,12 @@ import pandas as pd
 from auditlib.errors import TraceError
 from auditlib.requirements import requirement_sort_key
 from auditlib.traces import checks as tracechecks
-from auditlib.traces.events import load_supervision_events, write_events_csv, write_events_yaml
-from auditlib.traces.fetch import DEFAULT_TIMEOUT, fetch_traces
-from auditlib.traces.load import SIDECAR_SUFFIX, load_traces, parse_iso_datetime, parse_traces
 from auditlib.traces.model import (
-    CheckOutcome,
-    CheckStatus,
     MalformedRecord,
-    OffendingRecord,
     Severity,
     SupervisionEvent,
     SupervisionProfile,
+    TraceCheckResult,
     TraceExport,
     TraceFinding,
     TraceVerdict,
@@ -47,34 +42,6 @@ from auditlib.traces.model import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "SIDECAR_SUFFIX",
-    "CheckOutcome",
-    "CheckStatus",
-    "MalformedRecord",
-    "OffendingRecord",
-    "Severity",
-    "SupervisionEvent",
-    "SupervisionProfile",
-    "TraceAnalysis",
-    "TraceExport",
-    "TraceFinding",
-    "TraceSettings",
-    "TraceVerdict",
-    "analyse_traces",
-    "fetch_traces",
-    "load_supervision_events",
-    "load_supervision_profile",
-    "load_traces",
-    "parse_iso_datetime",
-    "parse_traces",
-    "trace_chart",
-    "trace_statistics",
-    "trace_totals",
-    "write_events_csv",
-    "write_events_yaml",
-]
 
 # --- analysis --------------------------------------------------------------------------
 
@@ -100,7 +67,7 @@ class TraceAnalysis:
 
     export: TraceExport
     findings: tuple[TraceFinding, ...]
-    outcomes: tuple[CheckOutcome, ...]
+    outcomes: tuple[TraceCheckResult, ...]
     """Every check of the profile with its status (passed, failed, not evaluated...)."""
     bottom_line: TraceVerdict
     profile: SupervisionProfile
@@ -113,9 +80,9 @@ class TraceAnalysis:
     def malformed(self) -> tuple[MalformedRecord, ...]:
         return self.export.malformed_sample(self.profile.sample_size)
 
-    def requirement_outcomes(self) -> dict[str, list[CheckOutcome]]:
+    def requirement_outcomes(self) -> dict[str, list[TraceCheckResult]]:
         """Requirement id -> the outcomes of the checks that evidence it (numeric order)."""
-        by_requirement: dict[str, list[CheckOutcome]] = {}
+        by_requirement: dict[str, list[TraceCheckResult]] = {}
         for outcome in self.outcomes:
             for requirement in outcome.requirements:
                 by_requirement.setdefault(requirement, []).append(outcome)

@@ -19,11 +19,11 @@ import pandas as pd
 from auditlib.dn import parse_dn
 from auditlib.errors import TraceError
 from auditlib.traces.model import (
-    CheckOutcome,
     CheckSpec,
     CheckStatus,
     OffendingRecord,
     SupervisionProfile,
+    TraceCheckResult,
     TraceFinding,
 )
 
@@ -453,7 +453,7 @@ def _limits(ctx: CheckContext, check_id: str) -> tuple[bool, str | None]:
     return True, None
 
 
-def run_checks(ctx: CheckContext) -> tuple[CheckOutcome, ...]:
+def run_checks(ctx: CheckContext) -> tuple[TraceCheckResult, ...]:
     """Every check of the profile, in profile order; unknown check ids are refused."""
     unknown = set(ctx.profile.checks) - set(CHECKS)
     if unknown:
@@ -470,7 +470,7 @@ def run_checks(ctx: CheckContext) -> tuple[CheckOutcome, ...]:
             found = CHECKS[check_id](ctx, spec)
             status = CheckStatus.PASSED if found is None else CheckStatus.FAILED
         outcomes.append(
-            CheckOutcome(
+            TraceCheckResult(
                 check=check_id,
                 title=spec.title,
                 severity=spec.severity,

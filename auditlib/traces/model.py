@@ -19,23 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auditlib.errors import TraceError
 from auditlib.requirements import normalise_requirement_id
-
-
-class Severity(StrEnum):
-    """Finding severity, ordered: info < low < medium < high < critical."""
-
-    INFO = "info"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
-    def at_least(self, other: Severity) -> bool:
-        return self.rank >= other.rank
+from auditlib.severity import Severity
 
 
 class TraceVerdict(StrEnum):
@@ -214,7 +198,7 @@ class CheckStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class CheckOutcome:
+class TraceCheckResult:
     """Every check of the profile, found something or not: what the assessment maps to
     requirements (PENDANT phase)."""
 
