@@ -1,3 +1,3 @@
-from auditlib.cli.main import main
+from auditlib.cli import main
 
 raise SystemExit(main())

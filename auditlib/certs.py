@@ -15,8 +15,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
-from auditlib.testing.pki import ISSUING_CN, ROOT_CN
-
 
 @dataclass(frozen=True)
 class CertificateInfo:
@@ -225,14 +223,13 @@ IGC_SANTE_ISSUER_MARKERS = ("IGC-SANTE", "IGC SANTE")
 
 
 def is_igc_sante_name(name: str) -> bool:
-    """True for names of the IGC-Santé (production or test) CAs, e.g. `ISSUING_CN` / `ROOT_CN`."""
+    """True for names of the IGC-Santé (production or test) CAs, e.g.
+    `AC IGC-SANTE ELEMENTAIRE ORGANISATIONS` or `TEST AC RACINE IGC-SANTE ELEMENTAIRE`."""
     upper = name.upper()
     return any(marker in upper for marker in IGC_SANTE_ISSUER_MARKERS)
 
 
 __all__ = [
-    "ISSUING_CN",
-    "ROOT_CN",
     "CertificateInfo",
     "describe_certificate",
     "is_igc_sante_name",

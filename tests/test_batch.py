@@ -30,7 +30,7 @@ from auditlib.batch.runner import (
     read_ledger,
     run_batch,
 )
-from auditlib.cli.main import main
+from auditlib.cli import main
 from auditlib.demo.data import write_bundle
 from auditlib.errors import BatchError
 from auditlib.testing.servers import closed_port

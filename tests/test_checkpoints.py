@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from auditlib.checkpoints.reader import ChecklistError, Phase, load_checkpoints
-from auditlib.cli.main import main
+from auditlib.cli import main
 from auditlib.requirements import Actor
 from auditlib.testing.workbooks import ANS_V01_COLUMNS, Column, RequirementRows, write_workbook
 

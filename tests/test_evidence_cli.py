@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from evidence_factory import AS_OF, make_bundle
 
-from auditlib.cli.main import main
+from auditlib.cli import main
 from auditlib.demo.data import DEMO_DATE
 from auditlib.evidence import FindingCode, load_bundle
 from auditlib.registry import load_registry

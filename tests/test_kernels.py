@@ -1,5 +1,5 @@
-"""Warm kernels (auditlib.batch.kernels, auditlib.batch.kernel_template): real kernels forked from the
-template, run through papermill's Python API as the batch runs them."""
+"""Warm kernels (auditlib.batch.kernels, auditlib.batch.kernel_template): real kernels forked
+from the template, run through papermill's Python API as the batch runs them."""
 
 from __future__ import annotations
 

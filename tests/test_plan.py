@@ -13,7 +13,7 @@ from auditlib.audit.assess import AuditTrigger
 from auditlib.audit.run import AuditSettings
 from auditlib.batch.plan import parse_date, parse_duration, plan_audits
 from auditlib.certs import describe_certificate
-from auditlib.cli.main import main
+from auditlib.cli import main
 from auditlib.demo.data import DEMO_DATE
 from auditlib.errors import PlanError
 from auditlib.registry import load_registry
@@ -173,7 +173,7 @@ def test_cli_table_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["plan", "--registry", str(REGISTRY), "--as-of", "2027-01-10", "--within", "3w"]
     assert main([*argv, "--json"]) == 1
     payload = json.loads(capsys.readouterr().out)
-    assert payload["format"] == "auditlib.batch.plan/1"
+    assert payload["format"] == "auditlib.plan/1"
     assert payload["audits"][0]["overdue"] is True
 
 

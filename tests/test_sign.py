@@ -1,4 +1,4 @@
-"""Signing and verifying report PDFs (auditlib.sign.signer) with a test ORG SIGN seal.
+"""Signing and verifying report PDFs (auditlib.sign) with a test ORG SIGN seal.
 
 Independent checks: poppler's `pdfsig` and pyHanko's own CLI (`pyhanko sign validate`).
 """
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from auditlib.cli.main import main as cli_main
+from auditlib.cli import main as cli_main
 from auditlib.errors import KeyMaterialError, PassphraseError, PdfInputError, SignError
 from auditlib.files import sha256_file
 from auditlib.sign import (

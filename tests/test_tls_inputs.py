@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.cli.main import main
+from auditlib.cli import main
 from auditlib.errors import TlsObservationFileError, TlsScanError
 from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import closed_port

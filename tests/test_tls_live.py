@@ -259,7 +259,7 @@ def test_cli_exit_codes_from_saved_observations(
     scanned: tuple[Fixtures, dict[str, TlsObservation], Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from auditlib.cli.main import main
+    from auditlib.cli import main
 
     _, observations, folder = scanned
     compliant = folder / "cli" / "compliant.json"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.cli.main import main
+from auditlib.cli import main
 from auditlib.testing.traces import Anomaly, generate_traces
 from auditlib.traces import load_supervision_events
 

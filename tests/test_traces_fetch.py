@@ -348,7 +348,7 @@ def test_http_errors_and_bad_arguments(
 def test_cli_live_fetch(
     material: Material, proxy: ProxyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from auditlib.cli.main import main
+    from auditlib.cli import main
 
     code = main(
         [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlib.cli.main import main
+from auditlib.cli import main
 from auditlib.testing.traces import generate_traces
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,6 +22,7 @@ from auditlib.evidence.model import (
     ItemKind,
     ItemStatus,
 )
+from auditlib.tls.evaluate import evaluate_certificate
 
 if TYPE_CHECKING:
     from auditlib.tls.evaluate import EndpointEvaluation, RuleResult
@@ -292,7 +293,6 @@ def client_certificate_checks(
     as_of: dt.datetime,
 ) -> list[CheckResult]:
     """ANSSI certificate rules on each mTLS client certificate filed in the bundle."""
-    from auditlib.tls.evaluate import evaluate_certificate
 
     if bundle is None or not bundle.usable:
         return []

@@ -37,11 +37,25 @@ from auditlib.checkpoints.reader import ControlGrid, load_checkpoints
 from auditlib.errors import AuditlibError
 from auditlib.evidence.bundle import load_bundle
 from auditlib.evidence.model import EvidenceBundle, InventoryItem, ItemKind
-from auditlib.files import sha256_file
+from auditlib.files import sha256_bytes, sha256_file
 from auditlib.registry import Endpoint, Provider, Registry, load_registry
 from auditlib.resources import demo_data_dir
 from auditlib.tls import EndpointEvaluation, evaluate, load_profile
-from auditlib.tls.scan import ScanSettings, ScanSpec, ScanStatus, TlsObservation, load_observations
+from auditlib.tls.scan import (
+    ScanSettings,
+    ScanSpec,
+    ScanStatus,
+    TlsObservation,
+    load_observations,
+    scan_endpoints,
+)
+from auditlib.traces import (
+    SIDECAR_SUFFIX,
+    TraceSettings,
+    analyse_traces,
+    parse_iso_datetime,
+    parse_traces,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -336,7 +350,6 @@ def observations_for(
 def scan_live(specs: list[ScanSpec], settings: ScanSettings) -> list[TlsObservation]:
     """Scan now; an endpoint whose client-key passphrase variable is unset is an ERROR
     result (the others are still scanned), never a crash of the whole audit."""
-    from auditlib.tls.scan import scan_endpoints
 
     unset = {
         i: _error_observation(
@@ -353,7 +366,6 @@ def scan_live(specs: list[ScanSpec], settings: ScanSettings) -> list[TlsObservat
 def _trace_exports(
     bundle: EvidenceBundle, provider: Provider, problems: list[str]
 ) -> list[TraceAnalysis]:
-    from auditlib.traces import SIDECAR_SUFFIX, TraceSettings, analyse_traces, parse_traces
 
     analyses = []
     intact = {item.path: item for item in bundle.items if item.intact}
@@ -384,9 +396,6 @@ def _trace_window(
     """The window an export was requested for, from its fetch record filed beside it
     (`<export>.fetch.json`, as `fetch_traces` writes it); (None, None) without one."""
     import json
-
-    from auditlib.files import sha256_bytes
-    from auditlib.traces import parse_iso_datetime
 
     if sidecar is None:
         return None, None

@@ -41,6 +41,8 @@ from typing import IO, Any
 
 from auditlib import __version__
 from auditlib.audit.assess import AuditSpec, AuditTrigger
+from auditlib.audit.run import _error_observation, scan_live, scan_spec
+from auditlib.batch.kernels import WarmKernelManager
 from auditlib.batch.ledger import (
     Ledger,
     bundle_digest,
@@ -55,7 +57,14 @@ from auditlib.errors import BatchError, TlsScanError
 from auditlib.files import sha256_bytes, sha256_file
 from auditlib.registry import Provider, Registry, load_registry, provider_digest
 from auditlib.resources import audit_notebook
-from auditlib.tls.scan import ScanSettings, ScanSpec, TlsObservation, load_observations
+from auditlib.sign import load_signer, sign_pdf
+from auditlib.tls.scan import (
+    ScanSettings,
+    ScanSpec,
+    TlsObservation,
+    load_observations,
+    save_observations,
+)
 
 if sys.platform != "win32":
     import fcntl
@@ -71,7 +80,7 @@ PARTIAL_DIR = ".partial"
 FAILED_DIR = "_failed"
 SCANS_DIR = "scans"
 LOGS_DIR = "logs"
-LEDGER_FORMAT = "auditlib.batch.runner-ledger/1"
+LEDGER_FORMAT = "auditlib.batch-ledger/1"
 
 
 # --------------------------------------------------------------------------- naming
@@ -109,7 +118,7 @@ class BatchSettings:
     force: bool = False
     """Redo every audit, even those the ledger shows up to date."""
     signing: Any = None
-    """`auditlib.sign.signer.SigningSettings`: sign each report.pdf into report.signed.pdf."""
+    """`auditlib.sign.SigningSettings`: sign each report.pdf into report.signed.pdf."""
     kernel_name: str = "python3"
     warm_kernels: bool = True
     """Fork each notebook's kernel from a template with the imports done (`auditlib.batch.kernels`);
@@ -271,7 +280,6 @@ def scan_due_endpoints(
     their scan: the run is retried endpoint by endpoint and the culprit becomes an
     ERROR observation.
     """
-    from auditlib.audit.run import _error_observation, scan_live, scan_spec
 
     specs: list[ScanSpec] = []
     seen: set[tuple[str, int]] = set()
@@ -362,8 +370,6 @@ def _execute(task: _Task) -> _TaskResult:
     # (about 0.3 s of waiting per notebook).
     engine: dict[str, Any] = {"shutdown_kernel": "immediate"}
     if task.warm_kernels:
-        from auditlib.batch.kernels import WarmKernelManager
-
         engine["kernel_manager_class"] = WarmKernelManager
     attempts = 0
     while True:
@@ -573,7 +579,6 @@ class _Run:
 
 
 def _sign_into(run: _Run, pdf: Path, signed: Path) -> None:
-    from auditlib.sign import sign_pdf
 
     sign_pdf(pdf, signed, run.settings.signing, signer=run.signer)
 
@@ -718,8 +723,6 @@ def run_batch(
     jobs = group_jobs(audits)
     signer = None
     if settings.signing is not None:
-        from auditlib.sign import load_signer
-
         signer = load_signer(settings.signing.signer)  # once, before any work
 
     with _locked(output_dir):
@@ -738,7 +741,6 @@ def run_batch(
                 observations = scan_due_endpoints(
                     providers, ScanSettings(ca_dir=settings.ca_dir, timeout=settings.scan_timeout)
                 )
-            from auditlib.tls.scan import save_observations
 
             scans_path = output_dir / SCANS_DIR / f"scan-{run_id}.json"
             scans_path.parent.mkdir(exist_ok=True)

@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="start every kernel from scratch instead of forking a pre-imported template",
     )
-    sign = parser.add_argument_group("signing (PAdES, auditlib.sign.signer)")
+    sign = parser.add_argument_group("signing (PAdES, auditlib.sign)")
     sign.add_argument("--sign", action="store_true", help="sign each report.pdf")
     key = sign.add_mutually_exclusive_group()
     key.add_argument("--p12", type=Path, help="PKCS#12 (.p12/.pfx) with key and certificate")

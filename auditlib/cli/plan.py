@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from auditlib.batch.plan import PlannedAudit
     from auditlib.tls.scan import TlsObservation
 
-PLAN_FORMAT = "auditlib.batch.plan/1"
+PLAN_FORMAT = "auditlib.plan/1"
 DEFAULT_REGISTRY = Path("data/registry.yaml")
 
 

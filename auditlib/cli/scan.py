@@ -12,7 +12,7 @@ from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
 from auditlib.files import write_atomic
 
-REPORT_FORMAT = "auditlib.tls.scan-evaluations/1"
+REPORT_FORMAT = "auditlib.tls-evaluations/1"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -22,9 +22,16 @@ from typing import Any, Literal
 
 import yaml
 
+from auditlib.errors import AuditlibError
 from auditlib.files import sha256_bytes, write_atomic
-from auditlib.testing.pki import TestPki
+from auditlib.resources import demo_data_dir
+from auditlib.testing.pki import IssuedCert, PrivateKey, TestPki
 
+DATA_DIR = demo_data_dir()
+"""The demo data shipped with the package (`data/` in the checkout)."""
+DEMO_WORKBOOK = "checkpoints_demo.xlsx"
+DEFAULT_OUTPUT = Path("out/demo")
+SIGNED_SUFFIX = ".signed.pdf"
 DEMO_DATE = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
 """The day the demo data describes (all demo dates are relative to it)."""
 
@@ -160,9 +167,6 @@ def load_demo_pki(data_dir: Path) -> TestPki:
     """The demo PKI written by `write_demo_ca`, able to issue more certificates."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    from auditlib.errors import AuditlibError
-    from auditlib.testing.pki import IssuedCert, PrivateKey
 
     def pair(cert_name: str, key_name: str) -> IssuedCert:
         cert_path = data_dir / CA_DIR / cert_name

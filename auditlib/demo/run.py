@@ -25,29 +25,40 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from auditlib.batch.plan import plan_audits
+from auditlib.batch.runner import AuditStatus, BatchSettings, group_jobs, run_batch
 from auditlib.checkpoints.reader import load_checkpoints
 from auditlib.demo.data import (
     CA_DIR,
+    DATA_DIR,
+    DEFAULT_OUTPUT,
     DEMO_CLIENT_KEY_PASS,
     DEMO_CLIENT_KEY_PASS_ENV,
     DEMO_DATE,
     DEMO_POSTURES,
     DEMO_SEAL_PASS,
     DEMO_SEAL_PASS_ENV,
+    DEMO_WORKBOOK,
     PLAN_WINDOW_DAYS,
+    SIGNED_SUFFIX,
     TRACE_END,
     TRACE_START,
     Posture,
 )
+from auditlib.demo.seal import ensure_seal, seal_spec
+from auditlib.demo.servers import port_is_free, start_demo_servers
 from auditlib.errors import DemoError
 from auditlib.files import sha256_file
 from auditlib.registry import Registry, load_registry
-from auditlib.resources import demo_data_dir
+from auditlib.sign import SigningSettings, verify_pdf
+from auditlib.traces import (
+    TraceSettings,
+    analyse_traces,
+    fetch_traces,
+    load_supervision_events,
+    write_events_csv,
+)
 
-DATA_DIR = demo_data_dir()
-DEMO_WORKBOOK = "checkpoints_demo.xlsx"
-DEFAULT_OUTPUT = Path("out/demo")
-SIGNED_SUFFIX = ".signed.pdf"
 SEAL_LOCATION = "Démonstration auditlib"
 VERDICTS_DIR = "verdicts"
 EVENTS_FILE = "events.csv"
@@ -170,7 +181,6 @@ def fetch_demo_traces(
 ) -> tuple[list[TraceFetchResult], Path]:
     """Fetch `/traces` live from every staged Proxy e-Santé endpoint, analyse the export
     and write the supervision events (the audit plan's triggers) to `folder/events.csv`."""
-    from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, write_events_csv
 
     results: list[TraceFetchResult] = []
     events = []
@@ -225,7 +235,6 @@ def fetch_demo_traces(
 
 def verify_reports(reports: Sequence[Path], ca_dir: Path) -> list[SignedReport]:
     """Verify the sealed copy (`report.signed.pdf`) of each report against `ca_dir`."""
-    from auditlib.sign import verify_pdf
 
     done: list[SignedReport] = []
     for report in reports:
@@ -254,7 +263,6 @@ def verify_reports(reports: Sequence[Path], ca_dir: Path) -> list[SignedReport]:
 
 def _check_ports(registry: Registry) -> None:
     """Every staged port must be free before we start (a DOWN one must stay unanswered)."""
-    from auditlib.demo.servers import port_is_free
 
     busy = [p for p in DEMO_POSTURES if not port_is_free(p.port)]
     if busy:
@@ -274,8 +282,6 @@ def _check_ports(registry: Registry) -> None:
 
 def run_demo(settings: DemoSettings, out: Any = None) -> DemoResult:
     """Run the whole demo; see the module docstring. `out` receives the progress text."""
-    from auditlib.demo.seal import ensure_seal
-    from auditlib.demo.servers import port_is_free, start_demo_servers
 
     stream = out or sys.stdout
     started = time.monotonic()
@@ -350,11 +356,6 @@ def _plan_and_batch(
 ) -> None:
     """Plan the audits as of `DEMO_DATE` and run the batch (which seals each report)
     while the servers are up; one summary row per due audit."""
-    from auditlib.batch.plan import plan_audits
-    from auditlib.batch.runner import AuditStatus, BatchSettings, group_jobs, run_batch
-    from auditlib.demo.seal import seal_spec
-    from auditlib.sign import SigningSettings
-    from auditlib.traces import load_supervision_events
 
     workbook = data_dir / DEMO_WORKBOOK
     grid = load_checkpoints(workbook)

@@ -24,7 +24,7 @@ SEAL_ORGANISATION = "CABINET AUDIT DEMO"
 
 
 def seal_spec(path: Path) -> SignerSpec:
-    """How `auditlib.sign.signer` opens the demo seal (passphrase by variable name, no prompt)."""
+    """How `auditlib.sign` opens the demo seal (passphrase by variable name, no prompt)."""
     return SignerSpec(p12_path=path, pass_env=DEMO_SEAL_PASS_ENV, prompt=False)
 
 

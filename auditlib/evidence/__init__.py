@@ -1,4 +1,5 @@
-"""evidence: public API (see the modules for the work)."""
+"""Evidence bundles: a folder or a zip with a manifest, loaded as untrusted input (hostile
+archives refused, every problem a finding), with the document de conformité checks."""
 
 from auditlib.evidence.archive import ZipLimits
 from auditlib.evidence.bundle import load_bundle

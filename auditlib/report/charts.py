@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from auditlib.audit.assess import STATUS_ORDER, ControlStatus
+from auditlib.errors import ProfileError
+from auditlib.tls import load_profile
 from auditlib.tls.profile import RuleStatus
 
 if TYPE_CHECKING:
@@ -413,8 +415,6 @@ def chart(run: AuditRun, name: str, language: str | None = None) -> Figure:
 
 
 def _horizon_year(run: AuditRun) -> int | None:
-    from auditlib.errors import ProfileError
-    from auditlib.tls import load_profile
 
     try:
         return load_profile(run.tls_profile_id or "anssi").horizon_year

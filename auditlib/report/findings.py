@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from auditlib.tls.evaluate import EndpointEvaluation, RuleResult
 
 FINDINGS_SCHEMA_VERSION = "1.0"
-FINDINGS_FORMAT = "auditlib.report.findings"
+FINDINGS_FORMAT = "auditlib.findings"
 SCHEMA_PATH = schema_path("findings.schema.json")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditlib import resources
-from auditlib.audit.assess import STATUS_ORDER
+from auditlib.audit.assess import STATUS_ORDER, CheckOutcome
 from auditlib.errors import AuditlibError
 from auditlib.files import write_atomic
 from auditlib.report import charts
@@ -35,6 +35,8 @@ from auditlib.report.text import (
     SEVERITY,
     VERDICT,
 )
+from auditlib.tls.profile import RuleStatus
+from auditlib.traces.analysis import trace_chart, trace_totals
 
 if TYPE_CHECKING:
     from auditlib.audit.assess import ControlAssessment
@@ -131,7 +133,6 @@ def check_summary(
     """A control's checks for the report: every non-passing one, passes counted (each is
     in findings.json and, for TLS, in the annex). TLS rules that could not be judged for
     the same reason on the same endpoint (an unreachable endpoint) are shown as one line."""
-    from auditlib.audit.assess import CheckOutcome
 
     quiet = (CheckOutcome.PASS, CheckOutcome.NOT_APPLICABLE)
     shown: list[dict[str, str]] = []
@@ -162,7 +163,6 @@ def check_summary(
 
 
 def _endpoints(run: AuditRun) -> list[dict[str, Any]]:
-    from auditlib.tls.profile import RuleStatus
 
     by_address = {(o.host, o.port): o for o in run.observations}
     endpoints = []
@@ -182,7 +182,6 @@ def _endpoints(run: AuditRun) -> list[dict[str, Any]]:
 
 
 def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
-    from auditlib.traces.analysis import trace_chart, trace_totals
 
     sections = []
     for analysis in run.traces:

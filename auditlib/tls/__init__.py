@@ -1,4 +1,5 @@
-"""tls: public API (see the modules for the work)."""
+"""TLS: scan endpoints with sslyze, keep observations, judge them against the ANSSI TLS guide
+and the IGC-Santé rules (the profile is data in `auditlib/profiles/`)."""
 
 from auditlib.errors import ProfileError
 from auditlib.tls.evaluate import (

@@ -35,7 +35,7 @@ from auditlib.certs import CertificateInfo, describe_certificate
 from auditlib.errors import TlsObservationFileError, TlsScanError
 from auditlib.files import sha256_bytes, write_atomic
 
-OBSERVATIONS_FORMAT = "auditlib.tls.scan-observations/1"
+OBSERVATIONS_FORMAT = "auditlib.tls-observations/1"
 
 
 class ScanStatus(StrEnum):

@@ -1,4 +1,5 @@
-"""traces: public API (see the modules for the work)."""
+"""Proxy e-Santé traces as supervision evidence: load or fetch an export, check it, turn
+findings into the supervision events that trigger audits."""
 
 from auditlib.traces.analysis import (
     TraceAnalysis,
