@@ -39,7 +39,7 @@ from auditlib.sign import (
 )
 from auditlib.testing.pki import TestPki
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from render_last_page import render_last_page
 
 PASSPHRASE = "Sceau-EDC-PSC 2026 élémentaire"
@@ -653,6 +653,7 @@ def test_hostile_byte_range_and_truncation(material: Material, tmp_path: Path) -
         verify_pdf(cut, material.ca_dir)
 
 
+@pytest.mark.notebook
 def test_sign_and_verify_in_a_real_notebook_kernel(
     env: Material, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -663,7 +664,7 @@ def test_sign_and_verify_in_a_real_notebook_kernel(
     for var in ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR"):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     setup = (
-        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
         "from pathlib import Path\n"
         "from auditlib.sign import *\n"
         f"report, ca, p12 = Path({str(env.report)!r}), Path({str(env.ca_dir)!r}), "

@@ -16,7 +16,9 @@ from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import TestServerSpec, closed_port, tls_server
 from auditlib.tls.scan import save_observations
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.loopback
+
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 AUDIT_DATE = dt.date(2026, 11, 28)
 

@@ -183,7 +183,6 @@ def test_bad_events_file_is_a_clear_error(tmp_path: Path, content: str) -> None:
 
 
 def test_statistics_and_chart(clean, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
     export = parse_traces(json.dumps(clean.records).encode(), "t")
     stats = trace_statistics(export)
     assert list(stats.index) == [dt.date(2026, 11, 2)]

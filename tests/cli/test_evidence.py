@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from evidence_factory import AS_OF, make_bundle
 
 from auditlib.cli import main
 from auditlib.demo.data import DEMO_DATE
@@ -14,8 +13,9 @@ from auditlib.evidence import FindingCode, load_bundle
 from auditlib.registry import load_registry
 from auditlib.requirements import Actor
 from auditlib.testing.pki import TestPki
+from tests.evidence.factory import AS_OF, make_bundle
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 WORKBOOK = DATA / "checkpoints_demo.xlsx"
 DAY = AS_OF.date().isoformat()
 
@@ -98,7 +98,7 @@ def test_coverage_with_the_demo_workbook(
 def test_unknown_requirement_against_the_workbook(
     tmp_path: Path, pki: TestPki, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from evidence_factory import clean_files
+    from tests.evidence.factory import clean_files
 
     files, items = clean_files(pki)
     items[1]["requirements"] = ["101", "999"]

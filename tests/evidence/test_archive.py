@@ -9,11 +9,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from evidence_factory import AS_OF, make_bundle
 
 from auditlib.demo.data import zip_folder
 from auditlib.evidence import EvidenceBundle, FindingCode, ZipLimits, load_bundle
 from auditlib.testing.pki import TestPki
+from tests.evidence.factory import AS_OF, make_bundle
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from auditlib.testing.workbooks import ANS_V01_COLUMNS, Column, RequirementRows,
 
 N1 = "N1 - Document de Conformité ou preuve Ségur"
 N2 = "N2 - BAS PSC opérationnel"
-DEMO = Path(__file__).resolve().parent.parent / "data" / "checkpoints_demo.xlsx"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "checkpoints_demo.xlsx"
 
 
 def small_requirements() -> list[RequirementRows]:

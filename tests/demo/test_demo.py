@@ -41,7 +41,9 @@ from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import closed_port
 from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, load_traces
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.loopback
+
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"
 SECRET_MARKERS = (b"PRIVATE KEY", DEMO_CLIENT_KEY_PASS.encode(), DEMO_SEAL_PASS.encode())
 
@@ -284,6 +286,8 @@ def _processes_with_marker(marker: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow
+@pytest.mark.notebook
 def test_demo_end_to_end(tmp_path: Path) -> None:
     if not all(port_is_free(p.port) for p in DEMO_POSTURES):
         pytest.skip("a demo port is in use (another demo running?)")
@@ -293,8 +297,6 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         for k, v in os.environ.items()
         if k not in (DEMO_SEAL_PASS_ENV, DEMO_CLIENT_KEY_PASS_ENV)
     }
-    for name in ("JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
-        env[name] = str(tmp_path / name.lower())
     marker = f"AUDITLIB_DEMO_TEST_RUN={uuid.uuid4().hex}"
     env["AUDITLIB_DEMO_TEST_RUN"] = marker.split("=", 1)[1]
     command = [sys.executable, "-m", "auditlib", "demo", "--output", str(out), "--workers", "2"]

@@ -19,19 +19,13 @@ from papermill.exceptions import PapermillExecutionError
 
 from auditlib.batch import kernels
 from auditlib.batch.kernels import (
+
+pytestmark = pytest.mark.notebook
     KernelTemplate,
     TemplateError,
     WarmKernelManager,
     kernel_arguments,
 )
-
-
-@pytest.fixture(autouse=True)
-def jupyter_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    base = tmp_path_factory.mktemp("jupyter")
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(base / "runtime"))
-    monkeypatch.setenv("IPYTHONDIR", str(base / "ipython"))
-    monkeypatch.setenv("MPLCONFIGDIR", str(base / "mpl"))
 
 
 def notebook(path: Path, *cells: str) -> Path:

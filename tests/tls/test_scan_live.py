@@ -31,7 +31,10 @@ from auditlib.tls.scan import (
     scan_endpoints,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+pytestmark = [
+    pytest.mark.loopback,
+    pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning"),
+]
 
 P, F, D, NA, INC = (
     RuleStatus.PASS,

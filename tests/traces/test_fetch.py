@@ -21,6 +21,8 @@ from auditlib.testing.pki import TestPki
 from auditlib.testing.traces import generate_traces
 from auditlib.traces import SIDECAR_SUFFIX, analyse_traces, fetch_traces, load_traces
 
+pytestmark = pytest.mark.loopback
+
 KEY = ("ec", 256)
 START = dt.datetime(2026, 11, 2, 7, 0, tzinfo=dt.UTC)
 END = dt.datetime(2026, 11, 2, 19, 0, tzinfo=dt.UTC)

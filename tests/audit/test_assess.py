@@ -24,7 +24,7 @@ from auditlib.checkpoints.reader import Phase, load_checkpoints
 from auditlib.registry import Provider
 from auditlib.requirements import Actor
 
-DEMO = Path(__file__).resolve().parent.parent / "data" / "checkpoints_demo.xlsx"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "checkpoints_demo.xlsx"
 AUDIT_DATE = dt.date(2026, 11, 28)
 
 

@@ -21,6 +21,8 @@ from auditlib.report.grille import parse_cell, row_key
 from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import TestServerSpec, tls_server
 from auditlib.tls.scan import (
+
+pytestmark = [pytest.mark.loopback, pytest.mark.notebook]
     ScanSettings,
     ScanSpec,
     TlsObservation,
@@ -28,24 +30,13 @@ from auditlib.tls.scan import (
     scan_endpoints,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 NOTEBOOK = ROOT / "notebooks" / "audit_report.ipynb"
 REGISTRY = load_registry(DATA / "registry.yaml")
 PROVIDERS = [p.id for p in REGISTRY]
 UNSCANNED = PROVIDERS[-1]
 SECRET_MARKERS = ("PRIVATE KEY", "demo-only-passphrase")
-
-
-@pytest.fixture(scope="module")
-def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Keep Jupyter's and matplotlib's config and runtime files out of $HOME."""
-    home = tmp_path_factory.mktemp("jupyter")
-    patch = pytest.MonkeyPatch()
-    for var in ("JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
-        patch.setenv(var, str(home / var.lower()))
-    yield
-    patch.undo()
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +68,7 @@ def scan_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def executed(
-    jupyter_env: None, scan_results: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Path]:
+def executed(scan_results: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     import papermill
 
     out = tmp_path_factory.mktemp("audits")

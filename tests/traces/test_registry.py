@@ -10,7 +10,7 @@ import pytest
 from auditlib.cli import main
 from auditlib.testing.traces import generate_traces
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = ROOT / "data" / "registry.yaml"
 
 

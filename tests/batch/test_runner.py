@@ -36,7 +36,9 @@ from auditlib.errors import BatchError
 from auditlib.testing.servers import closed_port
 from auditlib.tls.scan import load_observations, save_observations
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+pytestmark = [pytest.mark.loopback, pytest.mark.notebook]
+
+DATA = Path(__file__).resolve().parents[2] / "data"
 DAY = dt.date(2026, 11, 28)
 
 PARAMETERS = """provider_id = None
@@ -91,16 +93,6 @@ def make_notebook(path: Path) -> Path:
     }
     nbformat.write(nb, str(path))
     return path
-
-
-@pytest.fixture(autouse=True)
-def jupyter_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Kernels' runtime files, IPython profile and matplotlib cache out of $HOME; the
-    # python3 kernelspec (in the venv's share/jupyter) stays visible.
-    base = tmp_path_factory.mktemp("jupyter")
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(base / "runtime"))
-    monkeypatch.setenv("IPYTHONDIR", str(base / "ipython"))
-    monkeypatch.setenv("MPLCONFIGDIR", str(base / "mpl"))
 
 
 def make_world(folder: Path, ids: list[str]) -> tuple[Path, Path, Path, Path]:

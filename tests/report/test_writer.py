@@ -14,17 +14,13 @@ import copy
 import dataclasses
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import subprocess
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="auditlib-mpl-"))
 
 import pytest
 from openpyxl import load_workbook
@@ -64,9 +60,12 @@ from auditlib.tls.scan import (
     scan_endpoints,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+pytestmark = [
+    pytest.mark.loopback,
+    pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning"),
+]
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 AUDIT_DATE = dt.date(2026, 11, 28)
 SECRETS = ("PRIVATE KEY", DEMO_CLIENT_KEY_PASS)
 VERDICTS = """\

@@ -20,7 +20,7 @@ from auditlib.registry import load_registry
 from auditlib.tls.scan import ScanStatus, TlsObservation, save_observations
 from auditlib.traces.model import Severity, SupervisionEvent
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 REGISTRY = DATA / "registry.yaml"
 DAY = DEMO_DATE.date()
 
