@@ -21,14 +21,14 @@ from auditlib.report.grille import parse_cell, row_key
 from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import TestServerSpec, tls_server
 from auditlib.tls.scan import (
-
-pytestmark = [pytest.mark.loopback, pytest.mark.notebook]
     ScanSettings,
     ScanSpec,
     TlsObservation,
     save_observations,
     scan_endpoints,
 )
+
+pytestmark = [pytest.mark.loopback, pytest.mark.notebook]
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"

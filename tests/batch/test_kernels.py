@@ -19,13 +19,13 @@ from papermill.exceptions import PapermillExecutionError
 
 from auditlib.batch import kernels
 from auditlib.batch.kernels import (
-
-pytestmark = pytest.mark.notebook
     KernelTemplate,
     TemplateError,
     WarmKernelManager,
     kernel_arguments,
 )
+
+pytestmark = pytest.mark.notebook
 
 
 def notebook(path: Path, *cells: str) -> Path:
