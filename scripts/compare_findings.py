@@ -53,7 +53,11 @@ def differences(a: Any, b: Any, where: str = "") -> list[str]:
     if isinstance(a, list):
         if len(a) != len(b):
             return [f"{where}: {len(a)} items != {len(b)} items"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{where}[{i}]")]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in differences(x, y, f"{where}[{i}]")
+        ]
     return [] if a == b else [f"{where}: {a!r} != {b!r}"]
 
 

@@ -20,7 +20,7 @@ PARAMETERS = '''\
 provider_id = "proxisante-editions"
 audit_date = "2026-11-28"
 trigger = "certificate_expiry"  # certificate_expiry | supervision_event | initial_entry
-trigger_reference = None  # ex. certificat CN=... n° 1A2B, expire le 2027-01-05
+trigger_reference = None  # ex. certificat « CN ORG AUTH_CLI », n° 1A2B, expire le 2027-01-05
 registry_path = None  # défaut : data/registry.yaml du dépôt
 checkpoints_path = None  # défaut : data/checkpoints_demo.xlsx
 scan_results_path = None  # absent : le notebook scanne les points d'accès en direct

@@ -3,16 +3,121 @@ must be redone (see `auditlib.batch.runner`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from auditlib.files import sha256_bytes, sha256_file
 from auditlib.registry import Provider
 from auditlib.tls.scan import TlsObservation
+
+# --------------------------------------------------------------------------- records
+
+LEDGER_FORMAT = "auditlib.batch-ledger/1"
+"""The ledger's format: JSON Lines, one record per event, each with `time` and `event`."""
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One line of the ledger. Optional keys left at None are not written (a failed audit's
+    `end` has no `outputs`); `ALWAYS` names the keys written even when None."""
+
+    EVENT: ClassVar[str] = ""
+    ALWAYS: ClassVar[frozenset[str]] = frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        kept = {k: v for k, v in values.items() if v is not None or k in self.ALWAYS}
+        return {"event": self.EVENT, **kept}
+
+
+@dataclass(frozen=True)
+class RunStart(LedgerRecord):
+    """A batch run begins."""
+
+    EVENT: ClassVar[str] = "run_start"
+    ALWAYS: ClassVar[frozenset[str]] = frozenset({"scan_results"})
+    run: str
+    audits: int
+    workers: int
+    force: bool
+    kernels: str
+    """`warm` (forked from a template) or `cold` (papermill's ordinary launch)."""
+    scan_results: str | None
+    auditlib: str
+    format: str = LEDGER_FORMAT
+
+
+@dataclass(frozen=True)
+class AuditStart(LedgerRecord):
+    """An audit's notebook is submitted to a worker."""
+
+    EVENT: ClassVar[str] = "start"
+    ALWAYS: ClassVar[frozenset[str]] = frozenset({"reference"})
+    run: str
+    audit: str
+    """The audit's folder name (`AuditSpec.folder_name`)."""
+    provider_id: str
+    trigger: str
+    audit_date: str
+    due_date: str
+    reference: str | None
+    inputs: dict[str, str | None]
+    """Digests of every input (registry entry, bundle, workbook, notebook...); None: absent."""
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditEnd(LedgerRecord):
+    """An audit ended: `done` (outputs and their digests) or `failed` (the error)."""
+
+    EVENT: ClassVar[str] = "end"
+    run: str
+    audit: str
+    status: str
+    inputs: dict[str, str | None]
+    """Digests of every input (registry entry, bundle, workbook, notebook...); None: absent."""
+    seconds: float | None = None
+    attempts: int | None = None
+    outputs: dict[str, str] | None = None
+    signed: bool | None = None
+    error: dict[str, Any] | None = None
+    kept_in: str | None = None
+    """Where a failed audit's partial outputs were kept."""
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditSkip(LedgerRecord):
+    """An audit not redone: its inputs are unchanged and its outputs intact."""
+
+    EVENT: ClassVar[str] = "skip"
+    run: str
+    audit: str
+    status: str
+    reason: str
+    inputs: dict[str, str | None]
+    """Digests of every input (registry entry, bundle, workbook, notebook...); None: absent."""
+
+
+@dataclass(frozen=True)
+class RunEnd(LedgerRecord):
+    """A batch run ends: its bottom line and counts, or `interrupted` with the error."""
+
+    EVENT: ClassVar[str] = "run_end"
+    run: str
+    status: str
+    done: int | None = None
+    skipped: int | None = None
+    failed: int | None = None
+    seconds: float | None = None
+    error: str | None = None
+
 
 # --------------------------------------------------------------------------- ledger
 
@@ -32,10 +137,10 @@ class Ledger:
         if self._handle is not None:
             self._handle.close()
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: LedgerRecord) -> None:
         assert self._handle is not None
         line = json.dumps(
-            {"time": dt.datetime.now(dt.UTC).isoformat(), **record},
+            {"time": dt.datetime.now(dt.UTC).isoformat(), **record.to_dict()},
             ensure_ascii=False,
             default=str,
         )

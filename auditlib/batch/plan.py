@@ -24,8 +24,9 @@ from auditlib.errors import PlanError
 from auditlib.evidence.bundle import load_bundle
 from auditlib.evidence.model import CertificateUse, EvidenceBundle, ItemKind
 from auditlib.registry import Provider, Registry
+from auditlib.severity import Severity
 from auditlib.tls.scan import TlsObservation
-from auditlib.traces.model import Severity, SupervisionEvent
+from auditlib.traces.model import SupervisionEvent
 
 DEFAULT_WITHIN = dt.timedelta(days=90)
 DEFAULT_EVENT_DELAY = dt.timedelta(days=30)

@@ -44,7 +44,12 @@ from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import _error_observation, scan_live, scan_spec
 from auditlib.batch.kernels import WarmKernelManager
 from auditlib.batch.ledger import (
+    AuditEnd,
+    AuditSkip,
+    AuditStart,
     Ledger,
+    RunEnd,
+    RunStart,
     bundle_digest,
     last_success,
     observations_digest,
@@ -80,7 +85,6 @@ PARTIAL_DIR = ".partial"
 FAILED_DIR = "_failed"
 SCANS_DIR = "scans"
 LOGS_DIR = "logs"
-LEDGER_FORMAT = "auditlib.batch-ledger/1"
 
 
 # --------------------------------------------------------------------------- naming
@@ -610,17 +614,16 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
         notebook = kept / EXECUTED_NOTEBOOK if (kept / EXECUTED_NOTEBOOK).is_file() else None
         failure = dataclasses.replace(failure, notebook=notebook)
         run.ledger.write(
-            {
-                "event": "end",
-                "run": run.run_id,
-                "audit": job.folder,
-                "status": AuditStatus.FAILED.value,
-                "seconds": round(result.seconds, 2),
-                "attempts": result.attempts,
-                "inputs": run.hashes[job.folder],
-                "error": failure.to_dict(),
-                "kept_in": str(kept),
-            }
+            AuditEnd(
+                run=run.run_id,
+                audit=job.folder,
+                status=AuditStatus.FAILED.value,
+                seconds=round(result.seconds, 2),
+                attempts=result.attempts,
+                inputs=run.hashes[job.folder],
+                error=failure.to_dict(),
+                kept_in=str(kept),
+            )
         )
         run.progress.update(job.folder, AuditStatus.FAILED)
         return AuditOutcome(
@@ -630,17 +633,16 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
     target = run.output_dir / job.folder
     _replace_folder(workdir, target, run.output_dir / PARTIAL_DIR)
     run.ledger.write(
-        {
-            "event": "end",
-            "run": run.run_id,
-            "audit": job.folder,
-            "status": AuditStatus.DONE.value,
-            "seconds": round(result.seconds, 2),
-            "attempts": result.attempts,
-            "inputs": run.hashes[job.folder],
-            "outputs": outputs,
-            "signed": signed,
-        }
+        AuditEnd(
+            run=run.run_id,
+            audit=job.folder,
+            status=AuditStatus.DONE.value,
+            seconds=round(result.seconds, 2),
+            attempts=result.attempts,
+            inputs=run.hashes[job.folder],
+            outputs=outputs,
+            signed=signed,
+        )
     )
     run.progress.update(job.folder, AuditStatus.DONE)
     return AuditOutcome(
@@ -657,14 +659,13 @@ def _sign_existing(run: _Run, job: BatchJob, previous: dict[str, Any]) -> AuditO
     except Exception as exc:
         failure = NotebookFailure("SignError", f"{type(exc).__name__}: {exc}")
         run.ledger.write(
-            {
-                "event": "end",
-                "run": run.run_id,
-                "audit": job.folder,
-                "status": AuditStatus.FAILED.value,
-                "inputs": run.hashes[job.folder],
-                "error": failure.to_dict(),
-            }
+            AuditEnd(
+                run=run.run_id,
+                audit=job.folder,
+                status=AuditStatus.FAILED.value,
+                inputs=run.hashes[job.folder],
+                error=failure.to_dict(),
+            )
         )
         run.progress.update(job.folder, AuditStatus.FAILED)
         return AuditOutcome(job, AuditStatus.FAILED, target, failure=failure)
@@ -673,18 +674,17 @@ def _sign_existing(run: _Run, job: BatchJob, previous: dict[str, Any]) -> AuditO
     outputs = dict(previous["outputs"])
     outputs[f"{job.folder}/{SIGNED_PDF}"] = sha256_file(target / SIGNED_PDF)
     run.ledger.write(
-        {
-            "event": "end",
-            "run": run.run_id,
-            "audit": job.folder,
-            "status": AuditStatus.DONE.value,
-            "seconds": 0,
-            "attempts": 0,
-            "inputs": run.hashes[job.folder],
-            "outputs": outputs,
-            "signed": True,
-            "note": "outputs up to date; signed only",
-        }
+        AuditEnd(
+            run=run.run_id,
+            audit=job.folder,
+            status=AuditStatus.DONE.value,
+            seconds=0,
+            attempts=0,
+            inputs=run.hashes[job.folder],
+            outputs=outputs,
+            signed=True,
+            note="outputs up to date; signed only",
+        )
     )
     run.progress.update(job.folder, AuditStatus.DONE)
     return AuditOutcome(job, AuditStatus.DONE, target, outputs, signed=True)
@@ -765,17 +765,15 @@ def run_batch(
         with Ledger(ledger_path) as ledger:
             run = _Run(settings, output_dir, ledger, run_id, signer, display, hashes)
             ledger.write(
-                {
-                    "event": "run_start",
-                    "format": LEDGER_FORMAT,
-                    "run": run_id,
-                    "audits": len(jobs),
-                    "workers": settings.workers or os.cpu_count() or 1,
-                    "force": settings.force,
-                    "kernels": "warm" if settings.warm_kernels else "cold",
-                    "scan_results": str(scans_path) if scans_path else None,
-                    "auditlib": __version__,
-                }
+                RunStart(
+                    run=run_id,
+                    audits=len(jobs),
+                    workers=settings.workers or os.cpu_count() or 1,
+                    force=settings.force,
+                    kernels="warm" if settings.warm_kernels else "cold",
+                    scan_results=str(scans_path) if scans_path else None,
+                    auditlib=__version__,
+                )
             )
             outcomes: dict[str, AuditOutcome] = {}
             todo: list[BatchJob] = []
@@ -795,14 +793,13 @@ def run_batch(
                     outcomes[job.folder] = _sign_existing(run, job, prior)
                     continue
                 ledger.write(
-                    {
-                        "event": "skip",
-                        "run": run_id,
-                        "audit": job.folder,
-                        "status": AuditStatus.SKIPPED.value,
-                        "reason": "inputs unchanged and outputs intact",
-                        "inputs": hashes[job.folder],
-                    }
+                    AuditSkip(
+                        run=run_id,
+                        audit=job.folder,
+                        status=AuditStatus.SKIPPED.value,
+                        reason="inputs unchanged and outputs intact",
+                        inputs=hashes[job.folder],
+                    )
                 )
                 display.update(job.folder, AuditStatus.SKIPPED)
                 outcomes[job.folder] = AuditOutcome(
@@ -811,9 +808,7 @@ def run_batch(
             try:
                 _execute_all(run, todo, scans_path, outcomes)
             except BaseException as exc:
-                ledger.write(
-                    {"event": "run_end", "run": run_id, "status": "interrupted", "error": repr(exc)}
-                )
+                ledger.write(RunEnd(run=run_id, status="interrupted", error=repr(exc)))
                 raise
             ordered = tuple(outcomes[j.folder] for j in jobs)
             result = BatchResult(
@@ -825,15 +820,14 @@ def run_batch(
                 seconds=time.monotonic() - started,
             )
             ledger.write(
-                {
-                    "event": "run_end",
-                    "run": run_id,
-                    "status": result.bottom_line.value,
-                    "done": result.count(AuditStatus.DONE),
-                    "skipped": result.count(AuditStatus.SKIPPED),
-                    "failed": result.count(AuditStatus.FAILED),
-                    "seconds": round(result.seconds, 2),
-                }
+                RunEnd(
+                    run=run_id,
+                    status=result.bottom_line.value,
+                    done=result.count(AuditStatus.DONE),
+                    skipped=result.count(AuditStatus.SKIPPED),
+                    failed=result.count(AuditStatus.FAILED),
+                    seconds=round(result.seconds, 2),
+                )
             )
         shutil.rmtree(partial_root, ignore_errors=True)
     return result
@@ -873,18 +867,17 @@ def _execute_all(
                 warm_kernels=settings.warm_kernels,
             )
             run.ledger.write(
-                {
-                    "event": "start",
-                    "run": run.run_id,
-                    "audit": job.folder,
-                    "provider_id": job.provider_id,
-                    "trigger": job.trigger.value,
-                    "audit_date": job.audit_date.isoformat(),
-                    "due_date": job.due_date.isoformat(),
-                    "reference": job.reference,
-                    "inputs": run.hashes[job.folder],
-                    "parameters": task.parameters,
-                }
+                AuditStart(
+                    run=run.run_id,
+                    audit=job.folder,
+                    provider_id=job.provider_id,
+                    trigger=job.trigger.value,
+                    audit_date=job.audit_date.isoformat(),
+                    due_date=job.due_date.isoformat(),
+                    reference=job.reference,
+                    inputs=run.hashes[job.folder],
+                    parameters=task.parameters,
+                )
             )
             in_flight[pool.submit(_execute, task)] = (job, workdir)
 

@@ -16,8 +16,8 @@ from auditlib.evidence.model import (
     ItemStatus,
     SectionCheck,
     SectionState,
-    Severity,
 )
+from auditlib.severity import Severity
 
 __all__ = [
     "MANIFEST_NAME",

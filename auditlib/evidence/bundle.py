@@ -48,11 +48,11 @@ from auditlib.evidence.model import (
     ItemKind,
     ItemStatus,
     PentestFacts,
-    Severity,
     sort_findings,
 )
 from auditlib.files import sha256_bytes, sha256_file
 from auditlib.requirements import normalise_requirement_id
+from auditlib.severity import Severity
 
 MANIFEST_MAX_BYTES = 5 * 1024 * 1024
 HASH_WORKERS = min(4, os.cpu_count() or 1)

@@ -26,9 +26,9 @@ from auditlib.evidence.model import (
     ItemKind,
     SectionCheck,
     SectionState,
-    Severity,
 )
 from auditlib.files import sha256_bytes
+from auditlib.severity import Severity
 
 CERT_MAX_BYTES = 1024 * 1024
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024

@@ -1,6 +1,7 @@
 """Proxy e-Santé traces as supervision evidence: load or fetch an export, check it, turn
 findings into the supervision events that trigger audits."""
 
+from auditlib.severity import Severity
 from auditlib.traces.analysis import (
     TraceAnalysis,
     TraceSettings,
@@ -16,7 +17,6 @@ from auditlib.traces.model import (
     CheckStatus,
     MalformedRecord,
     OffendingRecord,
-    Severity,
     SupervisionEvent,
     SupervisionProfile,
     TraceCheckResult,

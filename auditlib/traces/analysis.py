@@ -26,10 +26,10 @@ import pandas as pd
 
 from auditlib.errors import TraceError
 from auditlib.requirements import requirement_sort_key
+from auditlib.severity import Severity
 from auditlib.traces import checks as tracechecks
 from auditlib.traces.model import (
     MalformedRecord,
-    Severity,
     SupervisionEvent,
     SupervisionProfile,
     TraceCheckResult,

@@ -17,7 +17,8 @@ import yaml
 
 from auditlib.errors import TraceError
 from auditlib.files import write_atomic
-from auditlib.traces.model import EVENT_COLUMNS, Severity, SupervisionEvent
+from auditlib.severity import Severity
+from auditlib.traces.model import EVENT_COLUMNS, SupervisionEvent
 
 
 def _event_rows(events: Iterable[SupervisionEvent]) -> list[dict[str, str]]:

@@ -17,8 +17,9 @@ from auditlib.cli import main
 from auditlib.demo.data import DEMO_DATE
 from auditlib.errors import PlanError
 from auditlib.registry import load_registry
+from auditlib.severity import Severity
 from auditlib.tls.scan import ScanStatus, TlsObservation, save_observations
-from auditlib.traces.model import Severity, SupervisionEvent
+from auditlib.traces.model import SupervisionEvent
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 REGISTRY = DATA / "registry.yaml"

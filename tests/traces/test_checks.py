@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditlib.errors import TraceError
+from auditlib.severity import Severity
 from auditlib.testing.traces import EXPECTED_CHECK, Anomaly, generate_traces, plant
 from auditlib.traces import (
     TraceSettings,
@@ -21,7 +22,7 @@ from auditlib.traces import (
     write_events_csv,
     write_events_yaml,
 )
-from auditlib.traces.model import Severity, TraceVerdict, load_supervision_profile
+from auditlib.traces.model import TraceVerdict, load_supervision_profile
 
 REGISTERED_DN = "/C=FR/O=Fournisseur Demo/CN=LPS.fournisseur-demo.fr"  # other form, other case
 
