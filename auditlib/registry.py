@@ -157,7 +157,8 @@ class RegistrySpec(BaseModel):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A TLS endpoint of a provider, to be scanned (and only those: DESIGN.md security rules)."""
+    """A TLS endpoint of a provider, to be scanned (and only those: docs/design.md,
+    security rules)."""
 
     host: str
     port: int
@@ -269,7 +270,7 @@ class Registry:
     def missing_dependencies(self, provider: Provider) -> list[Actor]:
         """Roles the provider's habilitations must rely on that no relied-on provider holds.
 
-        DOMAIN.md: an Éditeur Utilisateur's and an FS Proxy's habilitation rely on an
+        docs/domain.md: an Éditeur Utilisateur's and an FS Proxy's habilitation rely on an
         Éditeur Proxy's; an FS Utilisateur's on an Éditeur Utilisateur's and an FS Proxy's.
         A role the provider holds itself counts as covered. References outside the
         registry cannot be checked: see `unresolved_reliances`.

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 
 class Actor(StrEnum):
-    """The four habilitated actor roles of the EDC PSC (DOMAIN.md, "Who does what")."""
+    """The four habilitated actor roles of the EDC PSC (docs/domain.md, "Who does what")."""
 
     FS_UTILISATEUR = "fs_utilisateur"
     EDITEUR_UTILISATEUR = "editeur_utilisateur"
@@ -27,7 +27,7 @@ ACTOR_LABELS: dict[Actor, str] = {
     Actor.EDITEUR_PROXY: "Éditeur de Logiciel Proxy e-Santé",
 }
 
-# An actor's habilitation relies on these (DOMAIN.md: "Habilitations depend on each other").
+# An actor's habilitation relies on these (docs/domain.md: "Habilitations depend on each other").
 HABILITATION_DEPENDS_ON: dict[Actor, tuple[Actor, ...]] = {
     Actor.EDITEUR_PROXY: (),
     Actor.EDITEUR_UTILISATEUR: (Actor.EDITEUR_PROXY,),

@@ -114,3 +114,26 @@ def test_no_import_cycle() -> None:
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def test_every_error_class_is_under_the_one_root() -> None:
+    import importlib
+    import inspect
+
+    from auditlib.errors import AuditlibError
+
+    strays = []
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        if name == "auditlib.__main__":
+            continue
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Exception)  # not KeyboardInterrupt-like signals
+                and value.__module__ == name
+                and not issubclass(value, AuditlibError)
+            ):
+                strays.append(f"{name}.{attr}")
+    assert strays == []

@@ -89,7 +89,8 @@ class CheckOutcome(StrEnum):
 
 
 class AuditTrigger(StrEnum):
-    """Why an audit happens (DOMAIN.md: at least at each certificate expiry, or supervision)."""
+    """Why an audit happens (docs/domain.md: at least at each certificate expiry, or
+    supervision)."""
 
     CERTIFICATE_EXPIRY = "certificate_expiry"
     SUPERVISION_EVENT = "supervision_event"

@@ -29,6 +29,8 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
+from auditlib.errors import BatchError
+
 log = logging.getLogger(__name__)
 
 TEMPLATE_MODULE = "auditlib.batch.kernel_template"
@@ -36,7 +38,7 @@ TEMPLATE_START_TIMEOUT = 120.0  # seconds: the template's imports, on a loaded m
 LAUNCH_TIMEOUT = 30.0
 
 
-class TemplateError(RuntimeError):
+class TemplateError(BatchError):
     """The warm kernel template could not start or serve a request."""
 
 

@@ -1,6 +1,6 @@
 """The audit plan: which audits are due, and when.
 
-DOMAIN.md: an audit is due at least at each certificate expiry, and supervision can
+docs/domain.md: an audit is due at least at each certificate expiry, and supervision can
 trigger one. The certificates come from two places that may disagree: what the
 provider's endpoints show on the wire (scan observations) and what the provider filed
 in its evidence bundle. Both are read, de-duplicated by SHA-256 fingerprint, and each

@@ -2,7 +2,7 @@
 once per due audit in worker processes, resumably, with a ledger.
 
 The notebook is the orchestrator of one audit; this module is the only orchestrator
-of many (DESIGN.md). What it guarantees:
+of many (docs/design.md). What it guarantees:
 
 - one concurrent scan of every endpoint of the due audits, saved once and passed to
   every notebook (`scan_results_path`), so no notebook scans;

@@ -33,7 +33,7 @@ class Column:
 
 
 # ANS v0.1: E requirement id, G-H actors, K-L the AVANT group, M Format Avant, N PENDANT
-# (as the source shows); the other columns are plausible guesses (DOMAIN.md).
+# (as the source shows); the other columns are plausible guesses (docs/domain.md).
 ANS_V01_COLUMNS: tuple[Column, ...] = (
     Column("chapter", "Chapitre", width=24),
     Column("source_note", "Source de l'exigence", width=18),

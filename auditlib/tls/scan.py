@@ -32,7 +32,7 @@ from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from auditlib.certs import CertificateInfo, describe_certificate
-from auditlib.errors import TlsObservationFileError, TlsScanError
+from auditlib.errors import AuditlibError, TlsObservationFileError, TlsScanError
 from auditlib.files import sha256_bytes, write_atomic
 
 OBSERVATIONS_FORMAT = "auditlib.tls-observations/1"
@@ -344,7 +344,7 @@ def _request(spec: ScanSpec, settings: ScanSettings, anchors: _Anchors | None) -
     )
 
 
-class _UnresolvableError(Exception):
+class _UnresolvableError(AuditlibError):
     """The endpoint's host name does not resolve (recorded as an ERROR observation)."""
 
 
