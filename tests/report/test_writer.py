@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-import auditlib
+from auditlib import resources
 from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import AuditRun, AuditSettings, run_audit
 from auditlib.report import charts
@@ -353,7 +353,7 @@ def test_unknown_language_is_refused(fr_run: AuditRun) -> None:
 def test_missing_templates_say_where_they_were_expected(
     fr_run: AuditRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(auditlib, "__file__", str(tmp_path / "pkg" / "__init__.py"))
+    monkeypatch.setattr(resources, "TEMPLATES_PACKAGE", "auditlib._no_such_templates")
     with pytest.raises(ReportError, match="templates"):
         render_html(fr_run)
 
