@@ -64,3 +64,10 @@ def atomic_target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     _default_mode(fd)
     os.close(fd)
     return Path(tmp), target
+
+
+def describe_missing(path: Path) -> str:
+    """`PATH: no such file`, naming the absolute path a relative one was looked for at
+    (relative paths on a command line resolve against the current folder)."""
+    where = "" if path.is_absolute() else f" (looked for {path.absolute()})"
+    return f"{path}: no such file{where}"

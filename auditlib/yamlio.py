@@ -15,6 +15,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from auditlib.errors import YamlInputError
+from auditlib.files import describe_missing
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -130,6 +131,8 @@ def load_yaml_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
                 f"{path}: {size} bytes, more than the {max_bytes} bytes accepted for a YAML file"
             )
         data = path.read_bytes()
+    except FileNotFoundError:
+        raise YamlInputError(describe_missing(path)) from None
     except OSError as exc:
         raise YamlInputError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     return parse_yaml_text(data, str(path))

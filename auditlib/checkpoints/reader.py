@@ -26,7 +26,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
 from auditlib.errors import ChecklistError
-from auditlib.files import atomic_target, sha256_file, write_atomic
+from auditlib.files import atomic_target, describe_missing, sha256_file, write_atomic
 from auditlib.requirements import Actor, fold, normalise_requirement_id, requirement_sort_key
 from auditlib.resources import profile_path
 
@@ -420,7 +420,7 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 def _open_workbook(path: Path) -> Any:
     """Open an xlsx read-only, turning every way it can be unusable into one sentence."""
     if not path.exists():
-        raise ChecklistError(f"{path}: no such file")
+        raise ChecklistError(describe_missing(path))
     if path.is_dir():
         raise ChecklistError(f"{path}: is a folder, not an .xlsx workbook")
     try:

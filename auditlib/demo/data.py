@@ -163,6 +163,12 @@ def write_demo_ca(pki: TestPki, data_dir: Path) -> None:
     write_atomic(keys / "issuing.key.pem", pki.issuing.key_pem())
 
 
+def has_demo_ca_keys(data_dir: Path) -> bool:
+    """True in a checkout; False in an installed wheel, which leaves the demo CA's private
+    keys out (the demo then generates its seal CA into its output folder)."""
+    return (data_dir / CA_KEY_DIR / "issuing.key.pem").is_file()
+
+
 def load_demo_pki(data_dir: Path) -> TestPki:
     """The demo PKI written by `write_demo_ca`, able to issue more certificates."""
     from cryptography import x509

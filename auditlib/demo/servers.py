@@ -19,7 +19,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from auditlib.demo.data import CA_DIR, DEMO_POSTURES, EndpointPosture, Posture, load_demo_pki
+from auditlib.demo.data import (
+    CA_DIR,
+    DEMO_POSTURES,
+    EndpointPosture,
+    Posture,
+    has_demo_ca_keys,
+    load_demo_pki,
+)
 from auditlib.errors import TestServerError
 from auditlib.testing.pki import IssuedCert, PrivateKey, TestPki
 from auditlib.testing.servers import (
@@ -93,8 +100,10 @@ def start_demo_servers(
     postures: Sequence[EndpointPosture] = DEMO_POSTURES,
 ) -> list[DemoEndpoint]:
     """Start every posture's server on its registry port; they stop when `stack` closes."""
-    pki = load_demo_pki(data_dir)
-    ca_bundle = pki.ca_bundle_pem()
+    # The demo CA's keys sign the stapled OCSP response; an installed wheel has none (the
+    # compliant posture then staples nothing, and the demo says so).
+    pki = load_demo_pki(data_dir) if has_demo_ca_keys(data_dir) else None
+    ca_bundle = b"".join(p.read_bytes() for p in sorted((data_dir / CA_DIR).glob("*.pem")))
     started: list[DemoEndpoint] = []
     for posture in postures:
         if posture.posture is Posture.DOWN:
@@ -113,7 +122,7 @@ def _server_for(
     chain: bytes,
     key: bytes,
     ca_bundle: bytes,
-    pki: TestPki,
+    pki: TestPki | None,
     data_dir: Path,
 ) -> contextlib.AbstractContextManager[RunningServer]:
     port = posture.port
@@ -128,7 +137,7 @@ def _server_for(
                 cert_pem=leaf_pem,
                 key_pem=key,
                 chain_pem=rest or None,
-                ocsp_response_der=ocsp_good_response(pki, leaf),
+                ocsp_response_der=ocsp_good_response(pki, leaf) if pki else None,
                 extra_args=COMPLIANT_ARGS,
             ),
             port=port,
