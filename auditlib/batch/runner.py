@@ -42,6 +42,7 @@ from typing import IO, Any
 from auditlib import __version__
 from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import _error_observation, scan_live, scan_spec
+from auditlib.batch.cluster import ClusterSpec, execute_on_cluster
 from auditlib.batch.kernels import WarmKernelManager
 from auditlib.batch.ledger import (
     AuditEnd,
@@ -123,6 +124,8 @@ class BatchSettings:
     """Redo every audit, even those the ledger shows up to date."""
     signing: Any = None
     """`auditlib.sign.SigningSettings`: sign each report.pdf into report.signed.pdf."""
+    cluster: ClusterSpec | None = None
+    """Run the notebooks on this Dask cluster instead of the local worker pool."""
     kernel_name: str = "python3"
     warm_kernels: bool = True
     """Fork each notebook's kernel from a template with the imports done (`auditlib.batch.kernels`);
@@ -329,6 +332,8 @@ class _TaskResult:
     attempts: int
     seconds: float
     failure: NotebookFailure | None = None
+    worker: str | None = None
+    """The Dask worker that ran it (set on the client); None for the local pool."""
 
 
 def _worker_init(log_path: str | None = None) -> None:
@@ -623,6 +628,7 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
                 inputs=run.hashes[job.folder],
                 error=failure.to_dict(),
                 kept_in=str(kept),
+                worker=result.worker,
             )
         )
         run.progress.update(job.folder, AuditStatus.FAILED)
@@ -642,6 +648,7 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
             inputs=run.hashes[job.folder],
             outputs=outputs,
             signed=signed,
+            worker=result.worker,
         )
     )
     run.progress.update(job.folder, AuditStatus.DONE)
@@ -773,6 +780,7 @@ def run_batch(
                     kernels="warm" if settings.warm_kernels else "cold",
                     scan_results=str(scans_path) if scans_path else None,
                     auditlib=__version__,
+                    scheduler=settings.cluster.address if settings.cluster else None,
                 )
             )
             outcomes: dict[str, AuditOutcome] = {}
@@ -842,6 +850,9 @@ def _execute_all(
     settings = run.settings
     workers = max(1, min(settings.workers or os.cpu_count() or 1, len(todo)))
     cwd = None  # every parameter is an absolute path: the kernel's folder does not matter
+    if settings.cluster is not None:
+        _execute_on_cluster(run, settings.cluster, todo, scans_path, outcomes)
+        return
     pending = list(todo)
     log = str(run.output_dir / LOGS_DIR / f"workers-{run.run_id}.log")
     (run.output_dir / LOGS_DIR).mkdir(exist_ok=True)
@@ -850,35 +861,8 @@ def _execute_all(
     try:
 
         def submit(job: BatchJob) -> None:
-            workdir = Path(
-                tempfile.mkdtemp(prefix=f"{job.folder}.", dir=run.output_dir / PARTIAL_DIR)
-            )
-            workdir.chmod(0o755)  # mkdtemp's 0700 would follow the folder into place
-            task = _Task(
-                folder=job.folder,
-                notebook=settings.notebook_path.resolve(),
-                workdir=workdir,
-                # the notebook writes into its private folder, renamed into place when complete
-                parameters=_parameters(job, settings, workdir, scans_path),
-                kernel_name=settings.kernel_name,
-                cwd=cwd,
-                retries=settings.kernel_start_retries,
-                execution_timeout=settings.execution_timeout,
-                warm_kernels=settings.warm_kernels,
-            )
-            run.ledger.write(
-                AuditStart(
-                    run=run.run_id,
-                    audit=job.folder,
-                    provider_id=job.provider_id,
-                    trigger=job.trigger.value,
-                    audit_date=job.audit_date.isoformat(),
-                    due_date=job.due_date.isoformat(),
-                    reference=job.reference,
-                    inputs=run.hashes[job.folder],
-                    parameters=task.parameters,
-                )
-            )
+            task, workdir = _new_task(run, job, scans_path, cwd)
+            _record_start(run, job, task)
             in_flight[pool.submit(_execute, task)] = (job, workdir)
 
         while pending and len(in_flight) < workers:
@@ -909,6 +893,81 @@ def _execute_all(
         _stop_workers(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _new_task(
+    run: _Run, job: BatchJob, scans_path: Path | None, cwd: str | None
+) -> tuple[_Task, Path]:
+    """The task for one audit, and its private folder (renamed into place when complete)."""
+    settings = run.settings
+    workdir = Path(tempfile.mkdtemp(prefix=f"{job.folder}.", dir=run.output_dir / PARTIAL_DIR))
+    workdir.chmod(0o755)  # mkdtemp's 0700 would follow the folder into place
+    task = _Task(
+        folder=job.folder,
+        notebook=settings.notebook_path.resolve(),
+        workdir=workdir,
+        parameters=_parameters(job, settings, workdir, scans_path),
+        kernel_name=settings.kernel_name,
+        cwd=cwd,
+        retries=settings.kernel_start_retries,
+        execution_timeout=settings.execution_timeout,
+        warm_kernels=settings.warm_kernels,
+    )
+    return task, workdir
+
+
+def _record_start(run: _Run, job: BatchJob, task: _Task, worker: str | None = None) -> None:
+    run.ledger.write(
+        AuditStart(
+            run=run.run_id,
+            audit=job.folder,
+            provider_id=job.provider_id,
+            trigger=job.trigger.value,
+            audit_date=job.audit_date.isoformat(),
+            due_date=job.due_date.isoformat(),
+            reference=job.reference,
+            inputs=run.hashes[job.folder],
+            parameters=task.parameters,
+            worker=worker,
+        )
+    )
+
+
+def _execute_on_cluster(
+    run: _Run,
+    spec: ClusterSpec,
+    todo: list[BatchJob],
+    scans_path: Path | None,
+    outcomes: dict[str, AuditOutcome],
+) -> None:
+    """The same tasks on a Dask cluster: one task per audit; the client keeps the ledger,
+    moves folders into place and signs (`auditlib.batch.cluster`)."""
+    tasks = []
+    for job in todo:
+        task, workdir = _new_task(run, job, scans_path, None)
+        tasks.append((f"auditlib-{run.run_id}-{job.folder}", task, (job, task, workdir)))
+
+    def on_start(payload: tuple[BatchJob, _Task, Path], worker: str) -> None:
+        job, task, _ = payload
+        _record_start(run, job, task, worker)
+
+    def on_done(
+        payload: tuple[BatchJob, _Task, Path],
+        result: _TaskResult | None,
+        worker: str | None,
+        error: BaseException | None,
+    ) -> None:
+        job, _, workdir = payload
+        if result is None:
+            reason = f"{type(error).__name__}: {error}" if error else "no result"
+            result = _TaskResult(
+                job.folder, False, 1, 0.0, NotebookFailure("DaskTaskError", reason)
+            )
+        outcomes[job.folder] = _finalize(
+            run, job, dataclasses.replace(result, worker=worker), workdir
+        )
+
+    execute_on_cluster(spec, tasks, _execute, on_start, on_done)
 
 
 def _new_pool(workers: int, log: str) -> cf.ProcessPoolExecutor:

@@ -11,9 +11,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditlib.cli.exitcodes import ExitCode
 from auditlib.cli.plan import add_common_options, plan_from_args
+from auditlib.errors import BatchError
+
+if TYPE_CHECKING:
+    from auditlib.batch.cluster import ClusterSpec
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,6 +64,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="start every kernel from scratch instead of forking a pre-imported template",
     )
+    dask = parser.add_argument_group(
+        "Dask cluster (optional extra [dask]; outputs in a folder every worker sees)"
+    )
+    dask.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the notebooks on this Dask scheduler: tcp://127.0.0.1:PORT (loopback only) "
+        "or tls://HOST:PORT with the three files below",
+    )
+    dask.add_argument("--dask-ca", type=Path, metavar="FILE", help="CA of the cluster (tls://)")
+    dask.add_argument("--dask-cert", type=Path, metavar="FILE", help="client certificate (tls://)")
+    dask.add_argument("--dask-key", type=Path, metavar="FILE", help="client key, PEM (tls://)")
     sign = parser.add_argument_group("signing (PAdES, auditlib.sign)")
     sign.add_argument("--sign", action="store_true", help="sign each report.pdf")
     key = sign.add_mutually_exclusive_group()
@@ -98,6 +115,18 @@ def _signing(args: argparse.Namespace) -> object | None:
     )
 
 
+def _cluster(args: argparse.Namespace) -> ClusterSpec | None:
+    from auditlib.batch.cluster import ClusterSpec, check_spec
+
+    if args.scheduler is None:
+        if args.dask_ca or args.dask_cert or args.dask_key:
+            raise BatchError("--dask-ca, --dask-cert and --dask-key go with --scheduler")
+        return None
+    spec = ClusterSpec(args.scheduler, args.dask_ca, args.dask_cert, args.dask_key)
+    check_spec(spec)  # before any scan: a bad address fails at once
+    return spec
+
+
 def run(args: argparse.Namespace) -> int:
     from auditlib.batch.plan import parse_date, parse_duration
     from auditlib.batch.runner import (
@@ -130,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         signing=_signing(args),
         execution_timeout=args.timeout,
         warm_kernels=not args.cold_kernels,
+        cluster=_cluster(args),
     )
     check_settings(settings)
     observations = None
