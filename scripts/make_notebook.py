@@ -79,7 +79,7 @@ CELLS: list[tuple[str, str]] = [
         "code",
         "previous = report.previous_audit(run, previous_findings, output_dir)\n"
         "changes = report.changes_for(run, previous)\n"
-        "print(f\"Audit précédent : {previous.path}\" if previous else \"Aucun audit précédent.\")\n"
+        'print(f"Audit précédent : {previous.path}" if previous else "Aucun audit précédent.")\n'
         "report.changes_table(changes)",
     ),
     ("md", "Appréciations de l'auditeur contraires à une vérification automatique, à revoir :"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-PARAMETERS = '''\
+PARAMETERS = """\
 # Paramètres du portefeuille (papermill : -p NOM VALEUR).
 audits_dir = "out/demo"  # dossier des dossiers d'audit, par exemple la sortie d'un lot
 registry_path = None  # défaut : le registre de démonstration fourni avec auditlib
@@ -24,7 +24,7 @@ within = "90d"  # fenêtre des audits dus : 90d, 12w, 3m
 scan_results_path = None  # défaut : le dernier scans/scan-*.json du dossier des audits
 events_path = None  # défaut : supervision/events.csv du dossier des audits, s'il existe
 output_dir = None  # où écrire portfolio.html et portfolio.pdf ; défaut : le dossier des audits
-pdf = True  # False : portfolio.html seulement'''
+pdf = True  # False : portfolio.html seulement"""
 
 CELLS: list[tuple[str, str]] = [
     (

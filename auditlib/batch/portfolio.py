@@ -57,7 +57,7 @@ SEVERITY_COLOURS = {
 }
 KIND_FR = {
     "audit_due": "audit dû",
-    "certificate_expiry": "expiration de certificat",
+    "certificate_expiry": "expiration de certificat (audit dû)",
     "habilitation_expiry": "expiration d'habilitation",
     "supervision_event": "événement de supervision",
     "audit_done": "audit réalisé",
@@ -70,7 +70,14 @@ KIND_STYLE = {  # marker, colour
     "audit_done": ("P", "#4caf50"),
 }
 _HABILITATION_NUMBER = ("number", "id", "habilitation", "reference")
-_HABILITATION_EXPIRY = ("expires", "expiry", "expires_on", "expiry_date", "valid_until", "not_after")
+_HABILITATION_EXPIRY = (
+    "expires",
+    "expiry",
+    "expires_on",
+    "expiry_date",
+    "valid_until",
+    "not_after",
+)
 
 
 class PortfolioError(AuditlibError):
@@ -154,7 +161,9 @@ class Portfolio:
         for entry in self.providers:
             p = entry.provider
             last = entry.latest
-            severities = Counter(str(n.get("severity")) for n in last.nonconformities) if last else {}
+            severities = (
+                Counter(str(n.get("severity")) for n in last.nonconformities) if last else {}
+            )
             rows.append(
                 {
                     "prestataire": p.id,
@@ -165,14 +174,16 @@ class Portfolio:
                     "motif": last.trigger if last else "",
                     "conclusion": last.bottom_line if last else NO_AUDIT,
                     "non-conformités": len(last.nonconformities) if last else None,
-                    "dont critiques/élevées": (severities.get("critical", 0) + severities.get("high", 0))
+                    "dont critiques/élevées": (
+                        severities.get("critical", 0) + severities.get("high", 0)
+                    )
                     if last
                     else None,
                     "audits dus": due.get(p.id, 0),
                     "audits trouvés": len(entry.audits),
                 }
             )
-        return pd.DataFrame(rows)
+        return _integers(pd.DataFrame(rows), ["non-conformités", "dont critiques/élevées"])
 
     def nonconformities_list(self) -> pd.DataFrame:
         """Every non-conformity of each provider's latest audit."""
@@ -290,7 +301,7 @@ class Portfolio:
             "nombre",
             "audit déclenché",
         ]
-        return pd.DataFrame(rows, columns=columns)
+        return _integers(pd.DataFrame(rows, columns=columns), ["nombre"])
 
     def changes_table(self) -> pd.DataFrame:
         """For each provider whose latest audit was compared with an earlier one: counts
@@ -309,6 +320,7 @@ class Portfolio:
                     "conclusion actuelle": last.bottom_line,
                     "nouvelles": _length(c.get("new")),
                     "levées": _length(c.get("resolved")),
+                    "non réévaluées": _length(c.get("not_reassessed")),
                     "persistantes": _length(c.get("persisting")),
                     "changements de statut": _length(c.get("status_changes")),
                 }
@@ -320,6 +332,7 @@ class Portfolio:
             "conclusion actuelle",
             "nouvelles",
             "levées",
+            "non réévaluées",
             "persistantes",
             "changements de statut",
         ]
@@ -403,15 +416,19 @@ class Portfolio:
         names = [p.provider.id for p in self.providers]
         if not names:
             return empty_figure(title, "aucun prestataire")
+        import matplotlib.dates
+
+        x: Any = matplotlib.dates.date2num  # untyped: keep strict mypy quiet
         fig = _figure(9, 0.5 * len(names) + 2.0)
         ax = fig.add_subplot()
+        ax.xaxis_date()
         row = {name: index for index, name in enumerate(names)}
         for kind, (marker, colour) in KIND_STYLE.items():
             points = [m for m in shown if m.kind == kind and m.provider_id in row]
             if not points:
                 continue
             ax.scatter(
-                [m.date for m in points],
+                [x(m.date) for m in points],
                 [row[m.provider_id] for m in points],
                 marker=marker,
                 color=colour,
@@ -420,11 +437,11 @@ class Portfolio:
                 zorder=3,
                 alpha=0.85,
             )
-        ax.axvline(self.as_of, color="#333333", linestyle="--", linewidth=1)
-        ax.axvspan(self.as_of, self.as_of + self.within, color="#f2b705", alpha=0.12)
+        ax.axvline(x(self.as_of), color="#333333", linestyle="--", linewidth=1)
+        ax.axvspan(x(self.as_of), x(self.as_of + self.within), color="#f2b705", alpha=0.12)
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(len(names) - 0.5, -0.5)
-        ax.set_xlim(start, end)
+        ax.set_xlim(x(start), x(end))
         ax.grid(axis="x", color="#dddddd")
         ax.set_title(title, fontsize=11)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
@@ -471,6 +488,16 @@ class Portfolio:
             },
             generated_at=dt.datetime.now(dt.UTC).strftime("%d/%m/%Y %H:%M UTC"),
         )
+
+
+def _integers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Counts shown as integers (a missing one stays empty, not NaN and floats)."""
+    for column in columns:
+        try:
+            frame[column] = frame[column].astype("Int64")
+        except (TypeError, ValueError):
+            frame[column] = frame[column].astype(object)
+    return frame
 
 
 def _rows(frame: pd.DataFrame) -> dict[str, Any]:
@@ -521,7 +548,9 @@ def _summary(folder: Path, record: dict[str, Any]) -> AuditSummary:
         trigger=str(audit.get("trigger_label") or audit.get("trigger") or ""),
         bottom_line=str(record["bottom_line"]),
         generated_at=str(record.get("generated_at") or ""),
-        nonconformities=tuple(n for n in ncs if isinstance(n, dict)) if isinstance(ncs, list) else (),
+        nonconformities=tuple(n for n in ncs if isinstance(n, dict))
+        if isinstance(ncs, list)
+        else (),
         supervision=tuple(s for s in supervision if isinstance(s, dict))
         if isinstance(supervision, list)
         else (),
@@ -600,22 +629,31 @@ def _milestones(
 
     seen: set[tuple[str, str]] = set()
     for a in plan:
-        add(a.provider_id, a.due_date, "audit_due", f"{_trigger_label(a)} : {a.reference}")
         cert = getattr(a, "certificate", None)
-        if cert is not None and (a.provider_id, cert.fingerprint) not in seen:
-            seen.add((a.provider_id, cert.fingerprint))
-            add(
-                a.provider_id,
-                cert.not_after.astimezone(dt.UTC).date(),
-                "certificate_expiry",
-                f"{cert.common_name} n° {cert.serial}",
-            )
+        if cert is None:
+            add(a.provider_id, a.due_date, "audit_due", f"{_trigger_label(a)} : {a.reference}")
+            continue
+        # a certificate's expiry is the day its audit is due: one point, saying both
+        if (a.provider_id, cert.fingerprint) in seen:
+            continue
+        seen.add((a.provider_id, cert.fingerprint))
+        add(
+            a.provider_id,
+            cert.not_after.astimezone(dt.UTC).date(),
+            "certificate_expiry",
+            f"{cert.common_name} n° {cert.serial} : audit dû",
+        )
     for entry in providers:
         for number, expiry, status in habilitation_expiries(entry.provider):
             label = f"habilitation {number}" + (f" ({status})" if status else "")
             add(entry.provider.id, expiry, "habilitation_expiry", label)
         for audit in entry.audits:
-            add(audit.provider_id, audit.date, "audit_done", f"{audit.trigger} : {audit.bottom_line}")
+            add(
+                audit.provider_id,
+                audit.date,
+                "audit_done",
+                f"{audit.trigger} : {audit.bottom_line}",
+            )
     for e in events:
         add(e.provider, e.date, "supervision_event", f"{e.severity.value} : {e.event}")
     out.sort(key=lambda m: (m.date, m.provider_id, m.kind, m.label))
@@ -653,7 +691,9 @@ def load_portfolio(
         try:
             day = dt.date.fromisoformat(as_of.strip())
         except ValueError:
-            raise PortfolioError(f"as_of {as_of!r}: expected an ISO date such as 2026-11-28") from None
+            raise PortfolioError(
+                f"as_of {as_of!r}: expected an ISO date such as 2026-11-28"
+            ) from None
     else:
         day = as_of
 

@@ -2,8 +2,11 @@
 
 Two findings records of the same provider are compared by control reference
 (`controls[].ref`, the stable key of a checkpoint): the non-conformities of the current
-record that the previous one did not have (`new`), those of the previous record that are
-gone (`resolved`), those in both (`persisting`), and every control whose status changed.
+record that the previous one did not have (`new`), those of the previous record whose
+control is now conforme or non applicable (`resolved`), those whose control is now
+unjudged ("à évaluer", "erreur") or no longer in the grid (`not_reassessed`: a
+non-conformity is never assumed lifted), those in both (`persisting`), and every control
+whose status changed.
 
 The previous record comes from the auditor (the notebook parameter `previous_findings`)
 or is found beside the new audit: the latest `findings.json` of the same provider, dated
@@ -33,6 +36,9 @@ MAX_FINDINGS_BYTES = 64 * 1024 * 1024
 """A findings.json larger than this is refused (a record is a few hundred kilobytes)."""
 
 NC_STATUSES = ("non conforme", "partiellement conforme")
+RESOLVED_STATUSES = ("conforme", "non applicable")
+"""A previous non-conformity is `resolved` only when its control is now judged one of these;
+one now "à évaluer", "erreur" or gone from the grid is `not_reassessed` (never assumed lifted)."""
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -228,13 +234,14 @@ def changes_since(
         "bottom_line": {"previous": old["bottom_line"], "current": current["bottom_line"]},
         "new": [_nc_entry(nc) for ref, nc in new_ncs.items() if ref not in old_ncs],
         "resolved": [
-            {
-                **_nc_entry(nc),
-                "previous_status": nc["status"],
-                "status": new_status.get(ref),
-            }
+            {**_nc_entry(nc), "previous_status": nc["status"], "status": new_status[ref]}
             for ref, nc in old_ncs.items()
-            if ref not in new_ncs
+            if ref not in new_ncs and new_status.get(ref) in RESOLVED_STATUSES
+        ],
+        "not_reassessed": [
+            {**_nc_entry(nc), "previous_status": nc["status"], "status": new_status.get(ref)}
+            for ref, nc in old_ncs.items()
+            if ref not in new_ncs and new_status.get(ref) not in RESOLVED_STATUSES
         ],
         "persisting": [
             {
@@ -293,8 +300,10 @@ def previous_for(
 CHANGE_KIND = {
     "new": "nouvelle",
     "resolved": "levée",
+    "not_reassessed": "non réévaluée",
     "persisting": "persistante",
 }
+CHANGE_LISTS = tuple(CHANGE_KIND)
 
 
 def changes_table(changes: dict[str, Any] | None) -> pd.DataFrame:
@@ -304,10 +313,10 @@ def changes_table(changes: dict[str, Any] | None) -> pd.DataFrame:
     if not changes:
         return pd.DataFrame(columns=columns)
     rows: list[list[Any]] = []
-    for kind in ("new", "resolved", "persisting"):
-        for entry in changes[kind]:
+    for kind in CHANGE_LISTS:
+        for entry in changes.get(kind, []):
             before = entry.get("previous_status") if kind != "new" else None
-            after = entry["status"] if kind != "resolved" else entry.get("status")
+            after = entry.get("status")
             rows.append(
                 [
                     f"non-conformité {CHANGE_KIND[kind]}",

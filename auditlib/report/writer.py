@@ -213,8 +213,8 @@ def change_rows(changes: dict[str, Any] | None, language: str = "fr") -> list[di
         return []
     words = LABELS[language]
     rows: list[dict[str, str]] = []
-    for kind in ("new", "resolved", "persisting"):
-        for entry in changes[kind]:
+    for kind in ("new", "resolved", "not_reassessed", "persisting"):
+        for entry in changes.get(kind, []):
             rows.append(
                 {
                     "kind": kind,

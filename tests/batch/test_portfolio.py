@@ -112,8 +112,9 @@ def test_every_provider_with_its_latest_bottom_line_or_none(folio: Portfolio) ->
         if entry.provider.id != NOT_AUDITED:
             assert entry.latest is not None and entry.latest.date == DAY
             record = json.loads((entry.latest.folder / "findings.json").read_text("utf-8"))
-            assert table.set_index("prestataire").loc[entry.provider.id, "conclusion"] == (
-                record["bottom_line"]
+            assert (
+                table.set_index("prestataire").loc[entry.provider.id, "conclusion"]
+                == (record["bottom_line"])
             )
             assert len(entry.latest.nonconformities) == len(record["nonconformities"])
 

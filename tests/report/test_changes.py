@@ -19,7 +19,7 @@ import pytest
 from auditlib.audit.assess import ControlStatus
 from auditlib.audit.run import AuditRun, AuditSettings, run_audit
 from auditlib.batch.plan import PlannedAudit
-from auditlib.batch.runner import BatchSettings, BatchJob, _parameters
+from auditlib.batch.runner import BatchJob, BatchSettings, _parameters
 from auditlib.registry import load_registry
 from auditlib.report.changes import (
     PreviousFindingsError,
@@ -39,7 +39,9 @@ FIRST = dt.date(2026, 7, 28)
 SECOND = dt.date(2026, 11, 28)
 
 
-def record(provider: str, day: str, controls: dict[str, str], ncs: dict[str, str]) -> dict[str, Any]:
+def record(
+    provider: str, day: str, controls: dict[str, str], ncs: dict[str, str]
+) -> dict[str, Any]:
     """A findings record reduced to what the comparison reads."""
     return {
         "format": "auditlib.findings",
@@ -50,7 +52,12 @@ def record(provider: str, day: str, controls: dict[str, str], ncs: dict[str, str
             for ref, status in controls.items()
         ],
         "nonconformities": [
-            {"control": ref, "requirement": ref.split("/")[0], "status": controls[ref], "severity": sev}
+            {
+                "control": ref,
+                "requirement": ref.split("/")[0],
+                "status": controls[ref],
+                "severity": sev,
+            }
             for ref, sev in ncs.items()
         ],
     }
@@ -98,12 +105,22 @@ def test_new_resolved_persisting_and_status_changes() -> None:
     ]
 
 
-def test_a_control_gone_from_the_grid_is_resolved_with_no_status() -> None:
-    before = record("p", "2026-01-10", {A: "non conforme"}, {A: "low"})
-    after = record("p", "2026-05-10", {B: "conforme"}, {})
+def test_a_control_now_unjudged_or_gone_is_not_reassessed_never_resolved() -> None:
+    before = record("p", "2026-01-10", {A: "non conforme", B: "partiellement conforme"}, {})
+    before["nonconformities"] = [
+        {"control": A, "requirement": "EXI EDC PSC 101", "status": "non conforme"},
+        {"control": B, "requirement": "EXI EDC PSC 102", "status": "partiellement conforme"},
+    ]
+    after = record("p", "2026-05-10", {B: "à évaluer", C: "conforme"}, {})
     changes = changes_since(after, before)
-    assert changes["resolved"][0]["status"] is None
-    assert changes["new"] == changes["persisting"] == changes["status_changes"] == []
+    assert changes["resolved"] == []
+    assert [(n["control"], n["status"]) for n in changes["not_reassessed"]] == [
+        (A, None),
+        (B, "à évaluer"),
+    ]
+    assert changes["new"] == changes["persisting"] == []
+    assert [c["ref"] for c in changes["status_changes"]] == [B]
+    assert list(changes_table(changes)["évolution"]) == ["non-conformité non réévaluée"] * 2
 
 
 @pytest.mark.parametrize(
@@ -242,9 +259,7 @@ def test_second_audit_through_the_writer(audits: dict[str, Any]) -> None:
     check_record(written)
     changes = written["changes_since_previous"]
     assert [n["control"] for n in changes["new"]] == [audits["y"]]
-    assert [(n["control"], n["status"]) for n in changes["resolved"]] == [
-        (audits["x"], "conforme")
-    ]
+    assert [(n["control"], n["status"]) for n in changes["resolved"]] == [(audits["x"], "conforme")]
     first_ncs = {n.control_ref for n in audits["first"].assessment.nonconformities}
     second_ncs = {n.control_ref for n in second.assessment.nonconformities}
     assert {n["control"] for n in changes["persisting"]} == first_ncs & second_ncs
