@@ -168,7 +168,7 @@ class Portfolio:
                 {
                     "prestataire": p.id,
                     "nom": p.name,
-                    "habilitation": p.habilitation,
+                    "habilitation": _habilitation_text(p),
                     "rôles": ", ".join(r.value for r in p.roles),
                     "dernier audit": last.date.isoformat() if last else NO_AUDIT,
                     "motif": last.trigger if last else "",
@@ -261,7 +261,7 @@ class Portfolio:
         triggered = {
             (a.provider_id, a.event.date, a.event.event)
             for a in self.plan
-            if getattr(a, "event", None) is not None and a.event is not None
+            if a.event is not None
         }
         rows = [
             {
@@ -488,6 +488,12 @@ class Portfolio:
             },
             generated_at=dt.datetime.now(dt.UTC).strftime("%d/%m/%Y %H:%M UTC"),
         )
+
+
+def _habilitation_text(provider: Provider) -> str:
+    """The provider's habilitation number(s): the registry's list when it has one."""
+    numbers = [number for number, _, _ in habilitation_expiries(provider)]
+    return ", ".join(numbers) or str(getattr(provider, "habilitation", "") or "")
 
 
 def _integers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
