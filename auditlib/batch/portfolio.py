@@ -259,9 +259,7 @@ class Portfolio:
         """Supervision events (the events file) and whether each made an audit due; then
         the trace findings of each provider's latest audit."""
         triggered = {
-            (a.provider_id, a.event.date, a.event.event)
-            for a in self.plan
-            if a.event is not None
+            (a.provider_id, a.event.date, a.event.event) for a in self.plan if a.event is not None
         }
         rows = [
             {
