@@ -234,3 +234,20 @@ def test_write_portfolio_html_only(folio: Portfolio, tmp_path: Path) -> None:
     outputs = write_portfolio(folio, tmp_path, pdf=False)
     assert outputs.pdf is None and not (tmp_path / "portfolio.pdf").exists()
     assert "<h1>Portefeuille d'audits EDC PSC</h1>" in outputs.html.read_text("utf-8")
+
+
+def test_papermill_sees_every_parameter_of_the_portfolio_notebook() -> None:
+    import papermill
+
+    declared = papermill.inspect_notebook(str(portfolio_notebook()))
+    assert set(declared) == {
+        "audits_dir",
+        "registry_path",
+        "as_of",
+        "within",
+        "scan_results_path",
+        "events_path",
+        "output_dir",
+        "pdf",
+    }
+    assert declared["registry_path"]["default"] == "None"  # the packaged demo registry
