@@ -308,3 +308,38 @@ def test_the_batch_passes_the_previous_audit_to_the_notebook(audits: dict[str, A
     assert params["previous_findings"] == str(expected.resolve())
     early = BatchJob("f", PROVIDER, planned.trigger, FIRST, FIRST, "r", (planned,))
     assert _parameters(early, settings, folder / "work", None)["previous_findings"] is None
+
+
+@pytest.mark.notebook
+def test_the_audit_notebook_shows_and_records_the_changes(audits: dict[str, Any]) -> None:
+    import papermill
+
+    from auditlib.resources import audit_notebook
+
+    folder: Path = audits["folder"]
+    target = folder / f"{PROVIDER}_certificate_expiry_{SECOND.isoformat()}"
+    executed = folder / "second.ipynb"
+    papermill.execute_notebook(
+        str(audit_notebook()),
+        str(executed),
+        parameters={
+            "provider_id": PROVIDER,
+            "audit_date": SECOND.isoformat(),
+            "scan_results_path": str(folder / "scans.json"),
+            "verdicts_path": str(folder / f"verdicts-{SECOND.isoformat()}.yaml"),
+            "output_dir": str(target),
+        },
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(folder),
+    )
+    shown = json.dumps(
+        [c.get("outputs", []) for c in json.loads(executed.read_text("utf-8"))["cells"]],
+        ensure_ascii=False,
+    )
+    assert "Audit précédent" in shown and audits["first"].spec.folder_name in shown
+    assert "non-conformité nouvelle" in shown and "non-conformité levée" in shown
+    written = json.loads((target / "findings.json").read_text("utf-8"))
+    changes = written["changes_since_previous"]
+    assert [n["control"] for n in changes["new"]] == [audits["y"]]
+    assert [n["control"] for n in changes["resolved"]] == [audits["x"]]
