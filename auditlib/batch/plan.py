@@ -130,8 +130,10 @@ class PlannedAudit:
         ca_dir: str | Path | None = None,
         auditor: str | None = None,
         language: str = "fr",
+        previous_findings: str | Path | None = None,
     ) -> dict[str, str | None]:
-        """The audit notebook's papermill parameters (strings or None; never a secret)."""
+        """The audit notebook's papermill parameters (strings or None; never a secret).
+        `previous_findings`: the provider's previous audit record, compared with this one."""
 
         def text(value: str | Path | None) -> str | None:
             return None if value is None else str(Path(value).absolute())
@@ -147,6 +149,7 @@ class PlannedAudit:
             "verdicts_path": text(verdicts_path),
             "ca_dir": text(ca_dir),
             "output_dir": text(output_dir),
+            "previous_findings": text(previous_findings),
             "auditor": auditor,
             "language": language,
         }

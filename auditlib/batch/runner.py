@@ -62,6 +62,7 @@ from auditlib.batch.plan import PlannedAudit
 from auditlib.errors import BatchError, TlsScanError
 from auditlib.files import sha256_bytes, sha256_file
 from auditlib.registry import Provider, Registry, load_registry, provider_digest
+from auditlib.report.changes import find_previous
 from auditlib.resources import audit_notebook
 from auditlib.sign import load_signer, sign_pdf
 from auditlib.tls.scan import (
@@ -529,9 +530,17 @@ def _parameters(
         ca_dir=settings.ca_dir.resolve() if settings.ca_dir else None,
         auditor=settings.auditor,
         language=settings.language,
+        previous_findings=_previous_findings(settings, job),
     )
     params["trigger_reference"] = job.reference
     return params
+
+
+def _previous_findings(settings: BatchSettings, job: BatchJob) -> Path | None:
+    """The provider's latest audit before this one in the batch folder (its findings.json),
+    compared with by the notebook (`changes_since_previous`)."""
+    found = find_previous(Path(settings.output_dir).resolve(), job.provider_id, job.audit_date)
+    return found.path if found else None
 
 
 def _input_hashes(

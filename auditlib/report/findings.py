@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditlib.errors import AuditlibError
+from auditlib.report.changes import PreviousFindings, changes_since
 from auditlib.resources import schema_path
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from auditlib.certs import CertificateInfo
     from auditlib.tls.evaluate import EndpointEvaluation, RuleResult
 
-FINDINGS_SCHEMA_VERSION = "1.0"
+FINDINGS_SCHEMA_VERSION = "1.1"
 FINDINGS_FORMAT = "auditlib.findings"
 SCHEMA_PATH = schema_path("findings.schema.json")
 
@@ -155,8 +156,25 @@ def _control(c: ControlAssessment) -> dict[str, Any]:
     }
 
 
-def findings_record(run: AuditRun, generated_at: dt.datetime | None = None) -> dict[str, Any]:
-    """Everything the audit concluded, JSON-ready, in the documented shape."""
+def findings_record(
+    run: AuditRun,
+    generated_at: dt.datetime | None = None,
+    previous: PreviousFindings | None = None,
+) -> dict[str, Any]:
+    """Everything the audit concluded, JSON-ready, in the documented shape; with
+    `previous` (the provider's previous record), what changed since
+    (`changes_since_previous`, `auditlib.report.changes`), else null there."""
+    record = _record(run, generated_at)
+    record["changes_since_previous"] = changes_since(record, previous) if previous else None
+    return record
+
+
+def changes_for(run: AuditRun, previous: PreviousFindings | None) -> dict[str, Any] | None:
+    """What `findings_record(run, previous=previous)` will hold as `changes_since_previous`."""
+    return changes_since(_record(run, None), previous) if previous else None
+
+
+def _record(run: AuditRun, generated_at: dt.datetime | None) -> dict[str, Any]:
     a = run.assessment
     p = run.provider
     bundle = run.bundle

@@ -126,6 +126,21 @@ LABELS: dict[str, dict[str, str]] = {
         "sha256": "SHA-256",
         "status_chart": "Statut par chapitre",
         "none": "aucun",
+        "changes": "Évolutions depuis l'audit précédent",
+        "changes_intro": "Comparaison, contrôle par contrôle, avec l'audit %s du %s "
+        "(conclusion : %s).",
+        "change_new": "nouvelle",
+        "change_resolved": "levée",
+        "change_not_reassessed": "non réévaluée",
+        "change_persisting": "persistante",
+        "change_status": "changement de statut",
+        "change": "Évolution",
+        "previous_status": "Statut précédent",
+        "current_status": "Statut actuel",
+        "no_change": "Aucun changement de statut depuis l'audit précédent.",
+        "changes_counts": "Non-conformités : %d nouvelle(s), %d levée(s), %d non réévaluée(s) "
+        "(contrôle à évaluer ou retiré : non réputée levée), %d persistante(s) ; "
+        "%d changement(s) de statut.",
     },
     "en": {
         "title": "EDC PSC audit report",
@@ -244,6 +259,20 @@ LABELS: dict[str, dict[str, str]] = {
         "sha256": "SHA-256",
         "status_chart": "Status by chapter",
         "none": "none",
+        "changes": "Changes since the previous audit",
+        "changes_intro": "Control-by-control comparison with audit %s of %s (bottom line: %s).",
+        "change_new": "new",
+        "change_resolved": "resolved",
+        "change_not_reassessed": "not reassessed",
+        "change_persisting": "persisting",
+        "change_status": "status change",
+        "change": "Change",
+        "previous_status": "Previous status",
+        "current_status": "Current status",
+        "no_change": "No status changed since the previous audit.",
+        "changes_counts": "Non-conformities: %d new, %d resolved, %d not reassessed "
+        "(control to assess or withdrawn: not deemed resolved), %d persisting; "
+        "%d status change(s).",
     },
 }
 

@@ -30,6 +30,7 @@ from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import AuditRun, AuditSettings, run_audit
 from auditlib.report import charts
 from auditlib.report.findings import (
+    FINDINGS_SCHEMA_VERSION,
     SCHEMA_PATH,
     check_record,
     findings_record,
@@ -237,7 +238,8 @@ def test_audit_folder_name_is_provider_trigger_date_and_safe() -> None:
 
 def test_an_existing_folder_is_overwritten_cleanly(fr: ReportOutputs) -> None:
     assert fr.pdf.read_bytes().startswith(b"%PDF-")
-    assert json.loads(fr.findings.read_text(encoding="utf-8"))["schema_version"] == "1.0"
+    written = json.loads(fr.findings.read_text(encoding="utf-8"))
+    assert written["schema_version"] == FINDINGS_SCHEMA_VERSION
     load_workbook(fr.grille)
     assert (fr.folder / "notes-auditeur.txt").read_text() == "kept"
 
@@ -384,7 +386,7 @@ def test_findings_json_validates_against_its_schema(
     for outputs in (fr, en[1]):
         record = json.loads(outputs.findings.read_text(encoding="utf-8"))
         assert validate(record, schema) == []
-        assert record["schema_version"] == "1.0"
+        assert record["schema_version"] == FINDINGS_SCHEMA_VERSION
 
 
 def test_findings_json_carries_the_whole_record(fr: ReportOutputs, fr_run: AuditRun) -> None:
