@@ -254,18 +254,35 @@ def certificate_validity_checks(
     return results
 
 
+def rule_requirements(
+    rule_id: str, profile_requirement: str | None, settings: AssessmentSettings | None
+) -> tuple[str, ...]:
+    """The requirement(s) an ANSSI rule evidences: the assessment profile's
+    `rule_requirements` when it names the rule, else the TLS profile's own."""
+    if settings is not None and rule_id in settings.rule_requirements:
+        return settings.rule_requirements[rule_id]
+    return (profile_requirement,) if profile_requirement else ()
+
+
 def rule_check(
-    family: str, result: RuleResult, where: str, phases: Sequence[Phase]
+    family: str,
+    result: RuleResult,
+    where: str,
+    phases: Sequence[Phase],
+    settings: AssessmentSettings | None = None,
 ) -> CheckResult | None:
-    if not result.requirement or not result.counts:
+    """One rule on one endpoint as a check; None for informative rules (HSTS). A rule
+    mapped to no requirement is kept (it becomes an unmapped finding, never dropped)."""
+    if not result.counts:
         return None
+    requirements = rule_requirements(result.rule_id, result.requirement, settings)
     label = f"{result.rule_id} {result.title}".strip()
     return CheckResult(
         check=family,
         name=f"{result.rule_id} @ {where}",
         outcome=RULE_OUTCOMES[str(result.status)],
         message=f"{where} : {label} : {result.reason}",
-        requirements=(result.requirement,),
+        requirements=requirements,
         phases=tuple(phases),
         severity=result.severity,
         source=where,
@@ -281,7 +298,7 @@ def tls_checks(
     for evaluation in evaluations:
         where = evaluation.label
         for rule in evaluation.results:
-            check = rule_check("tls", rule, where, phases)
+            check = rule_check("tls", rule, where, phases, settings)
             if check is not None:
                 results.append(check)
     return results
@@ -310,7 +327,7 @@ def client_certificate_checks(
             leaf, "client", as_of=as_of, issuer=issuer, chain=item.certificates
         )
         for rule in rules:
-            check = rule_check("client_certificate", rule, where, phases)
+            check = rule_check("client_certificate", rule, where, phases, settings)
             if check is not None:
                 results.append(check)
     return results
@@ -321,7 +338,7 @@ def trace_checks(analysis: TraceAnalysis, settings: AssessmentSettings) -> list[
     phases = settings.check_phases["supervision"]
     results = []
     for outcome in analysis.outcomes:
-        if not outcome.requirements:
+        if not outcome.requirements and outcome.check not in settings.supervision_requirements:
             continue
         finding = outcome.finding
         message = finding.message if finding else (outcome.note or f"{outcome.title} : conforme")
@@ -331,7 +348,9 @@ def trace_checks(analysis: TraceAnalysis, settings: AssessmentSettings) -> list[
                 name=outcome.check,
                 outcome=TRACE_OUTCOMES.get(str(outcome.status), CheckOutcome.INCOMPLETE),
                 message=f"Supervision : {message}",
-                requirements=tuple(outcome.requirements),
+                requirements=settings.supervision_requirements.get(
+                    outcome.check, tuple(outcome.requirements)
+                ),
                 phases=phases,
                 severity=str(outcome.severity),
                 source=str(analysis.export.source) if analysis.export else None,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditlib import __version__
 from auditlib.audit.assess import (
+    DEADLINE_BASIS,
     Assessment,
     AssessmentSettings,
     AuditorVerdict,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 
 """The demo data of a source checkout; the defaults of a notebook run with no paths given."""
 
+DEADLINE_COLUMN = f"échéance ({DEADLINE_BASIS})"
 STATUS_COLOURS = {
     ControlStatus.CONFORME: "#d8f0d8",
     ControlStatus.PARTIEL: "#fff1c2",
@@ -73,6 +75,7 @@ STATUS_COLOURS = {
     ControlStatus.NON_APPLICABLE: "#e8e8e8",
     ControlStatus.A_EVALUER: "#dde6f0",
     ControlStatus.ERREUR: "#f3d3f0",
+    ControlStatus.HORS_PERIMETRE: "#efefef",
 }
 
 
@@ -96,6 +99,9 @@ class AuditSettings:
     trigger_reference: str | None = None
     language: str = "fr"
     scan_timeout: int = 5
+    mapping_path: Path | None = None
+    """Assessment profile mapping checks to requirements (`--mapping`); None: the packaged
+    `profiles/assessment.yaml`."""
 
     @classmethod
     def from_parameters(cls, **params: Any) -> AuditSettings:
@@ -118,6 +124,7 @@ class AuditSettings:
             auditor=params.get("auditor") or None,
             trigger_reference=params.get("trigger_reference") or None,
             language=str(params.get("language") or "fr"),
+            mapping_path=path(params.get("mapping_path")),
         )
 
 
@@ -143,6 +150,8 @@ class AuditRun:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     tool_version: str = __version__
     tls_profile_id: str = ""
+    assessment_settings: AssessmentSettings | None = None
+    """The mapping and remediation proposal the assessment used."""
     figures: dict[tuple[str, str], Figure] = field(default_factory=dict, repr=False, compare=False)
     """Charts drawn so far, by (name, language): see `auditlib.report.charts.chart`."""
 
@@ -179,18 +188,51 @@ class AuditRun:
     def nonconformities_table(self) -> pd.DataFrame:
         import pandas as pd
 
+        due = DEADLINE_COLUMN
         return pd.DataFrame(
             [
                 {
                     "contrôle": n.control_ref,
                     "statut": n.status.value,
                     "gravité": n.severity_label,
-                    "échéance": n.deadline.isoformat(),
+                    due: n.deadline.isoformat() if n.deadline else "-",
                     "motif": " ; ".join(n.reasons),
                 }
                 for n in self.assessment.nonconformities
             ],
-            columns=["contrôle", "statut", "gravité", "échéance", "motif"],
+            columns=["contrôle", "statut", "gravité", due, "motif"],
+        )
+
+    def outcome_table(self) -> pd.DataFrame:
+        """The outcome and the recommendation (the compte rendu's bottom line)."""
+        import pandas as pd
+
+        o = self.assessment.outcome
+        rows = [
+            ("Conclusion", o.value.value),
+            ("Recommandation (proposition de l'auditeur)", o.recommendation.value),
+            ("Motifs", o.grounds),
+            ("Réserves", " ; ".join(o.reservations) or "-"),
+            ("Constats hors grille", str(len(self.assessment.unmapped_findings))),
+        ]
+        return pd.DataFrame(rows, columns=["", "valeur"]).set_index("")
+
+    def unmapped_table(self) -> pd.DataFrame:
+        """Results that reached no control: hors grille, non applicable, hors périmètre."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "vérification": u.check.name,
+                    "résultat": u.check.outcome.value,
+                    "exigences": ", ".join(u.check.requirements) or "-",
+                    "classement": u.disposition,
+                    "constat": u.check.message,
+                }
+                for u in self.assessment.unplaced
+            ],
+            columns=["vérification", "résultat", "exigences", "classement", "constat"],
         )
 
     def conflicts_table(self) -> pd.DataFrame:
@@ -456,7 +498,11 @@ def run_audit(settings: AuditSettings) -> AuditRun:
         if settings.verdicts_path is not None
         else []
     )
-    assessment_settings = AssessmentSettings.load()
+    assessment_settings = (
+        AssessmentSettings.load(settings.mapping_path)
+        if settings.mapping_path is not None
+        else AssessmentSettings.load()
+    )
     checks = tls_checks(evaluations, assessment_settings)
     checks += client_certificate_checks(bundle, assessment_settings, when)
     for analysis in traces:
@@ -499,4 +545,5 @@ def run_audit(settings: AuditSettings) -> AuditRun:
         input_hashes=hashes,
         problems=problems,
         tls_profile_id=profile.id,
+        assessment_settings=assessment_settings,
     )
