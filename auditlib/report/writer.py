@@ -19,18 +19,22 @@ from typing import TYPE_CHECKING, Any
 
 from auditlib import resources
 from auditlib.audit.assess import STATUS_ORDER, CheckOutcome
+from auditlib.audit.plan import actions_for, corrective_actions
 from auditlib.errors import AuditlibError
 from auditlib.files import write_atomic
 from auditlib.report import charts
 from auditlib.report.findings import check_record, findings_record, to_json
 from auditlib.report.grille import grille_bytes, short_sha
 from auditlib.report.text import (
+    AUDIT_OUTCOME,
     BUNDLE_STATE,
+    DISPOSITION,
     INPUT_NAMES,
     INTEGRITY,
     LABELS,
     LANGUAGES,
     OUTCOME,
+    RECOMMENDATION,
     RULE_STATUS,
     SEVERITY,
     VERDICT,
@@ -201,7 +205,27 @@ def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
     a = run.assessment
     counts = a.counts()
     rule_reasons = {(e.label, r.rule_id): r.reason for e in run.evaluations for r in e.results}
+    plan = corrective_actions(run.bundle)
+    labels = LABELS[language]
+    days = run.assessment_settings.remediation_days if run.assessment_settings else {}
+    severity_words = SEVERITY[language]
+    deadline_note = (
+        labels["deadline_note"].format(
+            days=", ".join(f"{severity_words.get(k, k)} {v} j" for k, v in days.items())
+        )
+        if days
+        else labels["no_deadline_note"]
+    )
     return {
+        "outcome": a.outcome,
+        "audit_outcome_label": AUDIT_OUTCOME[language],
+        "recommendation_label": RECOMMENDATION[language],
+        "disposition_label": DISPOSITION[language],
+        "deadline_note": deadline_note,
+        "unmapped": a.unmapped_findings,
+        "set_aside": [u for u in a.unplaced if not u.unmapped],
+        "actions_for": lambda n: actions_for(plan, n.control_ref, n.requirement_id),
+        "phase_labels": [ph.label for ph in a.phases],
         "run": run,
         "a": a,
         "p": run.provider,

@@ -237,7 +237,7 @@ def test_audit_folder_name_is_provider_trigger_date_and_safe() -> None:
 
 def test_an_existing_folder_is_overwritten_cleanly(fr: ReportOutputs) -> None:
     assert fr.pdf.read_bytes().startswith(b"%PDF-")
-    assert json.loads(fr.findings.read_text(encoding="utf-8"))["schema_version"] == "1.0"
+    assert json.loads(fr.findings.read_text(encoding="utf-8"))["schema_version"] == "1.1"
     load_workbook(fr.grille)
     assert (fr.folder / "notes-auditeur.txt").read_text() == "kept"
 
@@ -384,7 +384,7 @@ def test_findings_json_validates_against_its_schema(
     for outputs in (fr, en[1]):
         record = json.loads(outputs.findings.read_text(encoding="utf-8"))
         assert validate(record, schema) == []
-        assert record["schema_version"] == "1.0"
+        assert record["schema_version"] == "1.1"
 
 
 def test_findings_json_carries_the_whole_record(fr: ReportOutputs, fr_run: AuditRun) -> None:
