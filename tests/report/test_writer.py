@@ -626,3 +626,47 @@ def test_a_workbook_numbered_otherwise_keeps_every_failing_result(
     assert "Constats hors grille" in page
     for c in failing:
         assert c.name in page
+
+
+def test_the_providers_corrective_actions_sit_beside_the_nonconformities(
+    fr_run: AuditRun, tmp_path: Path
+) -> None:
+    import html as html_module
+
+    from auditlib.demo.data import manifest_entry, write_bundle
+    from auditlib.evidence.bundle import load_bundle
+
+    nc = fr_run.assessment.nonconformities[0]
+    plan = b"Plan d'actions correctives signe.\n"
+    actions = [
+        {
+            "action": "Renouveler le certificat serveur",
+            "due": "2026-12-15",
+            "targets": [nc.control_ref],
+        },
+        {"action": "Action sans rapport", "due": "2026-12-01", "targets": ["EXI EDC PSC 999"]},
+    ]
+    entry = manifest_entry(
+        "plan.md", plan, "corrective_plan", [], AUDIT_DATE, corrective_plan={"actions": actions}
+    )
+    folder = write_bundle(tmp_path / "bundle", fr_run.provider.id, {"plan.md": plan}, [entry])
+    run = copy.copy(fr_run)
+    run.bundle = load_bundle(folder, as_of=fr_run.as_of)
+    record = findings_record(run)
+    check_record(record)
+    answered = next(n for n in record["nonconformities"] if n["control"] == nc.control_ref)
+    assert answered["corrective_actions"] == [
+        {
+            "action": "Renouveler le certificat serveur",
+            "due": "2026-12-15",
+            "owner": None,
+            "targets": [nc.control_ref],
+            "plan": "plan.md",
+        }
+    ]
+    assert len(record["corrective_plan"]) == 2
+    page = html_module.unescape(render_html(run))
+    summary = page[page.index('id="summary"') : page.index('id="unmapped"')]
+    assert "Renouveler le certificat serveur" in summary
+    assert "échéance du prestataire 15/12/2026" in summary
+    assert "Action sans rapport" not in summary
