@@ -30,6 +30,7 @@ from auditlib.audit.checks import (
     bundle_checks,
     client_certificate_checks,
     evidence_index,
+    key_policy_checks,
     tls_checks,
     trace_checks,
 )
@@ -505,6 +506,7 @@ def run_audit(settings: AuditSettings) -> AuditRun:
     )
     checks = tls_checks(evaluations, assessment_settings)
     checks += client_certificate_checks(bundle, assessment_settings, when)
+    checks += key_policy_checks(observations, bundle, assessment_settings)
     for analysis in traces:
         checks += trace_checks(analysis, assessment_settings)
     covered = {r for c in checks for r in c.requirements}

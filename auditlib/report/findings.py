@@ -64,6 +64,7 @@ def _certificate(cert: CertificateInfo) -> dict[str, Any]:
         "key": f"{cert.key_type} {cert.key_size}",
         "signature_hash": cert.signature_hash,
         "sha256_fingerprint": cert.sha256_fingerprint,
+        "public_key_sha256": cert.public_key_sha256,
     }
 
 
