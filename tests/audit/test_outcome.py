@@ -229,7 +229,7 @@ def test_a_mapping_file_realigns_rules(tmp_path: Path) -> None:
     assert made is not None and made.requirements == ("EXI EDC PSC 215", "EXI EDC PSC 216")
     default = rule_check("tls", rule, "api:443", (Phase.AVANT,), AssessmentSettings.load())
     assert default is not None and default.requirements == ("EXI EDC PSC 115",)
-    with pytest.raises(AssessError, match="m2.yaml"):
+    with pytest.raises(AssessError, match=r"m2\.yaml"):
         bad = tmp_path / "m2.yaml"
         bad.write_text("checks: {}\ndefault_severity: x\nremediation_days: [1]\n", "utf-8")
         AssessmentSettings.load(bad)
