@@ -22,7 +22,13 @@ from auditlib.tls.profile import Profile
 from auditlib.tls.rules import CERT_RULES, load_profile
 from auditlib.traces.model import SupervisionProfile, load_supervision_profile
 
-BUNDLE_FAMILIES = ("conformite_sections", "pentest", "certificate_validity", "key_policy")
+BUNDLE_FAMILIES = (
+    "conformite_sections",
+    "pentest",
+    "certificate_validity",
+    "key_policy",
+    "revocation",
+)
 DYNAMIC_FAMILIES = {
     "evidence_integrity": "exigences déclarées au manifeste pour chaque preuve",
     "evidence_missing": "exigences du classeur qui attendent une preuve (Format Avant)",

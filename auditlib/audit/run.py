@@ -34,6 +34,7 @@ from auditlib.audit.checks import (
     tls_checks,
     trace_checks,
 )
+from auditlib.audit.revocation import CrlSource, revocation_checks
 from auditlib.audit.verdicts import load_verdicts
 from auditlib.checkpoints.reader import ControlGrid, load_checkpoints
 from auditlib.errors import AuditlibError
@@ -100,6 +101,9 @@ class AuditSettings:
     trigger_reference: str | None = None
     language: str = "fr"
     scan_timeout: int = 5
+    crl_source: Path | None = None
+    """The auditor's CRL source (YAML, see `auditlib.audit.revocation`); None: revocation
+    is not verified (said in the report's problems)."""
     mapping_path: Path | None = None
     """Assessment profile mapping checks to requirements (`--mapping`); None: the packaged
     `profiles/assessment.yaml`."""
@@ -126,6 +130,7 @@ class AuditSettings:
             trigger_reference=params.get("trigger_reference") or None,
             language=str(params.get("language") or "fr"),
             mapping_path=path(params.get("mapping_path")),
+            crl_source=path(params.get("crl_source")),
         )
 
 
@@ -468,6 +473,29 @@ def _read_item(bundle: EvidenceBundle, path: str) -> bytes:
     return (bundle.source / path).read_bytes()
 
 
+def _revocation(
+    settings: AuditSettings,
+    observations: list[TlsObservation],
+    bundle: EvidenceBundle,
+    assessment_settings: AssessmentSettings,
+    when: dt.datetime,
+    problems: list[str],
+) -> list[CheckResult]:
+    """Revocation of the endpoints' and the bundle's certificates, from the auditor's CRLs."""
+    certificates = [(o.label, o.leaf) for o in observations if o.leaf is not None]
+    if bundle.usable:
+        certificates += [(item.path, cert) for item, cert in bundle.certificates if item.intact]
+    if settings.crl_source is None:
+        if certificates and "revocation" in assessment_settings.check_phases:
+            problems.append(
+                "révocation des certificats non vérifiée : aucune source de CRL configurée "
+                "(AuditSettings.crl_source)"
+            )
+        return []
+    source = CrlSource.load(settings.crl_source, default_issuers=settings.ca_dir)
+    return revocation_checks(certificates, source, assessment_settings, when)
+
+
 def run_audit(settings: AuditSettings) -> AuditRun:
     """Load every input, run every automated check, and assess the provider."""
     registry = load_registry(settings.registry_path)
@@ -507,6 +535,7 @@ def run_audit(settings: AuditSettings) -> AuditRun:
     checks = tls_checks(evaluations, assessment_settings)
     checks += client_certificate_checks(bundle, assessment_settings, when)
     checks += key_policy_checks(observations, bundle, assessment_settings)
+    checks += _revocation(settings, observations, bundle, assessment_settings, when, problems)
     for analysis in traces:
         checks += trace_checks(analysis, assessment_settings)
     covered = {r for c in checks for r in c.requirements}
