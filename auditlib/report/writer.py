@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +45,7 @@ from auditlib.tls.profile import RuleStatus
 from auditlib.traces.analysis import trace_chart, trace_totals
 
 if TYPE_CHECKING:
-    from auditlib.audit.assess import ControlAssessment
+    from auditlib.audit.assess import ControlAssessment, UnplacedResult
     from auditlib.audit.run import AuditRun
 
 TEMPLATE = "report.html.j2"
@@ -200,6 +202,28 @@ def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
     return sections
 
 
+def _set_aside_groups(unplaced: Sequence[UnplacedResult]) -> list[dict[str, Any]]:
+    """Results set aside (non applicable, hors périmètre), one row per check family,
+    requirement and reason, with the count of each outcome (each is in findings.json)."""
+    groups: dict[tuple[str, str, str, str], Counter[str]] = {}
+    for u in unplaced:
+        if u.unmapped:
+            continue
+        key = (u.check.check, ", ".join(u.check.requirements), u.disposition, u.reason)
+        groups.setdefault(key, Counter())[u.check.outcome.value] += 1
+    return [
+        {
+            "check": check,
+            "requirements": requirements,
+            "disposition": disposition,
+            "reason": reason,
+            "outcomes": dict(counts),
+            "total": sum(counts.values()),
+        }
+        for (check, requirements, disposition, reason), counts in groups.items()
+    ]
+
+
 def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
     """Everything the template shows, computed once (charts as `data:` URIs)."""
     a = run.assessment
@@ -223,7 +247,7 @@ def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
         "disposition_label": DISPOSITION[language],
         "deadline_note": deadline_note,
         "unmapped": a.unmapped_findings,
-        "set_aside": [u for u in a.unplaced if not u.unmapped],
+        "set_aside": _set_aside_groups(a.unplaced),
         "actions_for": lambda n: actions_for(plan, n.control_ref, n.requirement_id),
         "phase_labels": [ph.label for ph in a.phases],
         "run": run,

@@ -670,3 +670,20 @@ def test_the_providers_corrective_actions_sit_beside_the_nonconformities(
     assert "Renouveler le certificat serveur" in summary
     assert "échéance du prestataire 15/12/2026" in summary
     assert "Action sans rapport" not in summary
+
+
+def test_results_set_aside_are_grouped_in_the_report_and_whole_in_findings(
+    fr_run: AuditRun,
+) -> None:
+    from auditlib.report.writer import report_context
+
+    record = findings_record(fr_run)
+    aside = record["set_aside_findings"]
+    assert aside and {u["disposition"] for u in aside} <= {
+        "non applicable",
+        "hors périmètre de cet audit",
+    }
+    groups = report_context(fr_run)["set_aside"]
+    assert sum(g["total"] for g in groups) == len(aside)
+    assert len(groups) < len(aside)
+    assert "Résultats écartés" in render_html(fr_run)
