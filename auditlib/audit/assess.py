@@ -83,8 +83,6 @@ STATUS_ORDER: tuple[ControlStatus, ...] = (
     ControlStatus.HORS_PERIMETRE,
     ControlStatus.NON_APPLICABLE,
 )
-NEUTRAL_STATUSES = frozenset({ControlStatus.NON_APPLICABLE, ControlStatus.HORS_PERIMETRE})
-"""Statuses that never change an audit's outcome."""
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 SEVERITY_LABELS = {"critical": "critique", "high": "élevée", "medium": "moyenne", "low": "faible"}
 

@@ -559,6 +559,8 @@ def run_audit(settings: AuditSettings) -> AuditRun:
         "bundle_manifest": fingerprint.manifest_sha256 if fingerprint else None,
         "scan_results": scans_sha,
         "verdicts": sha256_file(settings.verdicts_path) if settings.verdicts_path else None,
+        "mapping": sha256_file(settings.mapping_path) if settings.mapping_path else None,
+        "crl_source": sha256_file(settings.crl_source) if settings.crl_source else None,
     }
     return AuditRun(
         settings=settings,

@@ -413,6 +413,8 @@ INPUT_NAMES = {
         "bundle_manifest": "Manifeste du dossier",
         "scan_results": "Résultats d'analyse TLS",
         "verdicts": "Appréciations de l'auditeur",
+        "mapping": "Correspondance vérifications / exigences (--mapping)",
+        "crl_source": "Source de CRL de l'auditeur",
     },
     "en": {
         "checkpoints": "Checkpoint workbook",
@@ -421,6 +423,8 @@ INPUT_NAMES = {
         "bundle_manifest": "Bundle manifest",
         "scan_results": "TLS scan results",
         "verdicts": "Auditor verdicts",
+        "mapping": "Check-to-requirement mapping (--mapping)",
+        "crl_source": "Auditor's CRL source",
     },
 }
 INTEGRITY = {

@@ -244,6 +244,7 @@ def test_an_audit_reads_the_auditors_crls(tmp_path: Path) -> None:
     import dataclasses
 
     run = run_audit(dataclasses.replace(base, crl_source=crl_source))
+    assert run.input_hashes["crl_source"] and run.input_hashes["mapping"] is None
     [revoked] = [c for c in run.checks if c.check == "revocation" and c.source == item.path]
     assert revoked.outcome is CheckOutcome.FAIL and "RÉVOQUÉ" in revoked.message
     controls = [c for c in run.assessment.controls if revoked in c.checks]
