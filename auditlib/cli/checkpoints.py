@@ -122,6 +122,9 @@ def run_check_mapping(args: argparse.Namespace) -> int:
     if args.format not in ("table", "json"):
         raise ChecklistError("--check-mapping prints a table or --format json")
     grid = load_checkpoints(args.file, sheet=args.sheet, profile=args.profile)
+    grid = grid.filter(
+        actor=args.actor, phase=args.phase, level=args.level, requirement=args.requirement
+    )
     for warning in grid.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     settings = mapping_settings(args.mapping)

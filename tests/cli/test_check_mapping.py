@@ -142,3 +142,13 @@ def test_a_missing_mapping_file_names_it(
 ) -> None:
     code, _, err = run(capsys, str(DEMO), "--check-mapping", "--mapping", str(tmp_path / "no.yaml"))
     assert code == 2 and "no.yaml" in err
+
+
+def test_filters_narrow_the_controls_a_check_may_reach(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, str(DEMO), "--check-mapping", "--phase", "PENDANT", "--format", "json"
+    )
+    checks = {c["check"]: c for c in json.loads(out)["checks"]}
+    assert code == 1  # AVANT/APRÈS-only checks (pentest) reach nothing in PENDANT alone
+    assert checks["pentest"]["state"] == "UNREACHED"
+    assert checks["tls/R4"]["controls"] == ["EXI EDC PSC 115/PENDANT/1"]
