@@ -202,6 +202,17 @@ def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
     return sections
 
 
+UNMAPPED_RANK = {
+    CheckOutcome.FAIL: 0,
+    CheckOutcome.ERROR: 1,
+    CheckOutcome.INCOMPLETE: 1,
+    CheckOutcome.DEGRADED: 2,
+    CheckOutcome.PASS: 3,
+    CheckOutcome.NOT_APPLICABLE: 4,
+}
+"""The compte rendu shows the unmapped findings that weigh most first."""
+
+
 def _set_aside_groups(unplaced: Sequence[UnplacedResult]) -> list[dict[str, Any]]:
     """Results set aside (non applicable, hors périmètre), one row per check family,
     requirement and reason, with the count of each outcome (each is in findings.json)."""
@@ -247,6 +258,9 @@ def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
         "disposition_label": DISPOSITION[language],
         "deadline_note": deadline_note,
         "unmapped": a.unmapped_findings,
+        "unmapped_ranked": sorted(
+            a.unmapped_findings, key=lambda u: UNMAPPED_RANK.get(u.check.outcome, 9)
+        ),
         "set_aside": _set_aside_groups(a.unplaced),
         "actions_for": lambda n: actions_for(plan, n.control_ref, n.requirement_id),
         "phase_labels": [ph.label for ph in a.phases],

@@ -687,3 +687,19 @@ def test_results_set_aside_are_grouped_in_the_report_and_whole_in_findings(
     assert sum(g["total"] for g in groups) == len(aside)
     assert len(groups) < len(aside)
     assert "Résultats écartés" in render_html(fr_run)
+
+
+def test_the_compte_rendu_stays_one_page_with_many_findings(
+    other_run: AuditRun, tmp_path: Path
+) -> None:
+    from pypdf import PdfReader
+
+    assert len(other_run.assessment.nonconformities) > 6
+    assert len(other_run.assessment.unmapped_findings) > 6
+    out = write_outputs(other_run, tmp_path / "out")
+    pages = [squashed(p.extract_text() or "") for p in PdfReader(out.pdf).pages]
+    assert squashed("Compte rendu") in pages[1]
+    assert squashed("Le prestataire (pris connaissance)") in pages[1]
+    assert squashed("Sommaire") in pages[2]
+    # failing unmapped results come first in the compte rendu
+    assert squashed("hors grille · en échec") in pages[1]
