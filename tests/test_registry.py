@@ -193,7 +193,7 @@ def test_huge_file_is_refused(workdir: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(RegistryError, match="nope.yaml: no such file"):
+    with pytest.raises(RegistryError, match=r"nope\.yaml: no such file"):
         load_registry(tmp_path / "nope.yaml")
     monkeypatch.chdir(tmp_path)  # a relative path names where it was looked for
     with pytest.raises(RegistryError, match=f"looked for {tmp_path}/data/registry.yaml"):

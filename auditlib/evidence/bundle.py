@@ -41,6 +41,7 @@ from auditlib.evidence.manifest import (
 )
 from auditlib.evidence.model import (
     BundleFingerprint,
+    CorrectiveActionFacts,
     EvidenceBundle,
     Finding,
     FindingCode,
@@ -446,6 +447,10 @@ def _judge_item(
         "title": spec.title,
         "certificate_use": spec.certificate.use if spec.certificate else None,
         "pentest": pentest,
+        "corrective_actions": tuple(
+            CorrectiveActionFacts(a.action, a.due, tuple(a.targets), a.owner)
+            for a in (spec.corrective_plan.actions if spec.corrective_plan else ())
+        ),
     }
     entry = present.get(rel)
     if entry is None:

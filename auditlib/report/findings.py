@@ -15,12 +15,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditlib.audit.assess import DEADLINE_BASIS
+from auditlib.audit.plan import actions_for, corrective_actions
 from auditlib.errors import AuditlibError
 from auditlib.report.changes import PreviousFindings, changes_since
 from auditlib.resources import schema_path
 
 if TYPE_CHECKING:
-    from auditlib.audit.assess import ControlAssessment
+    from auditlib.audit.assess import ControlAssessment, UnplacedResult
+    from auditlib.audit.plan import CorrectiveAction
     from auditlib.audit.run import AuditRun
     from auditlib.certs import CertificateInfo
     from auditlib.tls.evaluate import EndpointEvaluation, RuleResult
@@ -62,6 +65,7 @@ def _certificate(cert: CertificateInfo) -> dict[str, Any]:
         "key": f"{cert.key_type} {cert.key_size}",
         "signature_hash": cert.signature_hash,
         "sha256_fingerprint": cert.sha256_fingerprint,
+        "public_key_sha256": cert.public_key_sha256,
     }
 
 
@@ -156,6 +160,32 @@ def _control(c: ControlAssessment) -> dict[str, Any]:
     }
 
 
+def _unplaced(u: UnplacedResult) -> dict[str, Any]:
+    k = u.check
+    return {
+        "check": k.check,
+        "name": k.name,
+        "outcome": k.outcome.value,
+        "message": k.message,
+        "severity": k.severity,
+        "source": k.source,
+        "requirements": list(k.requirements),
+        "phases": [ph.value for ph in k.phases],
+        "disposition": u.disposition,
+        "reason": u.reason,
+    }
+
+
+def _action(x: CorrectiveAction) -> dict[str, Any]:
+    return {
+        "action": x.action,
+        "due": _iso(x.due),
+        "owner": x.owner,
+        "targets": list(x.targets),
+        "plan": x.plan,
+    }
+
+
 def findings_record(
     run: AuditRun,
     generated_at: dt.datetime | None = None,
@@ -178,6 +208,9 @@ def _record(run: AuditRun, generated_at: dt.datetime | None) -> dict[str, Any]:
     a = run.assessment
     p = run.provider
     bundle = run.bundle
+    outcome = a.outcome
+    settings = run.assessment_settings
+    plan = corrective_actions(bundle)
     return {
         "schema_version": FINDINGS_SCHEMA_VERSION,
         "format": FINDINGS_FORMAT,
@@ -220,17 +253,36 @@ def _record(run: AuditRun, generated_at: dt.datetime | None) -> dict[str, Any]:
             for r in a.applicability
         ],
         "controls": [_control(c) for c in a.controls],
+        "outcome": {
+            "value": outcome.value.value,
+            "recommendation": outcome.recommendation.value,
+            "reservations": list(outcome.reservations),
+            "grounds": outcome.grounds,
+            "basis": outcome.basis,
+            "phases": [ph.value for ph in a.phases],
+        },
+        "remediation": {
+            "basis": DEADLINE_BASIS,
+            "days": dict(settings.remediation_days) if settings else None,
+        },
         "nonconformities": [
             {
                 "control": n.control_ref,
                 "requirement": n.requirement_id,
                 "status": n.status.value,
                 "severity": n.severity,
-                "deadline": n.deadline.isoformat(),
+                "deadline": n.deadline.isoformat() if n.deadline else None,
+                "deadline_basis": n.deadline_basis,
                 "reasons": list(n.reasons),
+                "corrective_actions": [
+                    _action(x) for x in actions_for(plan, n.control_ref, n.requirement_id)
+                ],
             }
             for n in a.nonconformities
         ],
+        "corrective_plan": [_action(x) for x in plan],
+        "unmapped_findings": [_unplaced(u) for u in a.unmapped_findings],
+        "set_aside_findings": [_unplaced(u) for u in a.unplaced if not u.unmapped],
         "conflicts": [
             {
                 "control": c.control_ref,

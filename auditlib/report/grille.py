@@ -37,6 +37,7 @@ STATUS_FILLS = {
     "non applicable": "E8E8E8",
     "à évaluer": "DDE6F0",
     "erreur": "F3D3F0",
+    "hors périmètre de cet audit": "EFEFEF",
 }
 
 

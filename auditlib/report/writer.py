@@ -13,12 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditlib import resources
 from auditlib.audit.assess import STATUS_ORDER, CheckOutcome, ControlStatus
+from auditlib.audit.plan import actions_for, corrective_actions
 from auditlib.errors import AuditlibError
 from auditlib.files import write_atomic
 from auditlib.report import charts
@@ -26,12 +29,15 @@ from auditlib.report.changes import PreviousFindings, previous_for
 from auditlib.report.findings import check_record, findings_record, to_json
 from auditlib.report.grille import grille_bytes, short_sha
 from auditlib.report.text import (
+    AUDIT_OUTCOME,
     BUNDLE_STATE,
+    DISPOSITION,
     INPUT_NAMES,
     INTEGRITY,
     LABELS,
     LANGUAGES,
     OUTCOME,
+    RECOMMENDATION,
     RULE_STATUS,
     SEVERITY,
     VERDICT,
@@ -40,7 +46,7 @@ from auditlib.tls.profile import RuleStatus
 from auditlib.traces.analysis import trace_chart, trace_totals
 
 if TYPE_CHECKING:
-    from auditlib.audit.assess import ControlAssessment
+    from auditlib.audit.assess import ControlAssessment, UnplacedResult
     from auditlib.audit.run import AuditRun
 
 TEMPLATE = "report.html.j2"
@@ -197,6 +203,39 @@ def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
     return sections
 
 
+UNMAPPED_RANK = {
+    CheckOutcome.FAIL: 0,
+    CheckOutcome.ERROR: 1,
+    CheckOutcome.INCOMPLETE: 1,
+    CheckOutcome.DEGRADED: 2,
+    CheckOutcome.PASS: 3,
+    CheckOutcome.NOT_APPLICABLE: 4,
+}
+"""The compte rendu shows the unmapped findings that weigh most first."""
+
+
+def _set_aside_groups(unplaced: Sequence[UnplacedResult]) -> list[dict[str, Any]]:
+    """Results set aside (non applicable, hors périmètre), one row per check family,
+    requirement and reason, with the count of each outcome (each is in findings.json)."""
+    groups: dict[tuple[str, str, str, str], Counter[str]] = {}
+    for u in unplaced:
+        if u.unmapped:
+            continue
+        key = (u.check.check, ", ".join(u.check.requirements), u.disposition, u.reason)
+        groups.setdefault(key, Counter())[u.check.outcome.value] += 1
+    return [
+        {
+            "check": check,
+            "requirements": requirements,
+            "disposition": disposition,
+            "reason": reason,
+            "outcomes": dict(counts),
+            "total": sum(counts.values()),
+        }
+        for (check, requirements, disposition, reason), counts in groups.items()
+    ]
+
+
 def _status_text(value: str | None, language: str) -> str:
     if value is None:
         return "—"
@@ -248,7 +287,30 @@ def report_context(
     a = run.assessment
     counts = a.counts()
     rule_reasons = {(e.label, r.rule_id): r.reason for e in run.evaluations for r in e.results}
+    plan = corrective_actions(run.bundle)
+    labels = LABELS[language]
+    days = run.assessment_settings.remediation_days if run.assessment_settings else {}
+    severity_words = SEVERITY[language]
+    deadline_note = (
+        labels["deadline_note"].format(
+            days=", ".join(f"{severity_words.get(k, k)} {v} j" for k, v in days.items())
+        )
+        if days
+        else labels["no_deadline_note"]
+    )
     return {
+        "outcome": a.outcome,
+        "audit_outcome_label": AUDIT_OUTCOME[language],
+        "recommendation_label": RECOMMENDATION[language],
+        "disposition_label": DISPOSITION[language],
+        "deadline_note": deadline_note,
+        "unmapped": a.unmapped_findings,
+        "unmapped_ranked": sorted(
+            a.unmapped_findings, key=lambda u: UNMAPPED_RANK.get(u.check.outcome, 9)
+        ),
+        "set_aside": _set_aside_groups(a.unplaced),
+        "actions_for": lambda n: actions_for(plan, n.control_ref, n.requirement_id),
+        "phase_labels": [ph.label for ph in a.phases],
         "run": run,
         "a": a,
         "p": run.provider,

@@ -271,6 +271,34 @@ class TestPki:
         self.issued.append(issued)
         return issued
 
+    def crl(
+        self,
+        revoked: Sequence[IssuedCert | int] = (),
+        *,
+        this_update: dt.datetime | None = None,
+        next_update_days: int = 7,
+        signer: IssuedCert | None = None,
+    ) -> bytes:
+        """A DER CRL of the issuing CA revoking `revoked` (certificates or serial numbers,
+        revoked a day before `this_update`); `signer` another key to forge a bad signature."""
+        when = this_update or self.now
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.issuing.certificate.subject)
+            .last_update(when)
+            .next_update(when + dt.timedelta(days=next_update_days))
+        )
+        for cert in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(cert if isinstance(cert, int) else cert.certificate.serial_number)
+                .revocation_date(when - dt.timedelta(days=1))
+                .build()
+            )
+        key = (signer or self.issuing).key
+        crl = builder.sign(key, _sign_hash(key, "sha256"))
+        return crl.public_bytes(serialization.Encoding.DER)
+
     def chain_pem(self, leaf: IssuedCert, include_issuing: bool = True) -> bytes:
         """Leaf then issuing CA, as a server should send it (the root is not sent)."""
         pem = leaf.cert_pem()
