@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -64,3 +65,12 @@ def atomic_target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     _default_mode(fd)
     os.close(fd)
     return Path(tmp), target
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control characters (escape sequences, carriage returns,
+    bidi overrides) shown as `\\x1b`-style escapes; newlines and tabs kept."""
+    return _CONTROL_RE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
