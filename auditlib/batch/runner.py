@@ -59,7 +59,7 @@ from auditlib.batch.ledger import (
 )
 from auditlib.batch.plan import PlannedAudit
 from auditlib.errors import BatchError, TlsScanError
-from auditlib.files import sha256_bytes, sha256_file
+from auditlib.files import check_output_dir, sha256_bytes, sha256_file
 from auditlib.registry import Provider, Registry, load_registry, provider_digest
 from auditlib.resources import audit_notebook
 from auditlib.sign import load_signer, sign_pdf
@@ -498,6 +498,7 @@ def check_settings(settings: BatchSettings) -> None:
     """Refuse settings that cannot work, before any scan or notebook (`BatchError`)."""
     if settings.workers is not None and settings.workers < 1:
         raise BatchError("--workers must be at least 1")
+    check_output_dir(settings.output_dir)
     for what, folder in (("--ca-dir", settings.ca_dir), ("--verdicts-dir", settings.verdicts_dir)):
         if folder is not None and not Path(folder).is_dir():
             raise BatchError(f"{what} {folder}: no such folder")

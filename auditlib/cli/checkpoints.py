@@ -42,11 +42,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--format", choices=["table", "summary", "csv", "json", "xlsx"], default="table"
     )
-    parser.add_argument("--output", "-o", help="write to this file instead of standard output")
+    parser.add_argument(
+        "--output", "-o", help="write to this file instead of standard output ('-': stdout)"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from auditlib.files import check_output_file
+
+    if args.output == "-":
+        args.output = None
+    if args.output:
+        check_output_file(args.output)  # before the workbook is read
     grid = load_checkpoints(args.file, sheet=args.sheet, profile=args.profile)
     grid = grid.filter(
         actor=args.actor, phase=args.phase, level=args.level, requirement=args.requirement

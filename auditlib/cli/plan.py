@@ -108,7 +108,7 @@ def plan_from_args(
 
 
 def run(args: argparse.Namespace) -> int:
-    from auditlib.batch.plan import PlanProblem, format_plan
+    from auditlib.batch.plan import format_plan
     from auditlib.files import printable
 
     if args.scan_results is not None and not args.scan_results.is_file():
