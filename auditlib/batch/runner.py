@@ -57,7 +57,7 @@ from auditlib.batch.ledger import (
     provider_observations,
     read_ledger,
 )
-from auditlib.batch.plan import PlannedAudit
+from auditlib.batch.plan import PlannedAudit, PlanProblem, describe_exception
 from auditlib.errors import BatchError, TlsScanError
 from auditlib.files import check_output_dir, sha256_bytes, sha256_file
 from auditlib.registry import Provider, Registry, load_registry, provider_digest
@@ -651,6 +651,38 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
     )
 
 
+def _failed_before_start(run: _Run, job: BatchJob, error_name: str, reason: str) -> AuditOutcome:
+    """An audit that cannot even start (its inputs are unreadable): failed, with the reason."""
+    failure = NotebookFailure(error_name, reason)
+    run.ledger.write(
+        AuditEnd(
+            run=run.run_id,
+            audit=job.folder,
+            status=AuditStatus.FAILED.value,
+            inputs=run.hashes.get(job.folder, {}),
+            error=failure.to_dict(),
+            note="not started: its inputs could not be read",
+        )
+    )
+    run.progress.update(job.folder, AuditStatus.FAILED)
+    return AuditOutcome(job, AuditStatus.FAILED, None, {}, failure)
+
+
+def _unplanned(run: _Run, problem: PlanProblem) -> AuditOutcome:
+    """A provider the plan could not judge, recorded as a failed audit with the reason."""
+    day = dt.datetime.now(dt.UTC).date()
+    job = BatchJob(
+        folder=f"{problem.provider_id}_unplanned",
+        provider_id=problem.provider_id,
+        trigger=AuditTrigger.CERTIFICATE_EXPIRY,
+        audit_date=day,
+        due_date=day,
+        reference=f"plan: {problem.reason}",
+        audits=(),
+    )
+    return _failed_before_start(run, job, "PlanError", problem.reason)
+
+
 def _sign_existing(run: _Run, job: BatchJob, previous: dict[str, Any]) -> AuditOutcome:
     """An up-to-date audit made without signing, now signed (atomically, in place)."""
     target = run.output_dir / job.folder
@@ -710,11 +742,14 @@ def run_batch(
     *,
     progress: IO[str] | None = None,
     observations: Sequence[TlsObservation] | None = None,
+    problems: Sequence[PlanProblem] = (),
 ) -> BatchResult:
     """Produce every due audit's report; see the module docstring for the guarantees.
 
     `progress`: stream for the progress display (the CLI passes stderr; None: silent).
     `observations`: already made scans to use instead of scanning (the demo, tests).
+    `problems`: providers the plan could not judge (`plan_audits(problems=...)`): each is
+    recorded as a failed audit `<provider>_unplanned` with the reason; the others run.
     """
     started = time.monotonic()
     check_settings(settings)
@@ -756,19 +791,25 @@ def run_batch(
             "auditlib": __version__,
         }
         bundle_cache: dict[str, str | None] = {}
-        hashes = {
-            j.folder: _input_hashes(j, settings, registry, observations, common, bundle_cache)
-            for j in jobs
-        }
+        hashes: dict[str, dict[str, str | None]] = {}
+        unusable: dict[str, str] = {}  # job folder -> why its inputs cannot even be hashed
+        for j in jobs:
+            try:
+                hashes[j.folder] = _input_hashes(
+                    j, settings, registry, observations, common, bundle_cache
+                )
+            except Exception as exc:  # one provider's hostile bundle must not stop the rest
+                hashes[j.folder] = {}
+                unusable[j.folder] = describe_exception(exc)
         ledger_path = output_dir / LEDGER_NAME
         previous = last_success(read_ledger(ledger_path))
-        display = Progress(len(jobs), progress)
+        display = Progress(len(jobs) + len(problems), progress)
         with Ledger(ledger_path) as ledger:
             run = _Run(settings, output_dir, ledger, run_id, signer, display, hashes)
             ledger.write(
                 RunStart(
                     run=run_id,
-                    audits=len(jobs),
+                    audits=len(jobs) + len(problems),
                     workers=settings.workers or os.cpu_count() or 1,
                     force=settings.force,
                     kernels="warm" if settings.warm_kernels else "cold",
@@ -778,7 +819,13 @@ def run_batch(
             )
             outcomes: dict[str, AuditOutcome] = {}
             todo: list[BatchJob] = []
+            unplanned = [_unplanned(run, problem) for problem in problems]
             for job in jobs:
+                if job.folder in unusable:
+                    outcomes[job.folder] = _failed_before_start(
+                        run, job, "InputError", unusable[job.folder]
+                    )
+                    continue
                 prior = previous.get(job.folder)
                 fresh = (
                     not settings.force
@@ -811,7 +858,7 @@ def run_batch(
             except BaseException as exc:
                 ledger.write(RunEnd(run=run_id, status="interrupted", error=repr(exc)))
                 raise
-            ordered = tuple(outcomes[j.folder] for j in jobs)
+            ordered = tuple(outcomes[j.folder] for j in jobs) + tuple(unplanned)
             result = BatchResult(
                 run_id=run_id,
                 output_dir=output_dir,

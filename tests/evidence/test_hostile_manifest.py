@@ -63,9 +63,7 @@ def test_hostile_yaml_values_make_the_bundle_unusable_with_the_line(
     assert expected in message and "line " in message
 
 
-def test_manifest_over_one_mebibyte_is_refused_before_parsing(
-    tmp_path: Path, pki: TestPki
-) -> None:
+def test_manifest_over_one_mebibyte_is_refused_before_parsing(tmp_path: Path, pki: TestPki) -> None:
     folder = _clean_bundle(tmp_path / "b", pki)
     with (folder / "manifest.yaml").open("a", encoding="utf-8") as handle:
         handle.write("# " + "x" * (1024 * 1024) + "\n")
