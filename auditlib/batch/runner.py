@@ -42,6 +42,7 @@ from typing import IO, Any
 from auditlib import __version__
 from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import _error_observation, scan_live, scan_spec
+from auditlib.batch.kernel_template import die_with_parent
 from auditlib.batch.kernels import WarmKernelManager
 from auditlib.batch.ledger import (
     AuditEnd,
@@ -331,9 +332,14 @@ class _TaskResult:
     failure: NotebookFailure | None = None
 
 
-def _worker_init(log_path: str | None = None) -> None:
+def _worker_init(log_path: str | None = None, batch_pid: int | None = None) -> None:
     # Ctrl-C is the main process's business: it stops the batch and the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # kill -9 of the batch must not leave workers behind (they would keep running their
+    # notebook, their kernel template and kernels, and the resource tracker): Linux kills
+    # the worker when the batch dies; its template sees its stdin close and stops its
+    # kernels; the resource tracker sees its pipe close and exits.
+    die_with_parent(batch_pid)
     if log_path is not None:
         # Kernels inherit the worker's stdout/stderr: their chatter goes to the log,
         # not into the progress display. Errors are reported structurally anyway.
@@ -965,7 +971,7 @@ def _new_pool(workers: int, log: str) -> cf.ProcessPoolExecutor:
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_init,
-        initargs=(log,),
+        initargs=(log, os.getpid()),
     )
 
 
