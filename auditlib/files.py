@@ -137,6 +137,14 @@ def atomic_target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return Path(tmp), target
 
 
+_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def redact(text: str) -> str:
+    """`printable(text)` with the `user:password@` of every URL replaced by `***@`."""
+    return printable(_USERINFO_RE.sub(r"\1***@", text))
+
+
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 

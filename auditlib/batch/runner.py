@@ -60,7 +60,7 @@ from auditlib.batch.ledger import (
 )
 from auditlib.batch.plan import PlannedAudit, PlanProblem, describe_exception
 from auditlib.errors import BatchError, TlsScanError
-from auditlib.files import check_output_dir, sha256_bytes, sha256_file
+from auditlib.files import check_output_dir, redact, sha256_bytes, sha256_file
 from auditlib.registry import Provider, Registry, load_registry, provider_digest
 from auditlib.resources import audit_notebook
 from auditlib.sign import load_signer, sign_pdf
@@ -612,7 +612,9 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
             signed = True
         except Exception as exc:
             failure = NotebookFailure(
-                "SignError", f"{type(exc).__name__}: {exc}", notebook=workdir / EXECUTED_NOTEBOOK
+                "SignError",
+                redact(f"{type(exc).__name__}: {exc}"),
+                notebook=workdir / EXECUTED_NOTEBOOK,
             )
     if failure is not None:
         kept = run.output_dir / FAILED_DIR / job.folder

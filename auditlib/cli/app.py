@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -15,7 +14,7 @@ from collections.abc import Callable, Sequence
 from auditlib import __version__
 from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
-from auditlib.files import printable
+from auditlib.files import redact
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -52,14 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
     return parser
-
-
-_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
-
-
-def redact(text: str) -> str:
-    """Hide `user:password@` in URLs and make control characters visible."""
-    return printable(_USERINFO_RE.sub(r"\1***@", text))
 
 
 def error_line(command: str, exc: BaseException) -> str:

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         scan_due_endpoints,
     )
     from auditlib.errors import BatchError
-    from auditlib.files import printable
+    from auditlib.files import redact
 
     if args.timeout is not None and args.timeout <= 0:
         raise BatchError("--timeout must be a positive number of seconds")
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
                     line += f" (notebook: {f.notebook})"
             elif outcome.signed:
                 line += " (signed)"
-            print(printable(line))
+            print(redact(line))
         print(
             f"{result.count(AuditStatus.DONE)} done, {result.count(AuditStatus.SKIPPED)} up to "
             f"date, {result.count(AuditStatus.FAILED)} failed in {result.seconds:.1f}s; "

@@ -10,7 +10,7 @@ from typing import Any
 
 from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
-from auditlib.files import check_output_file, write_atomic
+from auditlib.files import check_output_file, printable, write_atomic
 
 REPORT_FORMAT = "auditlib.tls-evaluations/1"
 
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             write_atomic(args.json, text)
     if args.json != "-":
         for evaluation in evaluations:
-            print(format_evaluation(evaluation))
+            print(printable(format_evaluation(evaluation)))
 
     verdicts = {e.bottom_line for e in evaluations}
     if Verdict.NON_COMPLIANT in verdicts:

@@ -149,9 +149,11 @@ def run_sign(args: argparse.Namespace) -> int:
         try:
             result = sign_pdf(pdf, target, settings, signer=signer)
         except AuditlibError as exc:
+            from auditlib.files import redact  # a timestamp URL may carry user:password@
+
             code = ExitCode.ERROR
-            records.append({"input": str(pdf), "error": str(exc)})
-            _say(args, f"{pdf}: error: {exc}", err=True)
+            records.append({"input": str(pdf), "error": redact(str(exc))})
+            _say(args, f"{pdf}: error: {redact(str(exc))}", err=True)
             continue
         records.append(
             {
