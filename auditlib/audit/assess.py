@@ -18,12 +18,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from auditlib.checkpoints.reader import Control, ControlGrid, Phase
-from auditlib.errors import AuditlibError
+from auditlib.errors import AuditlibError, YamlInputError
 from auditlib.requirements import Actor, fold, requirement_sort_key
 from auditlib.resources import profile_path
+from auditlib.yamlio import load_yaml_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -340,7 +339,7 @@ class AssessmentSettings:
 @cache
 def _load_settings(path: Path) -> AssessmentSettings:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml_file(path)  # strict: no aliases, bounded size
         checks = raw["checks"]
         return AssessmentSettings(
             remediation_days={str(k): int(v) for k, v in raw["remediation_days"].items()},
@@ -353,7 +352,7 @@ def _load_settings(path: Path) -> AssessmentSettings:
                 name: tuple(spec.get("requirements", [])) for name, spec in checks.items()
             },
         )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, YamlInputError, KeyError, TypeError, ValueError) as exc:
         raise AssessError(f"assessment profile {path} cannot be used: {exc}") from exc
 
 
