@@ -205,3 +205,18 @@ def test_output_dash_is_stdout_and_a_regular_file_is_replaced(
 def test_error_line_hides_credentials_and_escapes() -> None:
     line = error_line("x", ValueError("GET https://u:p@host/ failed \x1b[2J\nsecond line"))
     assert line == "auditlib x: error: ValueError: GET https://***@host/ failed \\x1b[2J"
+
+
+def test_terminal_escapes_in_bundle_file_names_are_printed_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.evidence.factory import AS_OF, make_bundle
+
+    pki = TestPki.create(now=AS_OF, key=("ec", 256))
+    folder = make_bundle(tmp_path / "b", pki)
+    (folder / "evil\x1b]0;owned\x07\x1b[2J.txt").write_text("x")
+    code = main(["evidence", str(folder), "--as-of", AS_OF.date().isoformat()])
+    out = capsys.readouterr().out
+    assert code == 1  # an unlisted file is a finding
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil\\x1b]0;owned\\x07\\x1b[2J.txt" in out
