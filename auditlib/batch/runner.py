@@ -60,7 +60,13 @@ from auditlib.batch.ledger import (
 )
 from auditlib.batch.plan import PlannedAudit, PlanProblem, describe_exception
 from auditlib.errors import BatchError, TlsScanError
-from auditlib.files import check_output_dir, redact, sha256_bytes, sha256_file
+from auditlib.files import (
+    check_output_dir,
+    check_output_file,
+    redact,
+    sha256_bytes,
+    sha256_file,
+)
 from auditlib.registry import Provider, Registry, load_registry, provider_digest
 from auditlib.resources import audit_notebook
 from auditlib.sign import load_signer, sign_pdf
@@ -505,6 +511,8 @@ def check_settings(settings: BatchSettings) -> None:
     if settings.workers is not None and settings.workers < 1:
         raise BatchError("--workers must be at least 1")
     check_output_dir(settings.output_dir)
+    for name in (LOCK_NAME, LEDGER_NAME):  # appended to: never a link, FIFO or device
+        check_output_file(Path(settings.output_dir) / name)
     for what, folder in (("--ca-dir", settings.ca_dir), ("--verdicts-dir", settings.verdicts_dir)):
         if folder is not None and not Path(folder).is_dir():
             raise BatchError(f"{what} {folder}: no such folder")

@@ -13,6 +13,7 @@ import pytest
 from auditlib.cli import main
 from auditlib.cli.app import error_line
 from auditlib.testing.pki import TestPki
+from auditlib.tls.scan import save_observations
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 REGISTRY = str(DATA / "registry.yaml")
@@ -220,3 +221,18 @@ def test_terminal_escapes_in_bundle_file_names_are_printed_escaped(
     assert code == 1  # an unlisted file is a finding
     assert "\x1b" not in out and "\x07" not in out
     assert "evil\\x1b]0;owned\\x07\\x1b[2J.txt" in out
+
+
+def test_batch_ledger_that_is_a_symbolic_link_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "audits"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (out / "ledger.jsonl").symlink_to(victim)
+    scans = save_observations(tmp_path / "scans.json", [])
+    argv = ["batch", "--registry", REGISTRY, "--checkpoints", WORKBOOK, "--as-of", "2026-11-28"]
+    code = main([*argv, "--scan-results", str(scans), "--output", str(out)])
+    assert "ledger.jsonl" in one_error_line(capsys, code)
+    assert victim.read_text() == "keep me"
