@@ -22,7 +22,7 @@ from auditlib.audit.assess import AuditTrigger
 from auditlib.certs import CertificateInfo
 from auditlib.errors import AuditlibError, PlanError
 from auditlib.evidence.bundle import load_bundle
-from auditlib.evidence.model import CertificateUse, EvidenceBundle, ItemKind
+from auditlib.evidence.model import CertificateUse, EvidenceBundle, ItemKind, ItemStatus
 from auditlib.registry import Provider, Registry
 from auditlib.severity import Severity
 from auditlib.tls.scan import TlsObservation
@@ -361,6 +361,16 @@ def plan_audits(
         planned += mine
         if problems is not None and not bundle.usable:
             problems.append(PlanProblem(provider.id, _unusable_reason(bundle)))
+        elif problems is not None:
+            problems += [
+                PlanProblem(
+                    provider.id,
+                    f"certificate {item.path} in the evidence bundle is {item.status.value}: "
+                    "its expiry is unknown",
+                )
+                for item in bundle.items
+                if item.kind is ItemKind.CERTIFICATE and item.status is not ItemStatus.OK
+            ]
 
     for event in events or ():
         if not event.severity.at_least(floor):

@@ -15,12 +15,14 @@ from auditlib.batch import plan as plan_module
 from auditlib.batch.plan import PlanProblem, plan_audits
 from auditlib.batch.runner import read_ledger
 from auditlib.cli import main
+from auditlib.demo.data import manifest_entry
 from auditlib.errors import PlanError
 from auditlib.registry import load_registry
 from auditlib.testing.pki import TestPki
 from auditlib.tls.scan import save_observations
 from tests.batch.test_runner import make_notebook
-from tests.evidence.factory import AS_OF, make_bundle
+from tests.evidence.factory import AS_OF, clean_files, make_bundle
+from tests.evidence.test_hostile_manifest import unknown_key_algorithm_certificate
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 AS_OF_TEXT = AS_OF.date().isoformat()
@@ -34,7 +36,8 @@ def pki() -> TestPki:
 
 def make_registry(folder: Path, pki: TestPki) -> Path:
     """good: a clean bundle; datebad: `prepared_on: 2026-02-30`; deep: a zip of 2,000
-    nested folders; bigint: a 5000-digit version."""
+    nested folders; bigint: a 5000-digit version; oddkey: a certificate whose key
+    algorithm is unknown (it used to raise ValueError out of the plan)."""
     good = make_bundle(folder / "bundles" / "good", pki, provider="good")
     datebad = make_bundle(folder / "bundles" / "datebad", pki, provider="datebad")
     manifest = datebad / "manifest.yaml"
@@ -46,6 +49,15 @@ def make_registry(folder: Path, pki: TestPki) -> Path:
     manifest = bigint / "manifest.yaml"
     manifest.write_text(
         manifest.read_text("utf-8").replace("version: 1", "version: " + "9" * 5000), "utf-8"
+    )
+    files, items = clean_files(pki)
+    odd = unknown_key_algorithm_certificate(pki)
+    files["certs/odd.pem"] = odd
+    items.append(
+        manifest_entry("certs/odd.pem", odd, "certificate", [116], AS_OF.date(), certificate={})
+    )
+    oddkey = make_bundle(
+        folder / "bundles" / "oddkey", pki, files=files, items=items, provider="oddkey"
     )
     deep = folder / "bundles" / "deep.zip"
     with zipfile.ZipFile(deep, "w") as archive:
@@ -60,7 +72,13 @@ def make_registry(folder: Path, pki: TestPki) -> Path:
             "evidence_bundle": str(bundle),
         }
         for index, (pid, bundle) in enumerate(
-            [("good", good), ("datebad", datebad), ("deep", deep), ("bigint", bigint)]
+            [
+                ("good", good),
+                ("datebad", datebad),
+                ("deep", deep),
+                ("bigint", bigint),
+                ("oddkey", oddkey),
+            ]
         )
     ]
     registry = folder / "registry.yaml"
@@ -72,9 +90,11 @@ def test_plan_api_collects_problems_and_plans_the_others(tmp_path: Path, pki: Te
     registry = load_registry(make_registry(tmp_path, pki))
     problems: list[PlanProblem] = []
     audits = plan_audits(registry, AS_OF, plan_module.parse_duration(WINDOW), problems=problems)
-    assert [a.provider_id for a in audits] == ["good"]
+    # oddkey's readable certificate is planned; the unreadable one is a problem
+    assert sorted(a.provider_id for a in audits) == ["good", "oddkey"]
     reasons = {p.provider_id: p.reason for p in problems}
-    assert set(reasons) == {"datebad", "deep", "bigint"}
+    assert set(reasons) == {"datebad", "deep", "bigint", "oddkey"}
+    assert "certs/odd.pem" in reasons["oddkey"] and "expiry is unknown" in reasons["oddkey"]
     assert "day is out of range" in reasons["datebad"]
     assert "niveaux" in reasons["deep"] or "caractères" in reasons["deep"]
     assert "number too long" in reasons["bigint"]
@@ -94,7 +114,7 @@ def test_an_exception_in_one_provider_does_not_stop_the_plan(
     monkeypatch.setattr(plan_module, "load_bundle", fragile)
     problems: list[PlanProblem] = []
     audits = plan_audits(registry, AS_OF, plan_module.parse_duration(WINDOW), problems=problems)
-    assert [a.provider_id for a in audits] == ["good"]
+    assert sorted(a.provider_id for a in audits) == ["good", "oddkey"]
     assert problems[0] == PlanProblem("datebad", "RecursionError: maximum recursion depth exceeded")
     with pytest.raises(PlanError, match="provider 'datebad'"):  # without `problems`: one error
         plan_audits(registry, AS_OF, plan_module.parse_duration(WINDOW))
@@ -107,12 +127,17 @@ def test_plan_cli_prints_the_others_and_exits_2(
     common = ["plan", "--registry", str(registry), "--as-of", AS_OF_TEXT, "--within", WINDOW]
     assert main([*common, "--json"]) == 2
     payload = json.loads(capsys.readouterr().out)
-    assert [a["provider_id"] for a in payload["audits"]] == ["good"]
-    assert {p["provider_id"] for p in payload["problems"]} == {"datebad", "deep", "bigint"}
+    assert sorted(a["provider_id"] for a in payload["audits"]) == ["good", "oddkey"]
+    assert {p["provider_id"] for p in payload["problems"]} == {
+        "datebad",
+        "deep",
+        "bigint",
+        "oddkey",
+    }
     assert all(set(p) == {"provider_id", "reason"} for p in payload["problems"])
     assert main(common) == 2
     out = capsys.readouterr().out
-    assert "good" in out and "3 provider(s) not fully planned" in out and "Traceback" not in out
+    assert "good" in out and "4 provider(s) not fully planned" in out and "Traceback" not in out
 
 
 def test_plan_as_of_the_last_representable_day_is_one_error(
@@ -154,11 +179,13 @@ def test_batch_records_the_broken_providers_and_runs_the_others(
     )
     assert code == 2
     summary = json.loads(capsys.readouterr().out)
-    by_provider = {a["provider_id"]: a for a in summary["audits"]}
-    assert by_provider["good"]["status"] == "done"
-    for pid in ("datebad", "deep", "bigint"):
-        assert by_provider[pid]["status"] == "failed"
-        assert by_provider[pid]["failure"]["error_name"] == "PlanError"
+    seen = {(a["provider_id"], a["status"]) for a in summary["audits"]}
+    assert ("good", "done") in seen and ("good", "failed") not in seen
+    # oddkey: its readable certificate's audit ran; its unreadable one is recorded
+    assert {("oddkey", "done"), ("oddkey", "failed")} <= seen
+    unplanned = {a["provider_id"]: a for a in summary["audits"] if a["status"] == "failed"}
+    for pid in ("datebad", "deep", "bigint", "oddkey"):
+        assert unplanned[pid]["failure"]["error_name"] == "PlanError"
     ends = {r["audit"]: r for r in read_ledger(out / "ledger.jsonl") if r["event"] == "end"}
     assert ends["datebad_unplanned"]["status"] == "failed"
     assert "day is out of range" in ends["datebad_unplanned"]["error"]["message"]

@@ -104,7 +104,7 @@ def test_folder_nested_deeper_than_the_limit_is_refused(tmp_path: Path, pki: Tes
     assert not bundle.usable and FindingCode.PATH_TOO_DEEP in codes(bundle)
 
 
-def _unknown_key_algorithm_certificate(pki: TestPki) -> bytes:
+def unknown_key_algorithm_certificate(pki: TestPki) -> bytes:
     rsa_leaf = pki.issue("odd.acme", "server", key=("rsa", 2048), not_before=CERT_START)
     der = rsa_leaf.cert_der()
     rsa_oid = bytes.fromhex("06092A864886F70D0101010500")  # rsaEncryption, NULL
@@ -130,7 +130,7 @@ def _with_cert(
 def test_certificate_with_an_unknown_key_algorithm_is_unreadable(
     tmp_path: Path, pki: TestPki
 ) -> None:
-    bundle = _with_cert(tmp_path, pki, "certs/odd.pem", _unknown_key_algorithm_certificate(pki), {})
+    bundle = _with_cert(tmp_path, pki, "certs/odd.pem", unknown_key_algorithm_certificate(pki), {})
     assert bundle.usable
     assert codes(bundle) == [FindingCode.CERTIFICATE_UNREADABLE]
     assert "1.2.840.113549.1.1.127" in bundle.findings[0].message
