@@ -18,10 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from auditlib.checkpoints.reader import Control, ControlGrid, Phase
-from auditlib.errors import AuditlibError
+from auditlib.errors import AuditlibError, YamlInputError
 from auditlib.requirements import (
     Actor,
     fold,
@@ -29,6 +27,7 @@ from auditlib.requirements import (
     requirement_sort_key,
 )
 from auditlib.resources import profile_path
+from auditlib.yamlio import load_yaml_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -543,7 +542,7 @@ def _id_map(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
 @cache
 def _load_settings(path: Path) -> AssessmentSettings:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml_file(path)  # strict: no aliases, bounded size
         if not isinstance(raw, dict):
             raise ValueError("not a YAML mapping")
         checks = raw["checks"]
@@ -575,7 +574,7 @@ def _load_settings(path: Path) -> AssessmentSettings:
             ),
             source=path,
         )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (OSError, YamlInputError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise AssessError(f"assessment profile {path} cannot be used: {exc}") from exc
 
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from auditlib.audit.assess import AuditTrigger
 from auditlib.certs import CertificateInfo
-from auditlib.errors import PlanError
+from auditlib.errors import AuditlibError, PlanError
 from auditlib.evidence.bundle import load_bundle
-from auditlib.evidence.model import CertificateUse, EvidenceBundle, ItemKind
+from auditlib.evidence.model import CertificateUse, EvidenceBundle, ItemKind, ItemStatus
 from auditlib.registry import Provider, Registry
 from auditlib.severity import Severity
 from auditlib.tls.scan import TlsObservation
@@ -183,6 +183,33 @@ class PlannedAudit:
         }
 
 
+@dataclass(frozen=True)
+class PlanProblem:
+    """A provider the plan could not judge (bundle unusable or unreadable): the plan goes
+    on for the others; `plan` exits 2 and `batch` records the provider as failed."""
+
+    provider_id: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"provider_id": self.provider_id, "reason": self.reason}
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type, then its first line (shortened)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > 300:
+        text = text[:299] + "…"
+    if isinstance(exc, AuditlibError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _unusable_reason(bundle: EvidenceBundle) -> str:
+    reasons = [f.message for f in bundle.findings[1:3]] or [f.message for f in bundle.findings]
+    return f"evidence bundle {bundle.source} unusable: " + " ".join(reasons)[:300]
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -272,17 +299,27 @@ def plan_audits(
     min_severity: Severity | str = DEFAULT_MIN_SEVERITY,
     event_delay: dt.timedelta = DEFAULT_EVENT_DELAY,
     bundles: dict[str, EvidenceBundle] | None = None,
+    problems: list[PlanProblem] | None = None,
 ) -> list[PlannedAudit]:
     """Every audit due by `as_of + within`, overdue ones included, overdue first.
 
     `observations`: saved scan results (matched to endpoints by host and port).
     `checkpoints_known`: requirement ids of the workbook, passed to the bundle loader.
     `bundles`: already loaded bundles by provider id (the loader is not called for them).
+    `problems`: when given, a provider whose bundle is unusable or cannot be read at all
+    is appended there (with the reason) and the plan goes on for the others; without it,
+    unusable bundles are passed over and any other failure raises `PlanError`.
     """
     if within < dt.timedelta(0):
         raise PlanError("the planning window cannot be negative")
     day = _as_date(as_of)
-    horizon = day + within
+    try:
+        horizon = day + within
+    except OverflowError:
+        raise PlanError(
+            f"as of {day.isoformat()} plus {within.days} days is past the last date "
+            "Python can represent (9999-12-31)"
+        ) from None
     instant = dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
     known = list(checkpoints_known) if checkpoints_known is not None else None
     floor = Severity(min_severity)
@@ -290,31 +327,53 @@ def plan_audits(
     loaded = dict(bundles or {})
 
     for provider in registry:
-        bundle = loaded.get(provider.id)
-        if bundle is None:
-            bundle = load_bundle(
-                provider.evidence_bundle,
-                known_requirements=known,
-                as_of=instant,
-                provider_id=provider.id,
-            )
-            loaded[provider.id] = bundle
-        for cert in _merge(_leaf_certificates(provider, observations or (), bundle)):
-            due = cert.not_after.astimezone(dt.UTC).date()
-            if due > horizon:
-                continue
-            planned.append(
-                PlannedAudit(
+        try:
+            bundle = loaded.get(provider.id)
+            if bundle is None:
+                bundle = load_bundle(
+                    provider.evidence_bundle,
+                    known_requirements=known,
+                    as_of=instant,
                     provider_id=provider.id,
-                    provider_name=provider.name,
-                    trigger=AuditTrigger.CERTIFICATE_EXPIRY,
-                    due_date=due,
-                    days_until_due=(due - day).days,
-                    audit_date=day,
-                    certificate=cert,
-                    pentest_renewed=pentest_renewed(bundle, cert.not_before),
                 )
-            )
+                loaded[provider.id] = bundle
+            mine = []
+            for cert in _merge(_leaf_certificates(provider, observations or (), bundle)):
+                due = cert.not_after.astimezone(dt.UTC).date()
+                if due > horizon:
+                    continue
+                mine.append(
+                    PlannedAudit(
+                        provider_id=provider.id,
+                        provider_name=provider.name,
+                        trigger=AuditTrigger.CERTIFICATE_EXPIRY,
+                        due_date=due,
+                        days_until_due=(due - day).days,
+                        audit_date=day,
+                        certificate=cert,
+                        pentest_renewed=pentest_renewed(bundle, cert.not_before),
+                    )
+                )
+        except Exception as exc:  # one provider's hostile input must not stop the plan
+            if problems is None:
+                raise PlanError(
+                    f"provider {provider.id!r}: cannot plan: {describe_exception(exc)}"
+                ) from exc
+            problems.append(PlanProblem(provider.id, describe_exception(exc)))
+            continue
+        planned += mine
+        if problems is not None and not bundle.usable:
+            problems.append(PlanProblem(provider.id, _unusable_reason(bundle)))
+        elif problems is not None:
+            problems += [
+                PlanProblem(
+                    provider.id,
+                    f"certificate {item.path} in the evidence bundle is {item.status.value}: "
+                    "its expiry is unknown",
+                )
+                for item in bundle.items
+                if item.kind is ItemKind.CERTIFICATE and item.status is not ItemStatus.OK
+            ]
 
     for event in events or ():
         if not event.severity.at_least(floor):
@@ -325,7 +384,12 @@ def plan_audits(
                 f"supervision event of {event.date.isoformat()} ({event.event!r}) names "
                 f"provider {event.provider!r}, which is not in the registry {registry.path}"
             )
-        due = event.date + event_delay
+        try:
+            due = event.date + event_delay
+        except OverflowError:
+            raise PlanError(
+                f"supervision event of {event.date.isoformat()}: date too far"
+            ) from None
         if due > horizon:
             continue
         planned.append(

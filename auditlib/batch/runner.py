@@ -43,6 +43,7 @@ from auditlib import __version__
 from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import _error_observation, scan_live, scan_spec
 from auditlib.batch.cluster import ClusterSpec, execute_on_cluster
+from auditlib.batch.kernel_template import die_with_parent
 from auditlib.batch.kernels import WarmKernelManager
 from auditlib.batch.ledger import (
     AuditEnd,
@@ -58,9 +59,15 @@ from auditlib.batch.ledger import (
     provider_observations,
     read_ledger,
 )
-from auditlib.batch.plan import PlannedAudit
+from auditlib.batch.plan import PlannedAudit, PlanProblem, describe_exception
 from auditlib.errors import BatchError, TlsScanError
-from auditlib.files import sha256_bytes, sha256_file
+from auditlib.files import (
+    check_output_dir,
+    check_output_file,
+    redact,
+    sha256_bytes,
+    sha256_file,
+)
 from auditlib.registry import Provider, Registry, load_registry, provider_digest
 from auditlib.report.changes import find_previous
 from auditlib.resources import audit_notebook
@@ -337,9 +344,14 @@ class _TaskResult:
     """The Dask worker that ran it (set on the client); None for the local pool."""
 
 
-def _worker_init(log_path: str | None = None) -> None:
+def _worker_init(log_path: str | None = None, batch_pid: int | None = None) -> None:
     # Ctrl-C is the main process's business: it stops the batch and the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # kill -9 of the batch must not leave workers behind (they would keep running their
+    # notebook, their kernel template and kernels, and the resource tracker): Linux kills
+    # the worker when the batch dies; its template sees its stdin close and stops its
+    # kernels; the resource tracker sees its pipe close and exits.
+    die_with_parent(batch_pid)
     if log_path is not None:
         # Kernels inherit the worker's stdout/stderr: their chatter goes to the log,
         # not into the progress display. Errors are reported structurally anyway.
@@ -504,6 +516,9 @@ def check_settings(settings: BatchSettings) -> None:
     """Refuse settings that cannot work, before any scan or notebook (`BatchError`)."""
     if settings.workers is not None and settings.workers < 1:
         raise BatchError("--workers must be at least 1")
+    check_output_dir(settings.output_dir)
+    for name in (LOCK_NAME, LEDGER_NAME):  # appended to: never a link, FIFO or device
+        check_output_file(Path(settings.output_dir) / name)
     for what, folder in (("--ca-dir", settings.ca_dir), ("--verdicts-dir", settings.verdicts_dir)):
         if folder is not None and not Path(folder).is_dir():
             raise BatchError(f"{what} {folder}: no such folder")
@@ -619,7 +634,9 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
             signed = True
         except Exception as exc:
             failure = NotebookFailure(
-                "SignError", f"{type(exc).__name__}: {exc}", notebook=workdir / EXECUTED_NOTEBOOK
+                "SignError",
+                redact(f"{type(exc).__name__}: {exc}"),
+                notebook=workdir / EXECUTED_NOTEBOOK,
             )
     if failure is not None:
         kept = run.output_dir / FAILED_DIR / job.folder
@@ -664,6 +681,38 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
     return AuditOutcome(
         job, AuditStatus.DONE, target, outputs, None, result.attempts, result.seconds, signed
     )
+
+
+def _failed_before_start(run: _Run, job: BatchJob, error_name: str, reason: str) -> AuditOutcome:
+    """An audit that cannot even start (its inputs are unreadable): failed, with the reason."""
+    failure = NotebookFailure(error_name, reason)
+    run.ledger.write(
+        AuditEnd(
+            run=run.run_id,
+            audit=job.folder,
+            status=AuditStatus.FAILED.value,
+            inputs=run.hashes.get(job.folder, {}),
+            error=failure.to_dict(),
+            note="not started: its inputs could not be read",
+        )
+    )
+    run.progress.update(job.folder, AuditStatus.FAILED)
+    return AuditOutcome(job, AuditStatus.FAILED, None, {}, failure)
+
+
+def _unplanned(run: _Run, problem: PlanProblem) -> AuditOutcome:
+    """A provider the plan could not judge, recorded as a failed audit with the reason."""
+    day = dt.datetime.now(dt.UTC).date()
+    job = BatchJob(
+        folder=f"{problem.provider_id}_unplanned",
+        provider_id=problem.provider_id,
+        trigger=AuditTrigger.CERTIFICATE_EXPIRY,
+        audit_date=day,
+        due_date=day,
+        reference=f"plan: {problem.reason}",
+        audits=(),
+    )
+    return _failed_before_start(run, job, "PlanError", problem.reason)
 
 
 def _sign_existing(run: _Run, job: BatchJob, previous: dict[str, Any]) -> AuditOutcome:
@@ -725,11 +774,14 @@ def run_batch(
     *,
     progress: IO[str] | None = None,
     observations: Sequence[TlsObservation] | None = None,
+    problems: Sequence[PlanProblem] = (),
 ) -> BatchResult:
     """Produce every due audit's report; see the module docstring for the guarantees.
 
     `progress`: stream for the progress display (the CLI passes stderr; None: silent).
     `observations`: already made scans to use instead of scanning (the demo, tests).
+    `problems`: providers the plan could not judge (`plan_audits(problems=...)`): each is
+    recorded as a failed audit `<provider>_unplanned` with the reason; the others run.
     """
     started = time.monotonic()
     check_settings(settings)
@@ -771,19 +823,25 @@ def run_batch(
             "auditlib": __version__,
         }
         bundle_cache: dict[str, str | None] = {}
-        hashes = {
-            j.folder: _input_hashes(j, settings, registry, observations, common, bundle_cache)
-            for j in jobs
-        }
+        hashes: dict[str, dict[str, str | None]] = {}
+        unusable: dict[str, str] = {}  # job folder -> why its inputs cannot even be hashed
+        for j in jobs:
+            try:
+                hashes[j.folder] = _input_hashes(
+                    j, settings, registry, observations, common, bundle_cache
+                )
+            except Exception as exc:  # one provider's hostile bundle must not stop the rest
+                hashes[j.folder] = {}
+                unusable[j.folder] = describe_exception(exc)
         ledger_path = output_dir / LEDGER_NAME
         previous = last_success(read_ledger(ledger_path))
-        display = Progress(len(jobs), progress)
+        display = Progress(len(jobs) + len(problems), progress)
         with Ledger(ledger_path) as ledger:
             run = _Run(settings, output_dir, ledger, run_id, signer, display, hashes)
             ledger.write(
                 RunStart(
                     run=run_id,
-                    audits=len(jobs),
+                    audits=len(jobs) + len(problems),
                     workers=settings.workers or os.cpu_count() or 1,
                     force=settings.force,
                     kernels="warm" if settings.warm_kernels else "cold",
@@ -794,7 +852,13 @@ def run_batch(
             )
             outcomes: dict[str, AuditOutcome] = {}
             todo: list[BatchJob] = []
+            unplanned = [_unplanned(run, problem) for problem in problems]
             for job in jobs:
+                if job.folder in unusable:
+                    outcomes[job.folder] = _failed_before_start(
+                        run, job, "InputError", unusable[job.folder]
+                    )
+                    continue
                 prior = previous.get(job.folder)
                 fresh = (
                     not settings.force
@@ -827,7 +891,7 @@ def run_batch(
             except BaseException as exc:
                 ledger.write(RunEnd(run=run_id, status="interrupted", error=repr(exc)))
                 raise
-            ordered = tuple(outcomes[j.folder] for j in jobs)
+            ordered = tuple(outcomes[j.folder] for j in jobs) + tuple(unplanned)
             result = BatchResult(
                 run_id=run_id,
                 output_dir=output_dir,
@@ -985,7 +1049,7 @@ def _new_pool(workers: int, log: str) -> cf.ProcessPoolExecutor:
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_init,
-        initargs=(log,),
+        initargs=(log, os.getpid()),
     )
 
 

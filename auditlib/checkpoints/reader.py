@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
-from auditlib.errors import ChecklistError
+from auditlib.errors import ChecklistError, YamlInputError
 from auditlib.files import atomic_target, describe_missing, sha256_file, write_atomic
 from auditlib.requirements import Actor, fold, normalise_requirement_id, requirement_sort_key
 from auditlib.resources import profile_path
+from auditlib.yamlio import load_yaml_file
 
 PROFILE_DIR = profile_path("assessment.yaml").parent
 DEFAULT_PROFILE = "checkpoints-ans-v0.1"
@@ -126,7 +126,7 @@ class LayoutProfile:
         if path.suffix not in (".yaml", ".yml"):
             path = PROFILE_DIR / f"{name_or_path}.yaml"
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = load_yaml_file(path)
             fields_raw = raw["fields"]
             return cls(
                 name=str(raw["name"]),
@@ -145,8 +145,9 @@ class LayoutProfile:
                 no_values=frozenset(fold(str(v)) for v in raw["no_values"]),
                 level_pattern=re.compile(raw["level_pattern"], re.IGNORECASE),
             )
-        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-            raise ChecklistError(f"layout profile {path} cannot be used: {exc}") from exc
+        except (OSError, YamlInputError, KeyError, TypeError, ValueError, re.error) as exc:
+            what = f"bad regular expression: {exc}" if isinstance(exc, re.error) else str(exc)
+            raise ChecklistError(f"layout profile {path} cannot be used: {what}") from exc
 
 
 def _folded(values: Iterable[Any]) -> tuple[str, ...]:
@@ -416,6 +417,44 @@ def _parse_phase(value: Phase | str) -> Phase:
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
+XLSX_MAX_MEMBERS = 10_000
+XLSX_MAX_MEMBER_BYTES = 256 * 1024 * 1024
+XLSX_MAX_TOTAL_BYTES = 512 * 1024 * 1024
+XLSX_MAX_RATIO = 300.0
+"""Largest uncompressed/compressed ratio of one part, once it is over `XLSX_RATIO_FLOOR`
+(real sheets compress 5-50 times; a deflate bomb about 1,000 times)."""
+XLSX_RATIO_FLOOR = 1024 * 1024
+
+
+def check_xlsx_archive(path: Path, archive: zipfile.ZipFile) -> None:
+    """Refuse a zip bomb before openpyxl decompresses anything (a 3 MB xlsx took 3.3 GB):
+    member count, declared uncompressed sizes (zipfile enforces them while reading) and
+    compression ratios. Raises `ChecklistError` naming the part."""
+    infos = archive.infolist()
+    if len(infos) > XLSX_MAX_MEMBERS:
+        raise ChecklistError(
+            f"{path}: refused, {len(infos)} parts in the workbook zip (maximum {XLSX_MAX_MEMBERS})"
+        )
+    total = 0
+    for info in infos:
+        if info.file_size > XLSX_MAX_MEMBER_BYTES:
+            raise ChecklistError(
+                f"{path}: refused, part {info.filename} uncompresses to {info.file_size} bytes "
+                f"(maximum {XLSX_MAX_MEMBER_BYTES})"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size >= XLSX_RATIO_FLOOR and ratio > XLSX_MAX_RATIO:
+            raise ChecklistError(
+                f"{path}: refused, part {info.filename} is compressed {ratio:.0f}:1 "
+                f"(maximum {XLSX_MAX_RATIO:.0f}:1): a decompression bomb"
+            )
+        total += info.file_size
+    if total > XLSX_MAX_TOTAL_BYTES:
+        raise ChecklistError(
+            f"{path}: refused, the workbook uncompresses to {total} bytes "
+            f"(maximum {XLSX_MAX_TOTAL_BYTES})"
+        )
+
 
 def _open_workbook(path: Path) -> Any:
     """Open an xlsx read-only, turning every way it can be unusable into one sentence."""
@@ -442,6 +481,7 @@ def _open_workbook(path: Path) -> Any:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
+            check_xlsx_archive(path, archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ChecklistError(f"{path}: the workbook is corrupted ({exc})") from exc
     if "xl/workbook.xml" not in names:

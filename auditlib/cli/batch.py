@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         scan_due_endpoints,
     )
     from auditlib.errors import BatchError
+    from auditlib.files import redact
 
     if args.timeout is not None and args.timeout <= 0:
         raise BatchError("--timeout must be a positive number of seconds")
@@ -173,13 +174,20 @@ def run(args: argparse.Namespace) -> int:
         count = sum(len(p.endpoints) for p in registry)
         print(f"batch: scanning {count} endpoint(s) once", file=sys.stderr)
         observations = scan_due_endpoints(list(registry), ScanSettings(ca_dir=args.ca_dir))
-    audits, as_of, within = plan_from_args(args, args.scan_results, observations)
+    from auditlib.batch.plan import PlanProblem
+
+    problems: list[PlanProblem] = []
+    audits, as_of, within = plan_from_args(args, args.scan_results, observations, problems)
+    for problem in problems:
+        print(f"batch: {problem.provider_id} not planned: {problem.reason}", file=sys.stderr)
     print(
         f"batch: {len(audits)} audit(s) due by {(as_of + within).isoformat()} "
         f"(as of {as_of.isoformat()})",
         file=sys.stderr,
     )
-    result = run_batch(audits, settings, progress=sys.stderr, observations=observations)
+    result = run_batch(
+        audits, settings, progress=sys.stderr, observations=observations, problems=problems
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -193,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
                     line += f" (notebook: {f.notebook})"
             elif outcome.signed:
                 line += " (signed)"
-            print(line)
+            print(redact(line))
         print(
             f"{result.count(AuditStatus.DONE)} done, {result.count(AuditStatus.SKIPPED)} up to "
             f"date, {result.count(AuditStatus.FAILED)} failed in {result.seconds:.1f}s; "

@@ -42,7 +42,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--format", choices=["table", "summary", "csv", "json", "xlsx"], default="table"
     )
-    parser.add_argument("--output", "-o", help="write to this file instead of standard output")
+    parser.add_argument(
+        "--output", "-o", help="write to this file instead of standard output ('-': stdout)"
+    )
     parser.add_argument(
         "--check-mapping",
         action="store_true",
@@ -59,6 +61,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    from auditlib.files import check_output_file
+
+    if args.output == "-":
+        args.output = None
+    if args.output:
+        check_output_file(args.output)  # before the workbook is read
     if args.mapping and not args.check_mapping:
         raise ChecklistError("--mapping FILE goes with --check-mapping")
     if args.check_mapping:

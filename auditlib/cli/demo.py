@@ -111,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the demo run pulls in the batch, the audit and
     # WeasyPrint (0.35 s measured), and `auditlib --help` builds this module's parser.
     from auditlib.demo.run import DemoSettings, run_demo
+    from auditlib.files import check_output_dir
 
+    check_output_dir(args.output)
     data_dir = Path(args.data)
     workbook = data_dir / DEMO_WORKBOOK
     if not workbook.exists():

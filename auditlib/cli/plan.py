@@ -1,7 +1,8 @@
 """`auditlib plan`: the audits due within a window, overdue first.
 
 Exit codes: 0 plan made, nothing overdue; 1 plan made and at least one audit is
-overdue; 2 error (registry, dates, events or scan file unusable).
+overdue; 2 error (registry, dates, events or scan file unusable), or a provider could not
+be planned (its bundle is unusable: the plan of the others is printed, `problems` in JSON).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from auditlib.errors import PlanError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from auditlib.batch.plan import PlannedAudit
+    from auditlib.batch.plan import PlannedAudit, PlanProblem
     from auditlib.tls.scan import TlsObservation
 
 PLAN_FORMAT = "auditlib.plan/1"
@@ -76,8 +77,11 @@ def plan_from_args(
     args: argparse.Namespace,
     scan_results: Path | None = None,
     observations: Sequence[TlsObservation] | None = None,
+    problems: list[PlanProblem] | None = None,
 ) -> tuple[list[PlannedAudit], dt.date, dt.timedelta]:
-    """Parse the shared options and make the plan (with saved or fresh observations)."""
+    """Parse the shared options and make the plan (with saved or fresh observations).
+
+    `problems`: receives the providers that could not be planned (see `plan_audits`)."""
     from auditlib.batch.plan import parse_date, parse_duration, plan_audits
     from auditlib.registry import load_registry
     from auditlib.tls.scan import load_observations
@@ -98,24 +102,35 @@ def plan_from_args(
         events=events,
         min_severity=args.min_severity,
         event_delay=delay,
+        problems=problems,
     )
     return audits, as_of, within
 
 
 def run(args: argparse.Namespace) -> int:
     from auditlib.batch.plan import format_plan
+    from auditlib.files import printable
 
     if args.scan_results is not None and not args.scan_results.is_file():
         raise PlanError(f"scan results {args.scan_results}: no such file")
-    audits, as_of, within = plan_from_args(args, args.scan_results)
+    problems: list[PlanProblem] = []
+    audits, as_of, within = plan_from_args(args, args.scan_results, problems=problems)
     if args.json:
         payload = {
             "format": PLAN_FORMAT,
             "as_of": as_of.isoformat(),
             "within_days": within.days,
             "audits": [a.to_dict() for a in audits],
+            "problems": [p.to_dict() for p in problems],
         }
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        print(format_plan(audits, as_of, within), end="")
+        text = format_plan(audits, as_of, within)
+        if problems:
+            text += f"{len(problems)} provider(s) not fully planned:\n" + "".join(
+                f"  {p.provider_id}: {p.reason}\n" for p in problems
+            )
+        print(printable(text), end="")
+    if problems:
+        return ExitCode.ERROR
     return ExitCode.FINDINGS if any(a.overdue for a in audits) else ExitCode.OK

@@ -10,7 +10,7 @@ from typing import Any
 
 from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
-from auditlib.files import write_atomic
+from auditlib.files import check_output_file, printable, write_atomic
 
 REPORT_FORMAT = "auditlib.tls-evaluations/1"
 
@@ -75,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
         scan_endpoints,
     )
 
+    # Output paths checked before any scan: never a device, FIFO, link or folder.
+    if args.json and args.json != "-":
+        check_output_file(args.json)
+    if args.save_observations:
+        check_output_file(args.save_observations)
     profile = load_profile(args.profile)
     if args.level:
         profile = profile.model_copy(update={"level": args.level})
@@ -135,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             write_atomic(args.json, text)
     if args.json != "-":
         for evaluation in evaluations:
-            print(format_evaluation(evaluation))
+            print(printable(format_evaluation(evaluation)))
 
     verdicts = {e.bottom_line for e in evaluations}
     if Verdict.NON_COMPLIANT in verdicts:

@@ -84,6 +84,25 @@ def _output_for(pdf: Path, args: argparse.Namespace) -> Path:
     return pdf.with_name(f"{pdf.stem}{args.suffix}{pdf.suffix or '.pdf'}")
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """`--suffix` is a name suffix (no folder separator), `--output-dir` a folder or absent,
+    and every output path a regular file or absent; before any passphrase prompt."""
+    from auditlib.errors import OutputPathError
+    from auditlib.files import check_output_dir, check_output_file
+
+    suffix = str(args.suffix)
+    if args.output_dir is None and (
+        not suffix or "/" in suffix or "\\" in suffix or "\x00" in suffix or suffix in (".", "..")
+    ):
+        raise OutputPathError(
+            f"--suffix {suffix!r}: a name suffix such as .signed, without a folder separator"
+        )
+    if args.output_dir is not None:
+        check_output_dir(args.output_dir)
+    for pdf in args.pdfs:
+        check_output_file(_output_for(pdf, args))
+
+
 def run_sign(args: argparse.Namespace) -> int:
     from auditlib.errors import KeyMaterialError
     from auditlib.sign import SignerSpec, SigningSettings, load_signer, sign_pdf
@@ -109,6 +128,7 @@ def run_sign(args: argparse.Namespace) -> int:
         timestamp_url=args.timestamp_url,
         visible=not args.invisible,
     )
+    _check_outputs(args)
     signer = load_signer(spec)  # once: one prompt for all files
     outputs: dict[Path, Path] = {}
     records: list[dict[str, Any]] = []
@@ -129,9 +149,11 @@ def run_sign(args: argparse.Namespace) -> int:
         try:
             result = sign_pdf(pdf, target, settings, signer=signer)
         except AuditlibError as exc:
+            from auditlib.files import redact  # a timestamp URL may carry user:password@
+
             code = ExitCode.ERROR
-            records.append({"input": str(pdf), "error": str(exc)})
-            _say(args, f"{pdf}: error: {exc}", err=True)
+            records.append({"input": str(pdf), "error": redact(str(exc))})
+            _say(args, f"{pdf}: error: {redact(str(exc))}", err=True)
             continue
         records.append(
             {

@@ -55,7 +55,8 @@ from auditlib.files import sha256_bytes, sha256_file
 from auditlib.requirements import normalise_requirement_id
 from auditlib.severity import Severity
 
-MANIFEST_MAX_BYTES = 5 * 1024 * 1024
+MANIFEST_MAX_BYTES = ZipLimits().max_manifest_bytes
+"""Largest manifest.yaml accepted by default (1 MiB holds thousands of items)."""
 HASH_WORKERS = min(4, os.cpu_count() or 1)
 
 
@@ -94,6 +95,7 @@ def load_bundle(
         provider_id=provider_id,
         current_certificate=current_certificate,
         profile=document_profile or load_document_profile(),
+        limits=limits,
     )
     if source.is_dir():
         entries, refusals = scan_folder(source, limits)
@@ -114,6 +116,7 @@ class _Context:
     provider_id: str | None
     current_certificate: CertificateInfo | None
     profile: DocumentProfile
+    limits: ZipLimits = ZipLimits()  # noqa: RUF009 - frozen dataclass, safe as a default
 
 
 def _unusable(
@@ -217,7 +220,7 @@ def _load_tree(
             [Refusal(FindingCode.MANIFEST_MISSING, None, f"aucun fichier {MANIFEST_NAME}")],
             source_sha,
         )
-    if manifest_entry.size > MANIFEST_MAX_BYTES:
+    if manifest_entry.size > context.limits.max_manifest_bytes:
         return _unusable(
             source,
             source_type,
@@ -226,7 +229,8 @@ def _load_tree(
                 Refusal(
                     FindingCode.MANIFEST_INVALID,
                     MANIFEST_NAME,
-                    f"manifeste trop volumineux ({manifest_entry.size} octets)",
+                    f"manifeste trop volumineux ({manifest_entry.size} octets, maximum "
+                    f"{context.limits.max_manifest_bytes})",
                 )
             ],
             source_sha,

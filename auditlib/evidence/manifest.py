@@ -48,7 +48,7 @@ class CertificateSpec(BaseModel):
     @field_validator("passphrase_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
+        if value is not None and not ENV_NAME_RE.fullmatch(value):
             raise ValueError("must be the NAME of an environment variable")
         return value
 

@@ -120,6 +120,8 @@ class FindingCode(StrEnum):
     TOTAL_TOO_LARGE = "total_too_large"
     COMPRESSION_RATIO = "compression_ratio"
     ENCRYPTED_MEMBER = "encrypted_member"
+    PATH_TOO_DEEP = "path_too_deep"
+    """More nested folders, or a longer path, than `ZipLimits` allows."""
 
 
 @dataclass(frozen=True)

@@ -292,7 +292,7 @@ def _record(run: AuditRun, generated_at: dt.datetime | None) -> dict[str, Any]:
             }
             for c in a.conflicts
         ],
-        "unmatched_verdicts": list(a.unmatched_verdicts),
+        "unmatched_verdicts": unmatched_verdicts(run),
         "tls": [_endpoint(e, run) for e in run.evaluations],
         "evidence": _evidence(run),
         "supervision": [t.to_dict() for t in run.traces],
@@ -444,3 +444,26 @@ def _check(
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(value):
             _check(item, schema["items"], root, f"{at}[{index}]", out)
+
+
+def unmatched_verdicts(run: Any) -> list[str]:
+    """Every auditor verdict that judged no assessed control, with the reason: the
+    assessment's own list (no such control), then verdicts on controls that do not apply
+    to the provider's roles (kept, never dropped silently: the auditor wrote them)."""
+    a = run.assessment
+    found = list(a.unmatched_verdicts)
+    assessed = {c.control.ref for c in a.controls}
+    listed = {text.rsplit(": ", 1)[-1] for text in found}
+    reasons = {r.requirement_id: r.reason for r in a.applicability if not r.applies}
+    requirement_of = {c.ref: c.requirement_id for c in run.grid.controls}
+    for verdict in getattr(run, "verdicts", None) or ():
+        ref = verdict.control_ref
+        if ref in assessed or ref in listed:
+            continue
+        requirement = requirement_of.get(ref)
+        why = reasons.get(requirement or "", "not applicable to the provider's roles")
+        found.append(
+            f"{verdict.source or 'verdicts'}: {ref} ({verdict.status.value}): "
+            f"control not applicable: {why}"
+        )
+    return found

@@ -14,10 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from auditlib.errors import ProfileError
+from auditlib.errors import ProfileError, YamlInputError
+from auditlib.yamlio import parse_yaml_text
 
 
 class RuleStatus(StrEnum):
@@ -148,8 +148,8 @@ def read_profile(name_or_path: str | os.PathLike[str] = "anssi") -> tuple[Profil
                 f"profile {key}: not a known name ({known}) nor a readable file ({exc})"
             ) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = parse_yaml_text(text.encode("utf-8"), source)  # strict: no aliases
+    except YamlInputError as exc:
         raise ProfileError(f"profile {source}: not valid YAML ({exc})") from None
     try:
         profile = Profile.model_validate(data)
