@@ -107,7 +107,7 @@ def _output_for(pdf: Path, args: argparse.Namespace) -> Path:
 
 def run_sign(args: argparse.Namespace) -> int:
     from auditlib.errors import KeyMaterialError
-    from auditlib.sign import SignerSpec, SigningSettings, load_signer, sign_pdf
+    from auditlib.sign import SealPolicy, SignerSpec, SigningSettings, load_signer, sign_pdf
 
     _quiet_pyhanko()
 
@@ -131,6 +131,14 @@ def run_sign(args: argparse.Namespace) -> int:
         visible=not args.invisible,
     )
     signer = load_signer(spec)  # once: one prompt for all files
+    unfit = SealPolicy.load().check(signer.certificate)
+    if unfit:  # signing goes on (a test key, a third-party use); verify will say it
+        print(
+            f"warning: {signer.common_name!r} is not fit to seal an audit report under the "
+            f"shipped seal policy (auditlib verify will say 'cachet non conforme'): "
+            + "; ".join(unfit),
+            file=sys.stderr,
+        )
     outputs: dict[Path, Path] = {}
     records: list[dict[str, Any]] = []
     code: ExitCode = ExitCode.OK

@@ -300,6 +300,20 @@ def test_cli_verify_pins_the_seal(setup: Setup, capsys: pytest.CaptureFixture[st
     assert "not a SHA-256 fingerprint" in err and "Traceback" not in err
 
 
+def test_cli_sign_warns_about_an_unfit_certificate(
+    setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tls = setup.p12_for("server", "www.fournisseur.example")
+    args = ["sign", str(setup.report), "--p12", str(tls), "--pass-env", PASS_ENV]
+    assert cli_main([*args, "--output-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "not fit to seal an audit report" in err and "serverAuth" in err
+    seal = setup.p12_for("sign", "AUTRE CABINET ORG SIGN")
+    args = ["sign", str(setup.report), "--p12", str(seal), "--pass-env", PASS_ENV]
+    assert cli_main([*args, "--output-dir", str(tmp_path / "ok")]) == 0
+    assert "not fit" not in capsys.readouterr().err
+
+
 def test_a_later_signature_is_judged_on_its_own(setup: Setup) -> None:
     """Our seal, then a TLS certificate's signature: the second one is non conforming."""
     tls = setup.p12_for("server_client", "mtls.fournisseur.example")
