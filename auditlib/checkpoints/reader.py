@@ -535,25 +535,90 @@ def load_checkpoints(
         workbook.close()
 
 
-_FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
+_NS = rb"(?:[A-Za-z_][\w.-]*:)?"
+_FORMULA_TAG = re.compile(rb"<" + _NS + rb"f([\s/>])")
+_SHEET_DATA = re.compile(rb"<" + _NS + rb"sheetData[\s>]")
+_SHEET_DATA_END = re.compile(rb"</" + _NS + rb"sheetData>")
+_CELL_BEFORE = re.compile(rb"<" + _NS + rb"c\s([^<>]*)>\s*$")
+_CELL_REF = re.compile(rb'(?:^|\s)r\s*=\s*"([A-Z]{1,3})([1-9][0-9]{0,6})"')
+_F_ATTR = re.compile(rb'(?:^|\s)(t|si|ref)\s*=\s*"([^"]*)"')
+_F_END = re.compile(rb"</" + _NS + rb"f>")
 
 
 def _formula_cells(workbook: Any, source: Path, sheet: str) -> dict[tuple[int, int], str]:
     """The formulas of a sheet, by 0-based (row, column): their text, `=` included.
 
     The first read (read-only, cached values) cannot tell a formula from a value, so
-    the sheet's XML is searched for a formula element first; only when there is one is
-    the sheet read again with formulas kept. Unknown internals (another openpyxl) mean
-    the second read always happens: slower, never blind.
+    the formulas come from the sheet's XML: a search for formula elements, which finds
+    none in most workbooks (the cost is one decompression and one regex scan). Should
+    the XML be laid out in a way this scan does not know (no cell reference, another
+    openpyxl's internals), the sheet is read again by openpyxl with formulas kept:
+    slower, never blind.
     """
     part = getattr(workbook[sheet], "_worksheet_path", None)
     archive = getattr(workbook, "_archive", None)
     if part is not None and archive is not None:
         try:
-            if not _FORMULA_TAG.search(archive.read(part)):
-                return {}
+            found = _formulas_in_xml(archive.read(part))
         except (KeyError, OSError, zipfile.BadZipFile):
-            pass
+            found = None
+        if found is not None:
+            return found
+    return _formulas_by_openpyxl(source, sheet)
+
+
+def _formulas_in_xml(xml: bytes) -> dict[tuple[int, int], str] | None:
+    """Formula cells of a worksheet part, or None when the layout is not the usual one."""
+    from html import unescape
+
+    from openpyxl.formula.translate import Translator
+    from openpyxl.utils import column_index_from_string
+
+    begin = _SHEET_DATA.search(xml)
+    if begin is None:
+        return {}
+    end = _SHEET_DATA_END.search(xml, begin.end())
+    region = xml[begin.end() : end.start() if end else len(xml)]
+    formulas: dict[tuple[int, int], str] = {}
+    shared: dict[str, tuple[str, str]] = {}
+    pending: list[tuple[tuple[int, int], str, str]] = []
+    for match in _FORMULA_TAG.finditer(region):
+        cell = _CELL_BEFORE.search(region, max(0, match.start() - 1024), match.start())
+        ref = _CELL_REF.search(cell.group(1)) if cell else None
+        if ref is None:
+            return None  # a cell without `r`, or an <f> outside a cell: let openpyxl read it
+        coordinate = ref.group(1).decode() + ref.group(2).decode()
+        key = (int(ref.group(2)) - 1, column_index_from_string(ref.group(1).decode()) - 1)
+        tag_end = region.find(b">", match.start())
+        attrs = dict(
+            (k.decode(), v.decode()) for k, v in _F_ATTR.findall(region[match.end() - 1 : tag_end])
+        )
+        if region[tag_end - 1 : tag_end] == b"/":
+            text = ""
+        else:
+            closing = _F_END.search(region, tag_end)
+            if closing is None:
+                return None
+            text = unescape(region[tag_end + 1 : closing.start()].decode("utf-8", "replace"))
+        if attrs.get("t") == "shared" and "si" in attrs:
+            if text:
+                shared[attrs["si"]] = ("=" + text, coordinate)
+            else:
+                pending.append((key, attrs["si"], coordinate))
+                continue
+        formulas[key] = "=" + text
+    for key, si, coordinate in pending:
+        master = shared.get(si)
+        if master is None:
+            return None
+        try:
+            formulas[key] = Translator(master[0], origin=master[1]).translate_formula(coordinate)
+        except Exception:
+            formulas[key] = master[0]
+    return formulas
+
+
+def _formulas_by_openpyxl(source: Path, sheet: str) -> dict[tuple[int, int], str]:
     formulas: dict[tuple[int, int], str] = {}
     try:
         again = load_workbook(source, read_only=True, data_only=False, keep_links=False)

@@ -139,3 +139,44 @@ def test_cli_export_of_a_hostile_workbook_has_no_formula(
     header = [c.value for c in sheet[1]]
     assert header[:2] == ["ref", "requirement_id"]
     assert sheet.cell(row=2, column=header.index("fs_utilisateur") + 1).value is True
+
+
+def test_formula_scan_of_the_sheet_xml() -> None:
+    """The XML scan: shared formulas translated, entities decoded, prefixes, array
+    formulas; an <f> outside sheetData ignored; a cell without `r` hands over to openpyxl."""
+    from auditlib.checkpoints.reader import _formulas_in_xml
+
+    xml = (
+        b'<x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b"<x:sheetData>"
+        b'<x:row r="2"><x:c r="B2" t="str"><x:f t="shared" ref="B2:B4" si="0">A2&amp;"x"</x:f>'
+        b'<x:v>ax</x:v></x:c><x:c r="C2" t="inlineStr"><x:is><x:t>=plain</x:t></x:is></x:c></x:row>'
+        b'<x:row r="3"><x:c r="B3" t="str"><x:f t="shared" si="0"/><x:v>bx</x:v></x:c></x:row>'
+        b'<x:row r="4"><x:c r="AA4"><x:f t="array" ref="AA4">SUM(A1:A3&lt;2)</x:f></x:c></x:row>'
+        b"</x:sheetData><x:extLst><x14:dataValidation><xm:f>Other!A1</xm:f>"
+        b"</x14:dataValidation></x:extLst></x:worksheet>"
+    )
+    assert _formulas_in_xml(xml) == {
+        (1, 1): '=A2&"x"',
+        (2, 1): '=A3&"x"',
+        (3, 26): "=SUM(A1:A3<2)",
+    }
+    assert _formulas_in_xml(b"<worksheet><sheetData/></worksheet>") == {}
+    no_ref = b"<worksheet><sheetData><row><c><f>1+1</f></c></row></sheetData></worksheet>"
+    assert _formulas_in_xml(no_ref) is None
+
+
+def test_xml_scan_agrees_with_openpyxl(tmp_path: Path) -> None:
+    from auditlib.checkpoints.reader import _formulas_by_openpyxl, _formulas_in_xml
+
+    path = write_workbook(tmp_path / "w.xlsx", requirements(control=HOSTILE))
+    workbook = load_workbook(path)
+    sheet = workbook.active
+    assert sheet is not None
+    sheet["Z40"] = "=SUM(1, 2)"
+    sheet["AB7"] = '="<&>"'
+    workbook.save(path)
+    with zipfile.ZipFile(path) as archive:
+        scanned = _formulas_in_xml(archive.read("xl/worksheets/sheet1.xml"))
+    assert scanned == _formulas_by_openpyxl(path, "Points de contrôle")
+    assert scanned is not None and len(scanned) == 3
