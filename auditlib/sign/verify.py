@@ -233,7 +233,10 @@ def changes_after_signing(
     ]
     described = {r: f"unsigned incremental update (revision {r + 1}): "
                  f"{_describe_revision(reader, r)}" for r in unsigned}  # fmt: skip
-    last = checks[-1]
+    # the signature whose byte range reaches furthest (pyHanko lists them in file order)
+    last = max(checks, key=lambda c: -1 if c.covered_end is None else c.covered_end)
+    if any(c.covered_end is None for c in checks):
+        last = checks[-1]
     tail_note: str | None = None
     if last.covered_end is None:
         tail_note = "the last signature's byte range cannot be read"
