@@ -311,7 +311,7 @@ class AuditRun:
             except ValueError:
                 return ""
 
-        return frame.style.map(colour, subset=["status"]).hide(axis="index")
+        return html_escaped(frame.style.map(colour, subset=["status"]).hide(axis="index"))
 
     def tls_table(self) -> pd.DataFrame:
         import pandas as pd
@@ -341,6 +341,22 @@ class AuditRun:
         if self.bundle is None:
             return pd.DataFrame(columns=["item", "kind", "requirements", "sha256", "status"])
         return self.bundle.to_dataframe()
+
+
+def html_escaped(styler: Styler) -> Styler:
+    """A Styler that renders every cell and header as text (HTML-escaped).
+
+    Cells hold data from the audited party (bundle file names, workbook text) and from
+    auditors (comments): unescaped, `<img src=x onerror=...>` in a file name runs as
+    script in JupyterLab. A Styler does not escape by default (`styler.format.escape` is
+    None); a plain DataFrame's HTML repr does, so the table methods returning DataFrames
+    are safe as they are. Apply this to every Styler a notebook displays.
+    """
+    return (
+        styler.format(escape="html")
+        .format_index(escape="html", axis="index")
+        .format_index(escape="html", axis="columns")
+    )
 
 
 def audit_instant(day: dt.date) -> dt.datetime:

@@ -51,7 +51,7 @@ from auditlib.demo.servers import port_is_free, start_demo_servers
 from auditlib.errors import DemoError
 from auditlib.files import sha256_file
 from auditlib.registry import Registry, load_registry
-from auditlib.sign import SigningSettings, verify_pdf
+from auditlib.sign import SealPolicy, SigningSettings, verify_pdf
 from auditlib.traces import (
     TraceSettings,
     analyse_traces,
@@ -237,8 +237,10 @@ def fetch_demo_traces(
 
 
 def verify_reports(reports: Sequence[Path], ca_dir: Path) -> list[SignedReport]:
-    """Verify the sealed copy (`report.signed.pdf`) of each report against `ca_dir`."""
+    """Verify the sealed copy (`report.signed.pdf`) of each report against `ca_dir`, and
+    its seal against the shipped seal policy (an audit report, not a third-party file)."""
 
+    policy = SealPolicy.load()
     done: list[SignedReport] = []
     for report in reports:
         target = report.with_name(report.stem + SIGNED_SUFFIX)
@@ -247,7 +249,7 @@ def verify_reports(reports: Sequence[Path], ca_dir: Path) -> list[SignedReport]:
                 SignedReport(report, target, sha256_file(report), "", False, ("not sealed",))
             )
             continue
-        check = verify_pdf(target, ca_dir)
+        check = verify_pdf(target, ca_dir, policy=policy)
         done.append(
             SignedReport(
                 report=report,

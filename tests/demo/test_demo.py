@@ -37,7 +37,7 @@ from auditlib.demo.seal import ensure_seal, seal_spec
 from auditlib.demo.servers import DemoEndpoint, port_is_free, start_demo_servers
 from auditlib.errors import TestServerError, TraceError
 from auditlib.registry import load_registry
-from auditlib.sign import SigningSettings, sign_pdf, verify_pdf
+from auditlib.sign import SealPolicy, SigningSettings, sign_pdf, verify_pdf
 from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import closed_port
 from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, load_traces
@@ -354,7 +354,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert provider in stdout
         assert (folder / "report.pdf").is_file()
         signed = folder / "report.signed.pdf"
-        assert verify_pdf(signed, DATA / CA_DIR).bottom_line, signed
+        assert verify_pdf(signed, DATA / CA_DIR, policy=SealPolicy.load()).bottom_line, signed
         record = json.loads((folder / "findings.json").read_text("utf-8"))
         assert record["provider"]["id"] == provider
     clean = json.loads(next(out.glob("proxylink_*/findings.json")).read_text("utf-8"))
