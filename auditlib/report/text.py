@@ -96,6 +96,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rules": "Règles ANSSI",
         "rule": "Règle",
         "no_rule_judged": "Aucune des %d règles n'a pu être évaluée :",
+        "rule_unverified": "(numéro non vérifié)",
         "hsts": "HSTS (rapporté à part, hors conclusion)",
         "expires_in": "Expiration du certificat (jours)",
         "matrix": "Matrice des règles",
@@ -215,6 +216,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rules": "ANSSI rules",
         "rule": "Rule",
         "no_rule_judged": "None of the %d rules could be judged:",
+        "rule_unverified": "(number not verified)",
         "hsts": "HSTS (reported apart, not in the bottom line)",
         "expires_in": "Certificate expiry (days)",
         "matrix": "Rule matrix",
@@ -274,6 +276,7 @@ RULE_STATUS = {
         "DEGRADED": "toléré",
         "NOT_APPLICABLE": "sans objet",
         "INCOMPLETE": "non évalué",
+        "NOT_TESTED": "non testé",
     },
     "en": {
         "PASS": "pass",
@@ -281,6 +284,7 @@ RULE_STATUS = {
         "DEGRADED": "tolerated",
         "NOT_APPLICABLE": "not applicable",
         "INCOMPLETE": "not evaluated",
+        "NOT_TESTED": "not tested",
     },
 }
 OUTCOME = {

@@ -258,6 +258,9 @@ class OpenSslServerSpec:
     """When set, `-Verify 1` with these CAs: a client certificate is required."""
     ocsp_response_der: bytes | None = None
     """A DER OCSP response to staple (`-status_file`)."""
+    www: bool = True
+    """Answer HTTP (`-www`). False: a bare TLS server that answers no HTTP request (needed
+    with `-early_data`, which s_server refuses to combine with `-www`)."""
 
 
 @contextlib.contextmanager
@@ -280,7 +283,7 @@ def openssl_server(
         if port:
             _bind(port).close()
         cmd = [binary, "s_server", "-accept", f"{LOOPBACK}:{port}", "-cert", str(cert)]
-        cmd += ["-key", str(key), "-www"]
+        cmd += ["-key", str(key)] + (["-www"] if spec.www else [])
         if spec.chain_pem:
             chain = write_atomic(folder / "chain.pem", spec.chain_pem)
             cmd += ["-cert_chain", str(chain)]
@@ -293,7 +296,8 @@ def openssl_server(
         cmd += list(spec.extra_args)
         proc = subprocess.Popen(
             cmd,
-            stdin=subprocess.DEVNULL,
+            # kept open and never written: without -www, s_server stops at end of input
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -311,6 +315,8 @@ def openssl_server(
                 proc.wait()
             if proc.stdout:
                 proc.stdout.close()
+            if proc.stdin:
+                proc.stdin.close()
 
 
 def _read_accept_port(proc: subprocess.Popen[str], timeout: float, requested: int = 0) -> int:
