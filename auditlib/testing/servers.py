@@ -370,8 +370,14 @@ DEMO_CLIENT_KEY_PASS = "demo-only-passphrase"
 """Demo/test material only: the passphrase of a throw-away key generated on the spot."""
 
 
-def ocsp_good_response(pki: TestPki, leaf: IssuedCert) -> bytes:
-    """A signed 'good' OCSP response for `leaf`, for `openssl s_server -status_file`."""
+def ocsp_good_response(
+    pki: TestPki,
+    leaf: IssuedCert,
+    this_update: dt.datetime | None = None,
+    next_update: dt.datetime | None = None,
+) -> bytes:
+    """A signed 'good' OCSP response for `leaf`, for `openssl s_server -status_file`
+    (dates chosen by the caller to build stale responses, which `openssl ocsp` cannot)."""
     now = dt.datetime.now(dt.UTC)
     builder = (
         ocsp.OCSPResponseBuilder()
@@ -380,8 +386,8 @@ def ocsp_good_response(pki: TestPki, leaf: IssuedCert) -> bytes:
             issuer=pki.issuing.certificate,
             algorithm=hashes.SHA256(),
             cert_status=ocsp.OCSPCertStatus.GOOD,
-            this_update=now - dt.timedelta(minutes=5),
-            next_update=now + dt.timedelta(days=7),
+            this_update=this_update or now - dt.timedelta(minutes=5),
+            next_update=next_update or now + dt.timedelta(days=7),
             revocation_time=None,
             revocation_reason=None,
         )

@@ -633,7 +633,10 @@ def _run_probes(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> 
     update: dict[str, Any] = {}
     tls13 = obs.protocol("TLSv1.3")
     if tls13 is not None and tls13.accepted:
-        update["early_data_probe"], update["early_data_detail"] = _zero_rtt(spec, settings.timeout)
+        groups = [s.kx_group for s in tls13.suites if s.kx_group]
+        update["early_data_probe"], update["early_data_detail"] = _zero_rtt(
+            spec, settings.timeout, groups[0] if groups else None
+        )
     tls12 = obs.protocol("TLSv1.2")
     if tls12 is not None and len(tls12.suites) >= 2:
         update["server_cipher_order"] = _server_cipher_order(spec, tls12.suites, settings.timeout)
@@ -710,16 +713,20 @@ def _openssl_client_args(spec: ScanSpec) -> list[str]:
     return args
 
 
-def _zero_rtt(spec: ScanSpec, timeout: int) -> tuple[bool | None, str]:
+def _zero_rtt(spec: ScanSpec, timeout: int, group: str | None = None) -> tuple[bool | None, str]:
     """Does the server accept TLS 1.3 early data? Our own probe, with no HTTP exchange:
     take a session ticket, then resume with early data and read OpenSSL's verdict.
 
+    `group` is the key-exchange group the server chose with TLS 1.3 (sslyze saw it): the
+    key share is offered in it, since a HelloRetryRequest would reject early data anyway.
     Returns (True accepted / False refused / None not tested, what was seen)."""
     binary = shutil.which("openssl")
     if binary is None:
         return None, "commande openssl absente : sonde 0-RTT impossible"
     env = {**os.environ, "OPENSSL_CONF": os.devnull}
     base = [binary, *_openssl_client_args(spec), "-tls1_3"]
+    if group and re.fullmatch(r"[A-Za-z0-9_-]{1,40}", group):
+        base += ["-groups", group]
     with tempfile.TemporaryDirectory(prefix="auditlib-0rtt-") as tmp:
         session = Path(tmp) / "session.pem"
         try:
@@ -738,7 +745,11 @@ def _zero_rtt(spec: ScanSpec, timeout: int) -> tuple[bool | None, str]:
                 if session.exists() and session.stat().st_size > 0:
                     break
                 time.sleep(0.05)
-        finally:
+            # End of input: s_client closes with close_notify. A connection cut short
+            # makes OpenSSL servers drop the session, and refuse its early data.
+            time.sleep(0.1)
+            first.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
             first.kill()
             first.communicate()
         if not session.exists() or session.stat().st_size == 0:

@@ -268,7 +268,10 @@ def test_rsa_2048_with_annex_a1_suites_is_not_degraded_by_r8() -> None:
     ev = evaluate(obs, strict, NOW)
     assert ev.result("R8").status == P and ev.result("R12").status == P
     assert all(v.status == P and v.tolerated_by == () for v in ev.suites)
-    assert ev.bottom_line == Verdict.COMPLIANT
+    # the only rule below PASS is RGS B1 on the test issuing CA (RSA-2048 valid past 2030)
+    below = {r.rule_id for r in ev.results if r.status not in (P, NA)}
+    assert below == {"RGS-B1-CLES"}
+    assert "TEST AC IGC-SANTE" in ev.result("RGS-B1-CLES").reason
 
 
 # R12 from the per-suite classification: TLS 1.2 suites -> expected status
