@@ -27,7 +27,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument("endpoints", nargs="*", metavar="HOST:PORT", help="endpoints to scan")
     parser.add_argument("--sni", help="server name for SNI and certificate checks (default: HOST)")
-    parser.add_argument("--client-cert", type=Path, help="PEM client certificate for mutual TLS")
+    parser.add_argument(
+        "--client-cert",
+        type=Path,
+        help="PEM client certificate for mutual TLS: the leaf, optionally followed by its "
+        "intermediate CAs (a chain file); the key goes in --client-key",
+    )
     parser.add_argument("--client-key", type=Path, help="PEM client private key for mutual TLS")
     parser.add_argument(
         "--key-pass-env",
@@ -177,8 +182,15 @@ def format_evaluation(evaluation: Any) -> str:
                 + "; ".join(notes)
             )
     for req in evaluation.requirements:
-        lines.append(f"   {req.requirement}: {req.bottom_line.value}")
+        untested = f" (not tested: {', '.join(req.not_tested)})" if req.not_tested else ""
+        lines.append(f"   {req.requirement}: {req.bottom_line.value}{untested}")
     if evaluation.days_until_expiry is not None:
         lines.append(f"   certificate expires in {evaluation.days_until_expiry} days")
+    unverified = [r.rule_id for r in evaluation.results if not r.verified]
+    if unverified and not not_scanned:
+        lines.append(
+            f"   rule numbers/titles not verified against the guide's text: "
+            f"{len(unverified)} of {len(evaluation.results)} (docs/guide/tls-rules.md)"
+        )
     lines.append(f"   bottom line: {evaluation.bottom_line.value}")
     return "\n".join(lines)

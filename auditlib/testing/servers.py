@@ -557,3 +557,105 @@ def start_fixture_servers(stack: contextlib.ExitStack, folder: Path) -> FixtureS
     # 9. closed port.
     fx.specs["closed"] = ScanSpec(host="127.0.0.1", port=closed_port(), label="closed")
     return fx
+
+
+# --------------------------------------------------------------------------- stalling proxy
+
+
+def offered_suites(client_hello: bytes) -> tuple[int, tuple[int, ...]] | None:
+    """(legacy version, cipher suite codes) of a TLS ClientHello record, or None when the
+    bytes are not (yet) a whole ClientHello up to its suite list. Bytes that cannot become
+    one (an SSLv2 hello, another record) give (0, ())."""
+    if client_hello[:1] not in (b"", b"\x16") or client_hello[5:6] not in (b"", b"\x01"):
+        return 0, ()
+    if len(client_hello) < 5:
+        return None
+    body = client_hello[5:]
+    if len(body) < 4 + 2 + 32 + 1:
+        return None
+    version = int.from_bytes(body[4:6], "big")
+    at = 4 + 2 + 32
+    at += 1 + body[at]  # session id
+    if len(body) < at + 2:
+        return None
+    length = int.from_bytes(body[at : at + 2], "big")
+    codes = body[at + 2 : at + 2 + length]
+    if len(codes) < length:
+        return None
+    return version, tuple(int.from_bytes(codes[i : i + 2], "big") for i in range(0, length, 2))
+
+
+SIGNALLING_SUITES = frozenset({0x00FF, 0x5600})
+"""TLS_EMPTY_RENEGOTIATION_INFO_SCSV and TLS_FALLBACK_SCSV: not real suites."""
+
+
+@contextlib.contextmanager
+def stalling_proxy(
+    backend: RunningServer, stall_suite: int, stall_version: int = 0x0303
+) -> Iterator[RunningServer]:
+    """A TCP proxy to `backend` that never answers a ClientHello offering `stall_suite`
+    alone (legacy version `stall_version`): that one probe times out, every other
+    connection is relayed. It makes a scanner meet a time-out on a suite the backend
+    accepts, the case where a time-out must not be read as a refusal."""
+    listener = _bind(0)
+    listener.listen(64)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    port = listener.getsockname()[1]
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(30)
+        with conn:
+            data = b""
+            parsed = None
+            with contextlib.suppress(OSError):
+                while parsed is None and len(data) < 65536:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                    parsed = offered_suites(data)
+            real = set(parsed[1]) - SIGNALLING_SUITES if parsed else set()
+            if parsed and parsed[0] == stall_version and real == {stall_suite}:
+                with contextlib.suppress(OSError):
+                    while conn.recv(65536) and not stop.is_set():
+                        pass  # hold the connection, answer nothing
+                return
+            try:
+                upstream = socket.create_connection((backend.host, backend.port), timeout=30)
+            except OSError:
+                return
+            with upstream:
+                upstream.sendall(data)
+                back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+                back.start()
+                pump(conn, upstream)
+                back.join(timeout=30)
+
+    def accept_loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept_loop, name=f"stalling-proxy-{port}", daemon=True)
+    thread.start()
+    try:
+        yield RunningServer(LOOPBACK, port, backend.spec)
+    finally:
+        stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(timeout=2)

@@ -729,31 +729,13 @@ def _zero_rtt(spec: ScanSpec, timeout: int, group: str | None = None) -> tuple[b
         base += ["-groups", group]
     with tempfile.TemporaryDirectory(prefix="auditlib-0rtt-") as tmp:
         session = Path(tmp) / "session.pem"
-        try:
-            first = subprocess.Popen(
-                [*base, "-sess_out", str(session)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
-        except OSError as exc:
-            return None, f"sonde 0-RTT impossible ({exc.strerror or exc})"
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline and first.poll() is None:
-                if session.exists() and session.stat().st_size > 0:
-                    break
-                time.sleep(0.05)
-            # End of input: s_client closes with close_notify. A connection cut short
-            # makes OpenSSL servers drop the session, and refuse its early data.
-            time.sleep(0.1)
-            first.communicate(timeout=2)
-        except subprocess.TimeoutExpired:
-            first.kill()
-            first.communicate()
-        if not session.exists() or session.stat().st_size == 0:
-            return None, f"aucun ticket de session TLS 1.3 reçu en {timeout} s"
+        # a busy (single-threaded) server may not answer in time: one retry, as for suites
+        for _attempt in range(2):
+            problem = _take_ticket([*base, "-sess_out", str(session)], session, timeout, env)
+            if problem is None:
+                break
+        if problem is not None:
+            return None, problem
         try:
             text = subprocess.run(
                 [binary, "sess_id", "-in", str(session), "-noout", "-text"],
@@ -788,6 +770,37 @@ def _zero_rtt(spec: ScanSpec, timeout: int, group: str | None = None) -> tuple[b
     if "Early data was rejected" in out:
         return False, "données 0-RTT rejetées à la reprise de session (sonde openssl)"
     return None, "la reprise de session avec données 0-RTT n'a pas abouti"
+
+
+def _take_ticket(cmd: list[str], session: Path, timeout: int, env: dict[str, str]) -> str | None:
+    """Run `s_client -sess_out` until a TLS 1.3 session ticket is saved; None when it is,
+    else why not (French, for the rule's reason)."""
+    try:
+        client = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError as exc:
+        return f"sonde 0-RTT impossible ({exc.strerror or exc})"
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and client.poll() is None:
+            if session.exists() and session.stat().st_size > 0:
+                break
+            time.sleep(0.05)
+        # End of input: s_client closes with close_notify. A connection cut short
+        # makes OpenSSL servers drop the session, and refuse its early data.
+        time.sleep(0.1)
+        client.communicate(timeout=2)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.communicate()
+    if session.exists() and session.stat().st_size > 0:
+        return None
+    return f"aucun ticket de session TLS 1.3 reçu en {timeout} s (deux essais)"
 
 
 def _client_context(spec: ScanSpec) -> ssl.SSLContext:

@@ -24,6 +24,7 @@ from auditlib.testing.servers import (
     TestServerSpec,
     ocsp_good_response,
     openssl_server,
+    stalling_proxy,
     tls_server,
 )
 from auditlib.tls import EndpointEvaluation, RuleStatus, Verdict, evaluate, load_profile
@@ -86,6 +87,14 @@ EXPECTED: dict[str, tuple[dict[str, RuleStatus], Verdict, dict[str, str]]] = {
         {"R3": INC, "R4": INC, "R23": INC, "R35": INC},
         Verdict.INCOMPLETE,
         {"R4": "certificat client exigé"},
+    ),
+    # the backend accepts a SHA-1 CBC suite (R11 FAIL when scanned directly) ...
+    "suite_probe_direct": ({"R11": F, "R4": P}, Verdict.NON_COMPLIANT, {"R11": "SHA"}),
+    # ... behind a proxy that never answers that suite's probe: unknown, not "refused"
+    "suite_probe_timeout": (
+        {"R9": INC, "R10": INC, "R11": INC, "R12": INC, "R4": P, "R3": P},
+        Verdict.INCOMPLETE,
+        {"R11": "délai dépassé"},
     ),
     # the Python server staples nothing: R35 fails, revocation is not tested
     "mtls_chain_file": (
@@ -159,12 +168,32 @@ def postures(
     leaf_file = write_atomic(folder / "client-leaf.pem", client.cert_pem())
     key_file = write_atomic(folder / "client.key.pem", client.key_pem())
     mtls_cert = rsa_pki.issue(HOST_NAME, dns_names=[HOST_NAME], days=825)
+    sha1_cbc = rsa_pki.issue(HOST_NAME, dns_names=[HOST_NAME], days=825)
+    backend = OpenSslServerSpec(
+        cert_pem=sha1_cbc.cert_pem(),
+        key_pem=sha1_cbc.key_pem(),
+        chain_pem=rsa_pki.issuing.cert_pem(),
+        ocsp_response_der=rsa_pki.ocsp_response(sha1_cbc),
+        extra_args=(
+            "-no_ssl3",
+            "-no_tls1",
+            "-no_tls1_1",
+            "-serverpref",
+            "-cipher",
+            "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA",
+        ),
+    )
 
     with contextlib.ExitStack() as stack:
         specs = []
         for name, spec in servers.items():
             running = stack.enter_context(openssl_server(spec))
             specs.append(ScanSpec(running.host, running.port, sni=HOST_NAME, label=name))
+        direct = stack.enter_context(openssl_server(backend))
+        specs.append(ScanSpec(direct.host, direct.port, sni=HOST_NAME, label="suite_probe_direct"))
+        # TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA (0xC013) probed alone with TLS 1.2: no answer
+        proxy = stack.enter_context(stalling_proxy(direct, stall_suite=0xC013))
+        specs.append(ScanSpec(proxy.host, proxy.port, sni=HOST_NAME, label="suite_probe_timeout"))
         python_mtls = stack.enter_context(
             tls_server(
                 TestServerSpec(
@@ -186,7 +215,7 @@ def postures(
                     client_key=Path(key_file),
                 )
             )
-        observations = scan_endpoints(specs, ScanSettings(ca_dir=anchors, timeout=5))
+        observations = scan_endpoints(specs, ScanSettings(ca_dir=anchors, timeout=3))
     profile = load_profile()
     yield {o.label: (o, evaluate(o, profile)) for o in observations}
 
@@ -243,3 +272,18 @@ def test_the_stapled_response_is_kept_in_the_observation(
     other, _ = postures["ocsp_other_certificate"]
     assert other.ocsp is not None and other.ocsp.for_leaf is False
     assert other.leaf is not None and other.ocsp.serial != other.leaf.serial
+
+
+def test_a_time_out_is_retried_once_then_left_unknown(
+    postures: dict[str, tuple[TlsObservation, EndpointEvaluation]],
+) -> None:
+    obs, _ = postures["suite_probe_timeout"]
+    tls12 = obs.protocol("TLSv1.2")
+    assert tls12 is not None and tls12.accepted is True
+    assert tls12.timed_out == ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",)
+    assert "retried once" in obs.missing["tls_1_2_cipher_suites"]
+    direct, _ = postures["suite_probe_direct"]
+    direct12 = direct.protocol("TLSv1.2")
+    assert direct12 is not None and direct12.timed_out == ()
+    names = {s.name for s in direct12.suites}
+    assert "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" in names
