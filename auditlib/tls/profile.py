@@ -41,7 +41,8 @@ class Verdict(StrEnum):
     NON_COMPLIANT = "NON_COMPLIANT"
     INCOMPLETE = "INCOMPLETE"
     ERROR = "ERROR"
-    """The endpoint could not be scanned (unreachable, refused, client certificate needed)."""
+    """The endpoint could not be scanned (unreachable, refused, handshake refused). An
+    endpoint that demands a client certificate none was given for is INCOMPLETE."""
 
 
 # --------------------------------------------------------------------------- profile

@@ -1024,10 +1024,7 @@ def _observe(
     status, error = ScanStatus.OK, None
     if client_auth == "REQUIRED" and spec.client_cert is None:
         status = ScanStatus.ERROR
-        error = (
-            "the server requires a client certificate (mutual TLS) and none was supplied; "
-            "only what the handshake shows before client authentication was observed"
-        )
+        error = CLIENT_CERT_REQUIRED
     return TlsObservation(
         **base,
         status=status,
