@@ -588,13 +588,15 @@ def r34(ctx: EndpointContext) -> Outcome:
     return _P, f"chaîne complète et ordonnée ({len(chain)} certificat(s))"
 
 
-def _ocsp_problems(ctx: EndpointContext) -> list[str]:
-    """Why the stapled response cannot vouch for the served certificate (empty: it can)."""
+def _ocsp_problems(ctx: EndpointContext) -> tuple[list[str], list[str]]:
+    """(why the stapled response cannot vouch for the served certificate, what could not
+    be checked about it); both empty: it vouches."""
     facts = ctx.obs.ocsp
     assert facts is not None
     if facts.response_status != "SUCCESSFUL":
-        return [f"réponse OCSP en erreur ({facts.response_status})"]
-    problems = []
+        return [f"réponse OCSP en erreur ({facts.response_status})"], []
+    problems: list[str] = []
+    doubts: list[str] = []
     leaf = ctx.obs.leaf
     if facts.for_leaf is False:
         expected = f", certificat servi : {leaf.serial}" if leaf else ""
@@ -602,13 +604,11 @@ def _ocsp_problems(ctx: EndpointContext) -> list[str]:
             f"réponse OCSP pour un autre certificat (numéro de série {facts.serial}{expected})"
         )
     elif facts.for_leaf is None:
-        problems.append("réponse OCSP non rattachée au certificat servi (émetteur inconnu)")
+        doubts.append("réponse OCSP non rattachée au certificat servi (émetteur inconnu)")
     if facts.signature_valid is False:
         problems.append(f"signature OCSP non valide ({facts.signature_error or 'raison inconnue'})")
     elif facts.signature_valid is None:
-        problems.append(
-            f"signature OCSP non vérifiée ({facts.signature_error or 'émetteur absent'})"
-        )
+        doubts.append(f"signature OCSP non vérifiée ({facts.signature_error or 'émetteur absent'})")
     max_age = dt.timedelta(days=ctx.profile.ocsp_max_age_days)
     if facts.next_update is not None and facts.next_update < ctx.as_of:
         problems.append(f"réponse OCSP périmée (nextUpdate {facts.next_update:%Y-%m-%d %H:%M} UTC)")
@@ -619,7 +619,7 @@ def _ocsp_problems(ctx: EndpointContext) -> list[str]:
         )
     elif facts.this_update is None:
         problems.append("réponse OCSP sans date thisUpdate")
-    return problems
+    return problems, doubts
 
 
 def _revocation_text(ctx: EndpointContext) -> str:
@@ -642,13 +642,15 @@ def r35(ctx: EndpointContext) -> Outcome:
     facts = ctx.obs.ocsp
     if facts is None:
         return _INC, "réponse OCSP agrafée mais non analysée (observation antérieure)"
-    problems = _ocsp_problems(ctx)
-    if facts.for_leaf and facts.cert_status == "REVOKED":
+    problems, doubts = _ocsp_problems(ctx)
+    if facts.for_leaf is not False and facts.cert_status == "REVOKED":
         problems.insert(0, _revocation_text(ctx))
-    elif facts.for_leaf and facts.cert_status not in (None, "GOOD"):
+    elif facts.for_leaf is not False and facts.cert_status not in (None, "GOOD"):
         problems.insert(0, f"statut OCSP {facts.cert_status}")
     if problems:
-        return _F, "; ".join(problems)
+        return _F, "; ".join(problems + doubts)
+    if doubts:  # unverifiable is not "bad", and never PASS
+        return _INC, "; ".join(doubts)
     return _P, (
         f"réponse OCSP agrafée : GOOD, signée par « {facts.responder} », "
         f"thisUpdate {facts.this_update:%Y-%m-%d}"
@@ -672,9 +674,9 @@ def igc_revocation(ctx: EndpointContext) -> Outcome:
     if facts.for_leaf is not False and facts.cert_status == "REVOKED":
         signed = "" if facts.signature_valid else " (signature de la réponse non validée)"
         return _F, _revocation_text(ctx) + signed
-    problems = _ocsp_problems(ctx)
-    if problems:
-        return _NT, "révocation non vérifiée : " + "; ".join(problems)
+    problems, doubts = _ocsp_problems(ctx)
+    if problems or doubts:
+        return _NT, "révocation non vérifiée : " + "; ".join(problems + doubts)
     if facts.cert_status == "GOOD":
         return _P, "non révoqué : réponse OCSP agrafée GOOD, valide et à jour"
     return _NT, f"révocation non vérifiée : statut OCSP {facts.cert_status or 'absent'}"
