@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=(
             "Scan HOST:PORT endpoints concurrently and judge each against the ANSSI TLS "
             "profile (EXI EDC PSC 115/116). Exit 0 compliant, 1 non-compliant, "
-            "2 incomplete or error."
+            "2 incomplete (a rule not tested included) or error."
         ),
     )
     parser.add_argument("endpoints", nargs="*", metavar="HOST:PORT", help="endpoints to scan")
@@ -146,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
     if Verdict.NON_COMPLIANT in verdicts:
         return ExitCode.FINDINGS
     if verdicts & {Verdict.ERROR, Verdict.INCOMPLETE}:
+        return ExitCode.ERROR
+    # a counted rule never tested leaves the result incomplete: not "all good"
+    if any(r.not_tested for e in evaluations for r in e.requirements):
         return ExitCode.ERROR
     return ExitCode.OK
 

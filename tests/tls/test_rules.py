@@ -744,3 +744,26 @@ def test_rows_and_bottom_line_of_a_bare_certificate() -> None:
     assert bottom_line_of(evaluate_certificate(weak, "client", profile(), NOW), profile()) == (
         Verdict.NON_COMPLIANT
     )
+
+
+def test_scan_json_keeps_rule_id_and_status_with_the_new_status(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from auditlib.cli import main
+    from auditlib.tls.scan import save_observations
+
+    path = tmp_path / "obs.json"
+    save_observations(path, [observation(early_data_probe=None, early_data_detail="x")])
+    # a rule not tested: the result is incomplete, exit 2 (never "all good")
+    assert main(["scan", "--from-observations", str(path), "--json", "-"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    (evaluation,) = report["evaluations"]
+    statuses = {r["rule_id"]: r["status"] for r in evaluation["results"]}
+    assert statuses["R23"] == "NOT_TESTED" and statuses["R4"] == "PASS"
+    assert all(r["verified"] is False for r in evaluation["results"])
+    assert evaluation["bottom_line"] == "DEGRADED"
+    assert main(["scan", "--from-observations", str(path)]) == 2
+    text = capsys.readouterr().out
+    assert "(not tested: R23)" in text and "not verified" in text
