@@ -632,7 +632,9 @@ def _run_probes(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> 
     obs = _retry_timeouts(spec, obs, settings)
     update: dict[str, Any] = {}
     tls13 = obs.protocol("TLSv1.3")
-    if tls13 is not None and tls13.accepted:
+    if obs.early_data:  # sslyze saw early data accepted: nothing more to learn
+        update["early_data_detail"] = "données 0-RTT acceptées (sonde sslyze)"
+    elif tls13 is not None and tls13.accepted:
         groups = [s.kx_group for s in tls13.suites if s.kx_group]
         update["early_data_probe"], update["early_data_detail"] = _zero_rtt(
             spec, settings.timeout, groups[0] if groups else None
