@@ -106,7 +106,9 @@ class ScanSettings:
     commands: tuple[str, ...] = DEFAULT_COMMANDS
     concurrent_connections_per_server: int = 5
     extra_probes: bool = True
-    """Also probe the server's suite order (R13) and encrypt_then_mac (R10-) ourselves."""
+    """Also probe the server's suite order (R13), encrypt_then_mac (R10-) and 0-RTT (R23)
+    ourselves, and retry suite probes that timed out. Off: time-outs stay unknown and
+    R23 is NOT_TESTED unless sslyze saw early data accepted."""
 
 
 class Suite(BaseModel):
