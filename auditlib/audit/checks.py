@@ -53,6 +53,9 @@ RULE_OUTCOMES = {
     "DEGRADED": CheckOutcome.DEGRADED,
     "NOT_APPLICABLE": CheckOutcome.NOT_APPLICABLE,
     "INCOMPLETE": CheckOutcome.INCOMPLETE,
+    # a rule never tested (no usable OCSP answer, 0-RTT probe inconclusive) proves nothing:
+    # the control stays to be evaluated, never "conforme"
+    "NOT_TESTED": CheckOutcome.INCOMPLETE,
 }
 TRACE_OUTCOMES = {
     "passed": CheckOutcome.PASS,

@@ -22,12 +22,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=(
             "Scan HOST:PORT endpoints concurrently and judge each against the ANSSI TLS "
             "profile (EXI EDC PSC 115/116). Exit 0 compliant, 1 non-compliant, "
-            "2 incomplete or error."
+            "2 incomplete (a rule not tested included) or error."
         ),
     )
     parser.add_argument("endpoints", nargs="*", metavar="HOST:PORT", help="endpoints to scan")
     parser.add_argument("--sni", help="server name for SNI and certificate checks (default: HOST)")
-    parser.add_argument("--client-cert", type=Path, help="PEM client certificate for mutual TLS")
+    parser.add_argument(
+        "--client-cert",
+        type=Path,
+        help="PEM client certificate for mutual TLS: the leaf, optionally followed by its "
+        "intermediate CAs (a chain file); the key goes in --client-key",
+    )
     parser.add_argument("--client-key", type=Path, help="PEM client private key for mutual TLS")
     parser.add_argument(
         "--key-pass-env",
@@ -147,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.FINDINGS
     if verdicts & {Verdict.ERROR, Verdict.INCOMPLETE}:
         return ExitCode.ERROR
+    # a counted rule never tested leaves the result incomplete: not "all good"
+    if any(r.not_tested for e in evaluations for r in e.requirements):
+        return ExitCode.ERROR
     return ExitCode.OK
 
 
@@ -182,8 +190,15 @@ def format_evaluation(evaluation: Any) -> str:
                 + "; ".join(notes)
             )
     for req in evaluation.requirements:
-        lines.append(f"   {req.requirement}: {req.bottom_line.value}")
+        untested = f" (not tested: {', '.join(req.not_tested)})" if req.not_tested else ""
+        lines.append(f"   {req.requirement}: {req.bottom_line.value}{untested}")
     if evaluation.days_until_expiry is not None:
         lines.append(f"   certificate expires in {evaluation.days_until_expiry} days")
+    unverified = [r.rule_id for r in evaluation.results if not r.verified]
+    if unverified and not not_scanned:
+        lines.append(
+            f"   rule numbers/titles not verified against the guide's text: "
+            f"{len(unverified)} of {len(evaluation.results)} (docs/guide/tls-rules.md)"
+        )
     lines.append(f"   bottom line: {evaluation.bottom_line.value}")
     return "\n".join(lines)

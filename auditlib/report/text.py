@@ -129,6 +129,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rules": "Règles ANSSI",
         "rule": "Règle",
         "no_rule_judged": "Aucune des %d règles n'a pu être évaluée :",
+        "rule_unverified": "(numéro non vérifié)",
         "hsts": "HSTS (rapporté à part, hors conclusion)",
         "expires_in": "Expiration du certificat (jours)",
         "matrix": "Matrice des règles",
@@ -294,6 +295,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rules": "ANSSI rules",
         "rule": "Rule",
         "no_rule_judged": "None of the %d rules could be judged:",
+        "rule_unverified": "(number not verified)",
         "hsts": "HSTS (reported apart, not in the bottom line)",
         "expires_in": "Certificate expiry (days)",
         "matrix": "Rule matrix",
@@ -367,6 +369,7 @@ RULE_STATUS = {
         "DEGRADED": "toléré",
         "NOT_APPLICABLE": "sans objet",
         "INCOMPLETE": "non évalué",
+        "NOT_TESTED": "non testé",
     },
     "en": {
         "PASS": "pass",
@@ -374,6 +377,7 @@ RULE_STATUS = {
         "DEGRADED": "tolerated",
         "NOT_APPLICABLE": "not applicable",
         "INCOMPLETE": "not evaluated",
+        "NOT_TESTED": "not tested",
     },
 }
 OUTCOME = {

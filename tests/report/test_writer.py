@@ -309,6 +309,12 @@ def test_pdf_shows_the_tls_annex_with_rules_and_suites(fr: ReportOutputs) -> Non
     assert "TLSv1.0" in text
 
 
+def test_html_marks_unverified_rule_numbers_and_untested_rules(fr: ReportOutputs) -> None:
+    html = fr.html.read_text(encoding="utf-8")
+    assert "(numéro non vérifié)" in html  # no rule number is verified yet
+    assert "non testé" in html  # IGC-REVOCATION without a stapled OCSP response
+
+
 def test_html_is_self_contained_with_charts_embedded(fr: ReportOutputs) -> None:
     html = fr.html.read_text(encoding="utf-8")
     assert html.count('src="data:image/png;base64,') >= 3  # chapters, matrix, timeline
