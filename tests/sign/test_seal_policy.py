@@ -152,10 +152,16 @@ def test_demo_seal_passes_the_policy(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from auditlib.sign import load_signer
 
     monkeypatch.setenv(DEMO_SEAL_PASS_ENV, DEMO_SEAL_PASS)
-    path, created = ensure_seal(demo_data_dir(), tmp_path)
-    assert created
-    cert = load_signer(seal_spec(path)).certificate
+    seal = ensure_seal(demo_data_dir(), tmp_path)
+    assert seal.created
+    cert = load_signer(seal_spec(seal.path)).certificate
     assert SealPolicy.load().check(cert) == ()
+    # an installed wheel has no demo CA key: its locally generated seal CA issues a fit seal
+    data = tmp_path / "data"
+    (data / "pki").mkdir(parents=True)
+    (data / "pki" / "ca").symlink_to(demo_data_dir() / "pki" / "ca")
+    local = ensure_seal(data, tmp_path / "installed")
+    assert SealPolicy.load().check(load_signer(seal_spec(local.path)).certificate) == ()
 
 
 @pytest.mark.parametrize(
