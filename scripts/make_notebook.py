@@ -14,8 +14,9 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-LANGUAGE_VERSION = "3.11"
-"""`language_info.version`: the project's Python (JupyterLab shows the kernel's own)."""
+LANGUAGE_VERSION = "3.11.7"
+"""`language_info.version`: the project's Python (the CI image's). JupyterLab writes its
+kernel's exact version when it opens a notebook: any other value marks it modified."""
 
 PARAMETERS = '''\
 # Paramètres de l'audit (papermill : -p NOM VALEUR). Aucun secret ici : les phrases

@@ -528,7 +528,8 @@ def interactive_wanted() -> bool:
 
 
 def rendered(t: Table, interactive: bool | None = None) -> Any:
-    """What to display for `t`: an IPython HTML object (itables' when interactive)."""
+    """What to display for `t`: static inline-styled HTML, or an itables DataTable (search,
+    column filters, pagination) inside a `<div data-table=NAME>` when interactive."""
     from IPython.display import HTML
 
     use_itables = interactive_wanted() if interactive is None else interactive
@@ -538,5 +539,31 @@ def rendered(t: Table, interactive: bool | None = None) -> Any:
         from itables import to_html_datatable
     except ImportError:
         return HTML(to_html(t))
-    # the data are escaped by itables' own rendering (DataTables text cells)
-    return HTML(to_html_datatable(t.frame, connected=False, showIndex=False, maxBytes=0))
+    # Cells are escaped here, then given to DataTables as HTML (allow_html) so that the
+    # status colours stay inline styles.
+    frame = t.frame.copy()
+    for c in range(frame.shape[1]):
+        column = []
+        for r in range(len(frame)):
+            text = html.escape(_text(frame.iat[r, c])).replace("\n", "<br>")
+            colour = t.colours[r][c] if r < len(t.colours) else None
+            if colour:
+                text = f'<span style="background-color:{colour};padding:1px 4px">{text}</span>'
+            column.append(text)
+        frame[frame.columns[c]] = column
+    widget = to_html_datatable(
+        frame,
+        connected=False,
+        showIndex=False,
+        maxBytes=0,
+        allow_html=True,
+        column_filters="footer",
+        classes="display compact",
+        layout={
+            "topStart": "pageLength",
+            "topEnd": "search",
+            "bottomStart": "info",
+            "bottomEnd": "paging",
+        },
+    )
+    return HTML(f'<div data-table="{html.escape(t.name)}">{widget}</div>')
