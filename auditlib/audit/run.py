@@ -110,7 +110,8 @@ class AuditSettings:
             provider_id=str(params["provider_id"]),
             audit_date=date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)),
             trigger=AuditTrigger(params.get("trigger") or AuditTrigger.CERTIFICATE_EXPIRY),
-            registry_path=path(params.get("registry_path"), "registry_path") or demo_data_dir() / "registry.yaml",
+            registry_path=path(params.get("registry_path"), "registry_path")
+            or demo_data_dir() / "registry.yaml",
             checkpoints_path=path(params.get("checkpoints_path"), "checkpoints_path")
             or demo_data_dir() / "checkpoints_demo.xlsx",
             scan_results_path=path(params.get("scan_results_path"), "scan_results_path"),

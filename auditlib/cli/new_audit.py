@@ -90,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if optional is not None and not optional.exists():
             raise AuditlibError(f"{name}: {optional.absolute()} not found")
     provider = load_registry(args.registry).get(args.provider)
-    spec = AuditSpec(
-        provider_id=provider.id, trigger=AuditTrigger(args.trigger), date=date
-    )
+    spec = AuditSpec(provider_id=provider.id, trigger=AuditTrigger(args.trigger), date=date)
     work = args.work.absolute()
     folder = work / spec.folder_name
     notebook_path = folder / WORKING_NOTEBOOK
@@ -134,9 +132,7 @@ def run(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     verdicts = folder / VERDICTS_NAME
     if not verdicts.exists():
-        write_atomic(
-            verdicts, render_document(provider.id, spec.folder_name, args.auditor, [])
-        )
+        write_atomic(verdicts, render_document(provider.id, spec.folder_name, args.auditor, []))
     if previous is not None:
         write_atomic(folder / PREVIOUS_NAME, previous.read_bytes())
     write_atomic(notebook_path, nbformat.writes(notebook) + "\n")

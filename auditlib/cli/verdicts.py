@@ -173,8 +173,7 @@ def run_template(args: argparse.Namespace) -> int:
     kept = list((read_document(args.verdicts).get("verdicts") or []) if args.verdicts else [])
     pending = [c for c in run.assessment.controls if c.status is ControlStatus.A_EVALUER]
     entries = kept + [
-        {"control": c.ref, "status": ControlStatus.A_EVALUER.value, "comment": ""}
-        for c in pending
+        {"control": c.ref, "status": ControlStatus.A_EVALUER.value, "comment": ""} for c in pending
     ]
     notes = {c.ref: c.control.text for c in pending}
     text = render_document(

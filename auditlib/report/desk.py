@@ -32,8 +32,8 @@ from IPython.display import HTML, DisplayHandle, display
 from auditlib.audit.assess import AuditorVerdict, ControlStatus
 from auditlib.audit.run import AuditRun, AuditSettings, run_audit
 from auditlib.audit.verdicts import (
-    VERDICT_STATUSES,
     SEVERITIES,
+    VERDICT_STATUSES,
     VerdictEntry,
     load_verdicts,
     parse_severity,
@@ -96,7 +96,7 @@ TEXT = {
         "pending_suffix": " (to assess)",
         "refused": "Refused: {error}",
         "outputs": "Audit outputs",
-        "next": "Next: read report.html; fill grille.xlsx (columns \"Appréciation auditeur\" "
+        "next": 'Next: read report.html; fill grille.xlsx (columns "Appréciation auditeur" '
         'and "Commentaire auditeur") then `auditlib verdicts from-grille {grille} --output '
         "{verdicts} --merge` and run again; finally seal: `auditlib sign {pdf}`.",
         "previous_bad": "Last cycle's verdicts unreadable ({error}): ignored.",
@@ -409,4 +409,3 @@ class DeskOutputs:
             f"<p><strong>{title}</strong></p><ul>{''.join(items)}</ul>"
             f"<p>{html.escape(self._next())}</p>"
         )
-

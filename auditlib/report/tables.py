@@ -107,7 +107,8 @@ HEADERS: dict[str, dict[str, tuple[str, ...]]] = {
                "level", "evidence", "cell"),
     },
     "pending": {
-        "fr": ("contrôle", "phase", "contrôle à mener", "preuve attendue", "appréciation précédente"),
+        "fr": ("contrôle", "phase", "contrôle à mener", "preuve attendue",
+               "appréciation précédente"),
         "en": ("control", "phase", "what to check", "expected proof", "previous verdict"),
     },
     "tls_summary": {
@@ -174,7 +175,7 @@ class Table:
 
     @property
     def empty(self) -> bool:
-        return self.frame.empty
+        return len(self.frame) == 0
 
     def _repr_html_(self) -> str:
         return to_html(self)

@@ -72,7 +72,7 @@ def test_verdicts_of_another_audit_are_refused(tmp_path: Path, grid: ControlGrid
         "provider: medilogic\naudit: medilogic_certificate_expiry_2023-11-28\nverdicts: []\n",
         "utf-8",
     )
-    with pytest.raises(VerdictsError, match="recorded for audit .*2023-11-28.*not"):
+    with pytest.raises(VerdictsError, match=r"recorded for audit .*2023-11-28.*not"):
         load_verdicts(path, grid, "medilogic", audit=AUDIT)
     assert load_verdicts(path, grid, "medilogic") == []  # without an audit to check: read
 
@@ -146,7 +146,7 @@ def test_save_merges_keeps_provenance_and_validates(tmp_path: Path, grid: Contro
 
 def test_hostile_text_round_trips_as_data(tmp_path: Path, grid: ControlGrid) -> None:
     path = tmp_path / "verdicts.yaml"
-    comment = "=HYPERLINK(\"x\") ; key: value\n- control: injected"
+    comment = '=HYPERLINK("x") ; key: value\n- control: injected'
     save_verdicts(
         path,
         grid,

@@ -269,7 +269,7 @@ def test_notebook_digest_is_the_cells_sources_only(tmp_path: Path) -> None:
     nbformat.write(book, str(notebook))
     assert batch_module.notebook_source_digest(notebook) != before
     (tmp_path / "broken.ipynb").write_text("{not json", "utf-8")
-    with pytest.raises(BatchError, match="broken.ipynb"):
+    with pytest.raises(BatchError, match=r"broken\.ipynb"):
         batch_module.notebook_source_digest(tmp_path / "broken.ipynb")
 
 

@@ -87,7 +87,7 @@ def test_from_grille_reads_the_auditor_columns(
     edited = fill(
         grille,
         {
-            "EXI EDC PSC 104/AVANT/1": ("non conforme", "=HYPERLINK(\"http://x\")"),
+            "EXI EDC PSC 104/AVANT/1": ("non conforme", '=HYPERLINK("http://x")'),
             "EXI EDC PSC 106/AVANT/1": ("Compliant", None),
         },
         tmp_path,
@@ -193,9 +193,7 @@ def test_template_lists_every_control_to_assess(
     assert document["provider"] == PROVIDER and document["audit"] == FOLDER
     refs = [e["control"] for e in document["verdicts"]]
     pending = [
-        c.ref
-        for c in demo_run(tmp_path).assessment.controls
-        if c.status is ControlStatus.A_EVALUER
+        c.ref for c in demo_run(tmp_path).assessment.controls if c.status is ControlStatus.A_EVALUER
     ]
     assert refs == pending and len(refs) > 5
     assert all(e["status"] == "à évaluer" for e in document["verdicts"])

@@ -147,7 +147,7 @@ def test_form_widgets(tmp_path: Path) -> None:
     verdicts.write_text(f"provider: {PROVIDER}\nverdicts: []\n", "utf-8")
     desk = Desk(demo_run(tmp_path, verdicts))
     box = desk.form()
-    control, status, severity, comment, auditor, save, message = box.children
+    control, status, _severity, comment, _auditor, save, message = box.children
     assert control.value == desk.pending_refs()[0]
     status.value = "non applicable"
     comment.value = "Hors périmètre"
