@@ -349,6 +349,9 @@ def read_grille_verdicts(
     if missing or ref_col is None:
         raise GrilleError(f"{source}: sheet {FLAT_SHEET!r}, row 1 lacks {', '.join(missing)}")
     verdict_col, comment_col = header[VERDICT_HEADER], header[COMMENT_HEADER]
+    automated_col = next(
+        (header[h] for h in (FLAT_COLUMNS["fr"][4], FLAT_COLUMNS["en"][4]) if h in header), None
+    )
     try:
         grid = load_checkpoints(source, sheet=meta["grid_sheet"])
     except AuditlibError as exc:
@@ -371,6 +374,15 @@ def read_grille_verdicts(
         if ref is None or ref not in refs:
             address = ref_cell.coordinate if ref_cell is not None else "?"
             problems.append(f"{FLAT_SHEET}!{address}: {ref!r} is not a control of the grid")
+            continue
+        automated = cells.get(automated_col) if automated_col is not None else None
+        if automated is not None and str(automated.value or "").startswith(
+            ("non applicable (rôle)", "not applicable (role)")
+        ):
+            problems.append(
+                f"{where}: {ref} belongs to a requirement that does not apply to the "
+                "provider's roles (statement of applicability): no appreciation to give"
+            )
             continue
         if verdict_text is None:
             address = comment_cell.coordinate if comment_cell is not None else "?"

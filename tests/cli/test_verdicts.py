@@ -133,11 +133,13 @@ def test_bad_cells_are_named_and_nothing_is_written(
     grille.write_bytes(grille_bytes(run))
     bad_row = row_of(grille, "EXI EDC PSC 104/AVANT/1")
     lone_row = row_of(grille, "EXI EDC PSC 106/AVANT/1")
+    not_applicable_row = row_of(grille, "EXI EDC PSC 101/AVANT/1")  # not the provider's roles
     edited = fill(
         grille,
         {
             "EXI EDC PSC 104/AVANT/1": ("plutôt bien", None),
             "EXI EDC PSC 106/AVANT/1": (None, "un commentaire sans appréciation"),
+            "EXI EDC PSC 101/AVANT/1": ("conforme", None),
         },
         tmp_path,
     )
@@ -146,6 +148,7 @@ def test_bad_cells_are_named_and_nothing_is_written(
     err = capsys.readouterr().err
     assert f"Constats!F{bad_row}" in err and "plutôt bien" in err
     assert f"Constats!F{lone_row}" in err and f"Constats!G{lone_row}" in err
+    assert f"Constats!F{not_applicable_row}: EXI EDC PSC 101/AVANT/1 belongs" in err
     assert "Traceback" not in err
     assert not out.exists()
 
