@@ -14,6 +14,10 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+LANGUAGE_VERSION = "3.11.7"
+"""`language_info.version`: the project's Python (the CI image's). JupyterLab writes its
+kernel's exact version when it opens a notebook: any other value marks it modified."""
+
 PARAMETERS = '''\
 # Paramètres de l'audit (papermill : -p NOM VALEUR). Aucun secret ici : les phrases
 # secrètes des clés viennent de variables d'environnement nommées dans le registre.
@@ -21,15 +25,31 @@ provider_id = "proxisante-editions"
 audit_date = "2026-11-28"
 trigger = "certificate_expiry"  # certificate_expiry | supervision_event | initial_entry
 trigger_reference = None  # ex. certificat « CN ORG AUTH_CLI », n° 1A2B, expire le 2027-01-05
-registry_path = None  # défaut : data/registry.yaml du dépôt
-checkpoints_path = None  # défaut : data/checkpoints_demo.xlsx
+registry_path = None  # chemin absolu ; défaut : data/registry.yaml du dépôt
+checkpoints_path = None  # chemin absolu ; défaut : data/checkpoints_demo.xlsx
 scan_results_path = None  # absent : le notebook scanne les points d'accès en direct
-verdicts_path = None  # appréciations de l'auditeur (verdicts.yaml)
+verdicts_path = None  # appréciations de l'auditeur (verdicts.yaml de l'audit)
 ca_dir = None  # ancres de confiance IGC-Santé (dossier de certificats CA)
-output_dir = None  # défaut : out/<prestataire>_<déclencheur>_<date>
+output_dir = None  # défaut : out/<prestataire>_<déclencheur>_<date> sous le dossier courant
 previous_findings = None  # findings.json de l'audit précédent ; défaut : le dernier à côté de output_dir
 auditor = None
 language = "fr"'''
+
+CALL = (
+    "desk = Desk.open(\n"
+    "    provider_id=provider_id,\n"
+    "    audit_date=audit_date,\n"
+    "    trigger=trigger,\n"
+    "    trigger_reference=trigger_reference,\n"
+    "    registry_path=registry_path,\n"
+    "    checkpoints_path=checkpoints_path,\n"
+    "    scan_results_path=scan_results_path,\n"
+    "    verdicts_path=verdicts_path,\n"
+    "    ca_dir=ca_dir,\n"
+    "    auditor=auditor,\n"
+    "    language=language,\n"
+    ")\n"
+)
 
 CELLS: list[tuple[str, str]] = [
     (
@@ -37,36 +57,25 @@ CELLS: list[tuple[str, str]] = [
         "# Rapport d'audit EDC PSC\n\n"
         "Audit d'un prestataire de l'Espace de Confiance Pro Santé Connect : grille de "
         "points de contrôle, dossier de preuves, analyse TLS au regard du guide ANSSI et des "
-        "règles IGC-Santé, supervision, appréciations de l'auditeur. Exécuter de haut en bas "
-        "(JupyterLab) ou en lot : `papermill notebooks/audit_report.ipynb OUT.ipynb -p "
-        "provider_id ID`.",
+        "règles IGC-Santé, supervision, appréciations de l'auditeur.\n\n"
+        "**Ne pas travailler dans ce modèle** : `auditlib new-audit PRESTATAIRE` crée le "
+        "dossier de l'audit (`work/<prestataire>_<déclencheur>_<date>/audit.ipynb`, paramètres "
+        "remplis, chemins absolus) et son fichier d'appréciations. Exécuter ensuite toutes les "
+        "cellules (Run All). En lot : `auditlib batch`, ou `papermill "
+        "notebooks/audit_report.ipynb OUT.ipynb -p provider_id ID`.",
     ),
     ("parameters", PARAMETERS),
     (
         "code",
-        "from auditlib import audit, report\n\n"
-        "run = audit.run_audit(\n"
-        "    audit.AuditSettings.from_parameters(\n"
-        "        provider_id=provider_id,\n"
-        "        audit_date=audit_date,\n"
-        "        trigger=trigger,\n"
-        "        trigger_reference=trigger_reference,\n"
-        "        registry_path=registry_path,\n"
-        "        checkpoints_path=checkpoints_path,\n"
-        "        scan_results_path=scan_results_path,\n"
-        "        verdicts_path=verdicts_path,\n"
-        "        ca_dir=ca_dir,\n"
-        "        auditor=auditor,\n"
-        "        language=language,\n"
-        "    )\n"
-        ")\n"
-        "run.provider_table()",
+        "from auditlib.report.desk import Desk\n\n"
+        + CALL
+        + "run = desk.run  # l'audit tel qu'il est évalué (mis à jour par chaque appréciation : desk.run)\n"
+        'desk.show("provider")',
     ),
     ("md", "## Déclaration d'applicabilité"),
-    ("code", "run.applicability_table()"),
+    ("code", 'desk.show("applicability")'),
     ("md", "## Synthèse\n\nNombre de contrôles par statut, puis les non-conformités."),
-    ("code", "run.summary_table()"),
-    ("code", "run.nonconformities_table()"),
+    ("code", 'desk.show("summary")\ndesk.show("nonconformities")'),
     (
         "md",
         "## Évolutions depuis l'audit précédent\n\n"
@@ -83,54 +92,76 @@ CELLS: list[tuple[str, str]] = [
         "report.changes_table(changes)",
     ),
     ("md", "Appréciations de l'auditeur contraires à une vérification automatique, à revoir :"),
-    ("code", "run.conflicts_table()"),
+    ("code", 'desk.show("conflicts")'),
+    (
+        "md",
+        "## Appréciations de l'auditeur\n\n"
+        "Les contrôles qu'aucune vérification automatique ne peut juger attendent "
+        "l'appréciation de l'auditeur. Le formulaire l'enregistre dans le fichier "
+        "d'appréciations de l'audit (`verdicts_path`) et recalcule les tableaux de ce "
+        "notebook sur place. Les appréciations du cycle précédent sont proposées, jamais "
+        "appliquées d'office. Autres voies : la feuille *Constats* de `grille.xlsx` "
+        "(`auditlib verdicts from-grille`), ou le fichier YAML lui-même.",
+    ),
+    ("code", "desk.show_pending()"),
+    ("code", "desk.form()"),
     (
         "md",
         "## Constats par contrôle\n\n"
-        'Filtrer : `run.findings_table(status="non conforme")`, '
-        '`run.findings_table(requirement="115")`, `run.findings_table(phase="APRES")`.',
+        'Filtrer : `desk.show("findings", status="non conforme")`, '
+        '`desk.show("findings", requirement="115")`, `desk.show("findings", phase="APRES")`.',
     ),
-    ("code", "run.findings_table()"),
+    ("code", 'desk.show("findings")'),
     (
         "md",
-        "## Graphiques\n\nLes mêmes images que dans le rapport (`report.chart(run, nom, langue)`).",
+        "## Graphiques\n\nLes mêmes images que dans le rapport.",
     ),
-    ("code", 'report.chart(run, "status_by_chapter")'),
-    ("code", 'report.chart(run, "tls_matrix")'),
-    ("code", 'report.chart(run, "certificate_timeline")'),
+    ("code", 'desk.show_chart("status_by_chapter")'),
+    ("code", 'desk.show_chart("tls_matrix")'),
+    ("code", 'desk.show_chart("certificate_timeline")'),
     ("md", "## TLS : points d'accès et règles ANSSI"),
-    ("code", "run.tls_summary()"),
-    ("code", "run.tls_table()"),
+    ("code", 'desk.show("tls_summary")'),
+    ("code", 'desk.show("tls")'),
     ("md", "## Inventaire des preuves (empreintes SHA-256)"),
-    ("code", "run.evidence_table()"),
+    ("code", 'desk.show("evidence")'),
     ("md", "## Supervision (traces du Proxy e-Santé)"),
-    ("code", "run.supervision_table()"),
+    ("code", 'desk.show("supervision")'),
     (
         "md",
         "## Sorties\n\n`report.html`, `report.pdf`, `grille.xlsx`, `findings.json` dans le "
-        "dossier de l'audit.",
+        "dossier de l'audit (`output_dir`), avec la suite à donner.",
     ),
-    ("code", "outputs = report.write_outputs(run, output_dir, previous=previous)\noutputs"),
+    ("code", "desk.write_outputs(output_dir, previous=previous)"),
 ]
 
 
 def build() -> nbformat.NotebookNode:
     cells = []
-    for kind, source in CELLS:
+    for index, (kind, source) in enumerate(CELLS):
+        # Fixed cell ids and empty outputs: regenerating gives the same file, byte for byte.
         if kind == "md":
-            cells.append(new_markdown_cell(source))
+            cell = new_markdown_cell(source, id=f"cell-{index:02d}")
         else:
-            cell = new_code_cell(source)
+            cell = new_code_cell(source, id=f"cell-{index:02d}")
             if kind == "parameters":
                 cell.metadata["tags"] = ["parameters"]
-            cells.append(cell)
+        cells.append(cell)
     notebook = new_notebook(cells=cells)
+    # Complete metadata, as JupyterLab writes it, so that the notebook does not open modified.
     notebook.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
     }
-    notebook.metadata["language_info"] = {"name": "python"}
+    notebook.metadata["language_info"] = {
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+        "version": LANGUAGE_VERSION,
+    }
     return notebook
 
 

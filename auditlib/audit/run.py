@@ -7,6 +7,7 @@ passphrases) stay in environment variables and never enter the run record.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import zipfile
@@ -112,26 +113,46 @@ class AuditSettings:
     def from_parameters(cls, **params: Any) -> AuditSettings:
         """Build from notebook parameters (strings; empty string means "not given")."""
 
-        def path(value: Any) -> Path | None:
-            return Path(value) if value not in (None, "") else None
+        def path(value: Any, name: str = "") -> Path | None:
+            return _parameter_path(name, value) if value not in (None, "") else None
 
         date = params["audit_date"]
         return cls(
             provider_id=str(params["provider_id"]),
             audit_date=date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)),
             trigger=AuditTrigger(params.get("trigger") or AuditTrigger.CERTIFICATE_EXPIRY),
-            registry_path=path(params.get("registry_path")) or demo_data_dir() / "registry.yaml",
-            checkpoints_path=path(params.get("checkpoints_path"))
+            registry_path=path(params.get("registry_path"), "registry_path")
+            or demo_data_dir() / "registry.yaml",
+            checkpoints_path=path(params.get("checkpoints_path"), "checkpoints_path")
             or demo_data_dir() / "checkpoints_demo.xlsx",
-            scan_results_path=path(params.get("scan_results_path")),
-            verdicts_path=path(params.get("verdicts_path")),
-            ca_dir=path(params.get("ca_dir")),
+            scan_results_path=path(params.get("scan_results_path"), "scan_results_path"),
+            verdicts_path=path(params.get("verdicts_path"), "verdicts_path"),
+            ca_dir=path(params.get("ca_dir"), "ca_dir"),
             auditor=params.get("auditor") or None,
             trigger_reference=params.get("trigger_reference") or None,
             language=str(params.get("language") or "fr"),
             mapping_path=path(params.get("mapping_path")),
             crl_source=path(params.get("crl_source")),
         )
+
+
+def _parameter_path(name: str, value: Any) -> Path:
+    """A notebook parameter's path. Parameters are written absolute by whoever creates the
+    notebook (the batch, `auditlib new-audit`); a relative one resolves against the kernel's
+    folder (the notebook's own folder in JupyterLab), and when nothing is there the error
+    says where it was looked for."""
+    given = Path(str(value)).expanduser()
+    if given.is_absolute():
+        return given
+    looked = Path.cwd() / given
+    if not looked.exists():
+        raise AuditlibError(
+            f"parameter {name} = {str(value)!r} is relative and {looked} does not exist "
+            f"(relative paths resolve against the kernel's folder, {Path.cwd()}, which "
+            "JupyterLab sets to the notebook's folder): give an absolute path, or create the "
+            "audit's notebook with `auditlib new-audit`, which writes them absolute"
+        )
+    return looked.resolve()
 
 
 @dataclass
@@ -164,6 +185,30 @@ class AuditRun:
     @property
     def as_of(self) -> dt.datetime:
         return audit_instant(self.spec.date)
+
+    def reassess(self) -> AuditRun:
+        """The same audit with its verdicts file read again: the checks, scans and evidence
+        already loaded are kept (nothing is rescanned), only the assessment is redone."""
+        path = self.settings.verdicts_path
+        verdicts = (
+            load_verdicts(path, self.grid, self.provider.id, audit=self.spec.folder_name)
+            if path is not None and path.exists()
+            else []
+        )
+        assessment = assess(
+            self.grid,
+            self.provider,
+            self.spec,
+            self.checks,
+            evidence=evidence_index(self.bundle),
+            verdicts=verdicts,
+            settings=AssessmentSettings.load(),
+        )
+        hashes = dict(self.input_hashes)
+        hashes["verdicts"] = sha256_file(path) if path is not None and path.exists() else None
+        return dataclasses.replace(
+            self, verdicts=verdicts, assessment=assessment, input_hashes=hashes, figures={}
+        )
 
     # ----------------------------------------------------------- tables for notebooks
 
@@ -539,7 +584,7 @@ def run_audit(settings: AuditSettings) -> AuditRun:
     )
     traces = _trace_exports(bundle, provider, problems) if bundle.usable else []
     verdicts = (
-        load_verdicts(settings.verdicts_path, grid, provider.id)
+        load_verdicts(settings.verdicts_path, grid, provider.id, audit=spec.folder_name)
         if settings.verdicts_path is not None
         else []
     )

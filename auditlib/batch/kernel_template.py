@@ -45,6 +45,7 @@ WARM_MODULES = (
     "auditlib.audit.run",
     "auditlib.report.charts",
     "auditlib.report.writer",
+    "auditlib.report.desk",
 )
 
 

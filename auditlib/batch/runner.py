@@ -87,6 +87,8 @@ DEFAULT_NOTEBOOK = audit_notebook()
 REPORT_FILES = ("report.html", "report.pdf", "grille.xlsx", "findings.json")
 """What the notebook must write into `output_dir`."""
 EXECUTED_NOTEBOOK = "audit_report.ipynb"
+AUDITOR_NOTEBOOK = "audit.ipynb"
+"""An auditor's working notebook (`auditlib new-audit`): its folder is never replaced."""
 SIGNED_PDF = "report.signed.pdf"
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = ".batch.lock"
@@ -583,6 +585,25 @@ def _input_hashes(
     }
 
 
+def notebook_source_digest(path: Path) -> str:
+    """SHA-256 of a notebook's cells (type and source) only: outputs, execution counts and
+    metadata (what running and saving it in JupyterLab changes) never redo an audit."""
+    try:
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+        cells = [
+            [str(cell.get("cell_type")), "".join(cell.get("source") or "")]
+            for cell in notebook["cells"]
+        ]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        raise BatchError(f"notebook {path}: not a readable .ipynb (JSON with 'cells')") from None
+    return sha256_bytes(json.dumps(cells, ensure_ascii=False).encode("utf-8"))
+
+
+def auditor_folder(folder: Path) -> bool:
+    """A folder made by `auditlib new-audit`: it holds the auditor's working notebook."""
+    return (folder / AUDITOR_NOTEBOOK).is_file()
+
+
 def _hash_outputs(folder: Path, rel_folder: str, signed: bool) -> dict[str, str]:
     names = [*REPORT_FILES, EXECUTED_NOTEBOOK] + ([SIGNED_PDF] if signed else [])
     return {f"{rel_folder}/{name}": sha256_file(folder / name) for name in names}
@@ -628,6 +649,13 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
                 f"the notebook ran but did not write {', '.join(missing)}",
                 notebook=workdir / EXECUTED_NOTEBOOK,
             )
+    if failure is None and auditor_folder(run.output_dir / job.folder):
+        failure = NotebookFailure(
+            "AuditorFolder",
+            f"{job.folder} now holds an auditor's {AUDITOR_NOTEBOOK} (auditlib new-audit): "
+            "not replaced",
+            notebook=workdir / EXECUTED_NOTEBOOK,
+        )
     if failure is None and run.signer is not None:
         try:
             _sign_into(run, workdir / "report.pdf", workdir / SIGNED_PDF)
@@ -819,7 +847,7 @@ def run_batch(
 
         common = {
             "checkpoints": sha256_file(settings.checkpoints_path),
-            "notebook": sha256_file(settings.notebook_path),
+            "notebook": notebook_source_digest(settings.notebook_path),
             "auditlib": __version__,
         }
         bundle_cache: dict[str, str | None] = {}
@@ -857,6 +885,22 @@ def run_batch(
                 if job.folder in unusable:
                     outcomes[job.folder] = _failed_before_start(
                         run, job, "InputError", unusable[job.folder]
+                    )
+                    continue
+                if auditor_folder(output_dir / job.folder):
+                    ledger.write(
+                        AuditSkip(
+                            run=run_id,
+                            audit=job.folder,
+                            status=AuditStatus.SKIPPED.value,
+                            reason=f"the folder holds an auditor's {AUDITOR_NOTEBOOK} "
+                            "(auditlib new-audit): never replaced by the batch",
+                            inputs=hashes[job.folder],
+                        )
+                    )
+                    display.update(job.folder, AuditStatus.SKIPPED)
+                    outcomes[job.folder] = AuditOutcome(
+                        job, AuditStatus.SKIPPED, output_dir / job.folder, {}
                     )
                     continue
                 prior = previous.get(job.folder)

@@ -31,6 +31,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "auditlib.cli.scan",
     "auditlib.cli.plan",
     "auditlib.cli.batch",
+    "auditlib.cli.verdicts",
+    "auditlib.cli.new_audit",
 )
 
 

@@ -10,16 +10,33 @@ requirements that do not apply to the provider say `non applicable (rôle)`.
 Every value is written with `auditlib.xlsxcells.set_text`: a string cell, never a
 formula, with Excel's quote prefix on text starting with `= + - @`, tab or CR; formulas
 of the copied workbook become their text the same way (`neutralise_formulas`).
+
+The first sheet, `Constats`, is flat: one row per control (reference, requirement,
+phase, control text, automated status, the status as the report displays it, reason,
+evidence), a frozen header, filters, and two columns for the auditor, "Appréciation
+auditeur" (a list of the statuses) and "Commentaire auditeur", prefilled with the
+verdicts already recorded. `read_grille_verdicts` reads them back
+(`auditlib verdicts from-grille`); a hidden sheet `auditlib` names the provider, the
+audit and the grid's sheet so the reading needs nothing but the file.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditlib.audit.verdicts import (
+    VERDICT_STATUSES,
+    VerdictEntry,
+    parse_status,
+    status_label,
+)
+from auditlib.checkpoints.reader import ControlGrid, load_checkpoints
 from auditlib.errors import AuditlibError
 from auditlib.files import sha256_file, write_atomic
 from auditlib.xlsxcells import set_text
@@ -43,6 +60,21 @@ STATUS_FILLS = {
     "erreur": "F3D3F0",
     "hors périmètre de cet audit": "EFEFEF",
 }
+
+
+FLAT_SHEET = "Constats"
+META_SHEET = "auditlib"
+VERDICT_HEADER = "Appréciation auditeur"
+COMMENT_HEADER = "Commentaire auditeur"
+REF_HEADERS = ("Référence", "Reference")
+FLAT_COLUMNS = {
+    "fr": ("Référence", "Exigence", "Phase", "Contrôle", "Statut automatique", VERDICT_HEADER,
+           COMMENT_HEADER, "Statut (audit)", "Motif", "Preuves (fichier, SHA-256)"),
+    "en": ("Reference", "Requirement", "Phase", "Control", "Automated status", VERDICT_HEADER,
+           COMMENT_HEADER, "Status (audit)", "Reason", "Evidence (file, SHA-256)"),
+}  # fmt: skip
+FLAT_WIDTHS = (26, 18, 9, 60, 20, 24, 48, 24, 60, 50)
+MAX_GRILLE_BYTES = 50 * 1024 * 1024
 
 
 class GrilleError(AuditlibError):
@@ -175,6 +207,256 @@ def grille_bytes(run: AuditRun, language: str = "fr") -> bytes:
             colour = STATUS_FILLS.get(next(iter(statuses)).split(" (")[0])
             if colour:
                 sheet.cell(row=row, column=first).fill = PatternFill("solid", fgColor=colour)
+    _flat_sheet(workbook, run, language)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _flat_sheet(workbook: Any, run: AuditRun, language: str) -> None:
+    """The `Constats` sheet (first) and the hidden `auditlib` sheet; see the module doc."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    lang = language if language in FLAT_COLUMNS else "fr"
+    for name in (FLAT_SHEET, META_SHEET):  # a workbook that already holds them: replaced
+        if name in workbook.sheetnames:
+            del workbook[name]
+    sheet = workbook.create_sheet(FLAT_SHEET, 0)
+    workbook.active = 0
+    for existing in workbook.worksheets[1:]:
+        existing.sheet_view.tabSelected = False
+    headers = FLAT_COLUMNS[lang]
+    bold = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for index, title in enumerate(headers, start=1):
+        cell = set_text(sheet.cell(row=1, column=index), title)
+        cell.font = bold
+        cell.alignment = wrap
+        auditor_column = title in (VERDICT_HEADER, COMMENT_HEADER)
+        cell.fill = PatternFill("solid", fgColor="FFE9D6" if auditor_column else "DDE6F0")
+        sheet.column_dimensions[get_column_letter(index)].width = FLAT_WIDTHS[index - 1]
+    assessed = {c.ref: c for c in run.assessment.controls}
+    row = 1
+    for control in run.grid.controls:
+        row += 1
+        found = assessed.get(control.ref)
+        if found is not None:
+            automated = status_label(found.automated_status, lang)
+            displayed = status_label(found.status, lang)
+            verdict = status_label(found.verdict.status, lang) if found.verdict else None
+            comment = found.verdict.comment if found.verdict else None
+            reason = found.reason
+            evidence = "\n".join(
+                f"{e.path} ({e.sha256 or 'absent'}, {e.status})" for e in found.evidence
+            )
+        else:
+            automated = displayed = NOT_APPLICABLE_ROLE if lang == "fr" else "not applicable (role)"
+            verdict = comment = evidence = None
+            reason = "exigence non applicable aux rôles du prestataire"
+        values = (
+            control.ref,
+            control.requirement_id,
+            control.phase.value,
+            control.text,
+            automated,
+            verdict,
+            comment,
+            displayed,
+            reason,
+            evidence,
+        )
+        for index, value in enumerate(values, start=1):
+            cell = set_text(sheet.cell(row=row, column=index), value)
+            cell.alignment = wrap
+        colour = STATUS_FILLS.get(str(found.status.value)) if found is not None else None
+        if colour:
+            sheet.cell(row=row, column=8).fill = PatternFill("solid", fgColor=colour)
+    last = get_column_letter(len(headers))
+    sheet.freeze_panes = "B2"
+    sheet.auto_filter.ref = f"A1:{last}{max(row, 2)}"
+    choices = ",".join(status_label(s, lang) for s in VERDICT_STATUSES)
+    validation = DataValidation(
+        type="list",
+        formula1=f'"{choices}"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle=VERDICT_HEADER,
+        error=f"Choisir : {choices.replace(',', ', ')}",
+    )
+    sheet.add_data_validation(validation)
+    verdict_col = get_column_letter(headers.index(VERDICT_HEADER) + 1)
+    validation.add(f"{verdict_col}2:{verdict_col}{max(row, 2)}")
+
+    meta = workbook.create_sheet(META_SHEET)
+    meta.sheet_state = "hidden"
+    for index, (key, value) in enumerate(
+        (
+            ("provider", run.provider.id),
+            ("audit", run.spec.folder_name),
+            ("auditor", run.spec.auditor),
+            ("grid_sheet", run.grid.sheet),
+            ("language", lang),
+        ),
+        start=1,
+    ):
+        set_text(meta.cell(row=index, column=1), key)
+        set_text(meta.cell(row=index, column=2), value)
+
+
+@dataclass(frozen=True)
+class GrilleVerdicts:
+    """What the auditor wrote in a grille's `Constats` sheet."""
+
+    provider_id: str
+    audit: str | None
+    auditor: str | None
+    grid: ControlGrid
+    entries: tuple[VerdictEntry, ...]
+
+
+def read_grille_verdicts(
+    path: str | os.PathLike[str],
+    *,
+    auditor: str | None = None,
+    date: dt.date | None = None,
+) -> GrilleVerdicts:
+    """The verdicts written in the "Appréciation auditeur" / "Commentaire auditeur" columns
+    of a grille's `Constats` sheet. Every bad cell is listed by its address
+    (`Constats!F12`); nothing is returned unless every row is usable. A comment without an
+    appreciation is refused (it would be lost)."""
+    from openpyxl import load_workbook
+
+    source = Path(path)
+    try:
+        if source.stat().st_size > MAX_GRILLE_BYTES:
+            raise GrilleError(f"{source}: larger than {MAX_GRILLE_BYTES} bytes")
+        workbook = load_workbook(source)
+    except FileNotFoundError:
+        raise GrilleError(f"{source.resolve()}: no such file") from None
+    except GrilleError:
+        raise
+    except Exception as exc:  # openpyxl raises many types for a file that is not xlsx
+        raise GrilleError(
+            f"{source}: not a readable .xlsx workbook ({type(exc).__name__}: {exc})"
+        ) from None
+    if FLAT_SHEET not in workbook.sheetnames:
+        raise GrilleError(
+            f"{source}: no sheet {FLAT_SHEET!r} (sheets: {', '.join(workbook.sheetnames)}); "
+            "write the grille with this version of auditlib"
+        )
+    meta: dict[str, str] = {}
+    if META_SHEET in workbook.sheetnames:
+        for key, value in workbook[META_SHEET].iter_rows(min_row=1, max_col=2, values_only=True):
+            if key is not None and value is not None:
+                meta[str(key)] = str(value)
+    if not meta.get("provider") or not meta.get("grid_sheet"):
+        raise GrilleError(f"{source}: sheet {META_SHEET!r} missing or incomplete")
+    sheet = workbook[FLAT_SHEET]
+    header = {
+        str(cell.value).strip(): cell.column
+        for cell in sheet[1]
+        if cell.value is not None and cell.data_type == "s"
+    }
+    ref_col = next((header[h] for h in REF_HEADERS if h in header), None)
+    missing = [
+        title
+        for title, col in (
+            ("Référence", ref_col),
+            (VERDICT_HEADER, header.get(VERDICT_HEADER)),
+            (COMMENT_HEADER, header.get(COMMENT_HEADER)),
+        )
+        if col is None
+    ]
+    if missing or ref_col is None:
+        raise GrilleError(f"{source}: sheet {FLAT_SHEET!r}, row 1 lacks {', '.join(missing)}")
+    verdict_col, comment_col = header[VERDICT_HEADER], header[COMMENT_HEADER]
+    automated_col = next(
+        (header[h] for h in (FLAT_COLUMNS["fr"][4], FLAT_COLUMNS["en"][4]) if h in header), None
+    )
+    try:
+        grid = load_checkpoints(source, sheet=meta["grid_sheet"])
+    except AuditlibError as exc:
+        raise GrilleError(f"{source}: the grid's own sheet cannot be read: {exc}") from None
+    refs = {c.ref for c in grid.controls}
+    problems: list[str] = []
+    entries: list[VerdictEntry] = []
+    seen: dict[str, str] = {}
+    for row in sheet.iter_rows(min_row=2):
+        cells = {c.column: c for c in row}
+        ref_cell = cells.get(ref_col)
+        verdict_cell = cells.get(verdict_col)
+        comment_cell = cells.get(comment_col)
+        verdict_text = _cell_text(verdict_cell, problems)
+        comment_text = _cell_text(comment_cell, problems)
+        if verdict_text is None and comment_text is None:
+            continue
+        ref = _cell_text(ref_cell, problems)
+        where = f"{FLAT_SHEET}!{verdict_cell.coordinate if verdict_cell else '?'}"
+        if ref is None or ref not in refs:
+            address = ref_cell.coordinate if ref_cell is not None else "?"
+            problems.append(f"{FLAT_SHEET}!{address}: {ref!r} is not a control of the grid")
+            continue
+        automated = cells.get(automated_col) if automated_col is not None else None
+        if automated is not None and str(automated.value or "").startswith(
+            ("non applicable (rôle)", "not applicable (role)")
+        ):
+            problems.append(
+                f"{where}: {ref} belongs to a requirement that does not apply to the "
+                "provider's roles (statement of applicability): no appreciation to give"
+            )
+            continue
+        if verdict_text is None:
+            address = comment_cell.coordinate if comment_cell is not None else "?"
+            problems.append(
+                f"{where}: empty, but {FLAT_SHEET}!{address} holds a comment: give the "
+                f"appreciation of {ref}"
+            )
+            continue
+        try:
+            status = parse_status(verdict_text)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if status not in VERDICT_STATUSES:
+            problems.append(
+                f"{where}: {verdict_text!r} is not an auditor's appreciation (choose one of "
+                f"{', '.join(s.value for s in VERDICT_STATUSES)}, or leave it empty)"
+            )
+            continue
+        if ref in seen:
+            problems.append(f"{where}: {ref} already has an appreciation in {seen[ref]}")
+            continue
+        seen[ref] = where
+        entries.append(
+            VerdictEntry(
+                control=ref,
+                status=status,
+                comment=comment_text,
+                auditor=auditor or meta.get("auditor"),
+                date=date,
+            )
+        )
+    if problems:
+        raise GrilleError(
+            f"{source}: {len(problems)} problem(s), nothing read\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+    return GrilleVerdicts(
+        provider_id=meta["provider"],
+        audit=meta.get("audit"),
+        auditor=auditor or meta.get("auditor"),
+        grid=grid,
+        entries=tuple(entries),
+    )
+
+
+def _cell_text(cell: Any, problems: list[str]) -> str | None:
+    if cell is None or cell.value is None:
+        return None
+    if cell.data_type == "f":
+        problems.append(f"{FLAT_SHEET}!{cell.coordinate}: a formula, not a value")
+        return None
+    text = " ".join(str(cell.value).split())
+    return text or None

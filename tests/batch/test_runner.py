@@ -221,6 +221,25 @@ def test_batch_runs_records_failures_resumes_and_redoes(tmp_path: Path) -> None:
     changed = run_batch(two, settings)
     assert statuses(changed) == {"alpha": "skipped", "beta": "done"}
 
+    # the notebook run and saved in JupyterLab (outputs, execution counts, metadata) redoes
+    # nothing: only its cells' sources are an input
+    book = nbformat.read(str(notebook), as_version=4)
+    book.metadata["language_info"] = {"name": "python", "version": "3.11.2"}
+    book.cells[2].outputs = [nbformat.v4.new_output("stream", text="x" * 1000)]
+    book.cells[2].execution_count = 7
+    nbformat.write(book, str(notebook))
+    assert statuses(run_batch(two, settings)) == {"alpha": "skipped", "beta": "skipped"}
+
+    # an auditor's working folder (auditlib new-audit) is never replaced, even with --force
+    (out / folder_of("beta") / "audit.ipynb").write_text("{}", "utf-8")
+    beta_files = {p.name: p.read_bytes() for p in (out / folder_of("beta")).iterdir()}
+    kept = run_batch(two, BatchSettings(**{**settings.__dict__, "force": True}))
+    assert statuses(kept) == {"alpha": "done", "beta": "skipped"}
+    assert {p.name: p.read_bytes() for p in (out / folder_of("beta")).iterdir()} == beta_files
+    skip = [r for r in read_ledger(out / "ledger.jsonl") if r.get("audit") == folder_of("beta")]
+    assert "audit.ipynb" in skip[-1]["reason"]
+    (out / folder_of("beta") / "audit.ipynb").unlink()
+
     # editing one provider's registry entry redoes that provider's audit only; a comment
     # or another layout of the same entries redoes nothing
     entries = json.loads(registry.read_text("utf-8"))
@@ -238,6 +257,22 @@ def test_batch_runs_records_failures_resumes_and_redoes(tmp_path: Path) -> None:
     forced = run_batch(two, BatchSettings(**{**settings.__dict__, "force": True}))
     assert statuses(forced) == {"alpha": "done", "beta": "done"}
     assert all(json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines())
+
+
+def test_notebook_digest_is_the_cells_sources_only(tmp_path: Path) -> None:
+    notebook = make_notebook(tmp_path / "nb.ipynb")
+    before = batch_module.notebook_source_digest(notebook)
+    book = nbformat.read(str(notebook), as_version=4)
+    book.metadata["widgets"] = {"state": {}}
+    book.cells[0].outputs = [nbformat.v4.new_output("stream", text="saved output")]
+    nbformat.write(book, str(notebook))
+    assert batch_module.notebook_source_digest(notebook) == before
+    book.cells[0].source += "\nlanguage = 'en'"
+    nbformat.write(book, str(notebook))
+    assert batch_module.notebook_source_digest(notebook) != before
+    (tmp_path / "broken.ipynb").write_text("{not json", "utf-8")
+    with pytest.raises(BatchError, match=r"broken\.ipynb"):
+        batch_module.notebook_source_digest(tmp_path / "broken.ipynb")
 
 
 def test_interrupted_batch_leaves_no_complete_looking_folder(

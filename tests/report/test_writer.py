@@ -478,7 +478,8 @@ def test_a_workbook_changed_since_the_audit_leaves_earlier_outputs_alone(
 def test_grille_keeps_the_workbook_as_it_was(fr: ReportOutputs, fr_run: AuditRun) -> None:
     original_book = load_workbook(fr_run.grid.source or "")
     completed_book = load_workbook(fr.grille)
-    assert completed_book.sheetnames == original_book.sheetnames
+    # the original sheets, in order; the flat sheet first and the hidden metadata sheet added
+    assert completed_book.sheetnames == ["Constats", *original_book.sheetnames, "auditlib"]
     original = original_book[fr_run.grid.sheet or ""]
     completed = completed_book[fr_run.grid.sheet or ""]
     assert {str(r) for r in original.merged_cells.ranges} <= {
