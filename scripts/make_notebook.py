@@ -86,8 +86,9 @@ CELLS: list[tuple[str, str]] = [
     ),
     (
         "code",
-        "previous = report.previous_audit(run, previous_findings, output_dir)\n"
-        "changes = report.changes_for(run, previous)\n"
+        "from auditlib import report\n\n"
+        "previous = report.previous_audit(desk.run, previous_findings, output_dir)\n"
+        "changes = report.changes_for(desk.run, previous)\n"
         'print(f"Audit précédent : {previous.path}" if previous else "Aucun audit précédent.")\n'
         "report.changes_table(changes)",
     ),

@@ -88,6 +88,7 @@ STATUS_LABELS = {
         ControlStatus.NON_APPLICABLE: "not applicable",
         ControlStatus.A_EVALUER: "to assess",
         ControlStatus.ERREUR: "error",
+        ControlStatus.HORS_PERIMETRE: "outside this audit's scope",
     },
 }
 VERDICT_STATUSES = (

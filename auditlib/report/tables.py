@@ -39,6 +39,7 @@ STATUS_COLOURS = {
     ControlStatus.NON_APPLICABLE: "#e8e8e8",
     ControlStatus.A_EVALUER: "#dde6f0",
     ControlStatus.ERREUR: "#f3d3f0",
+    ControlStatus.HORS_PERIMETRE: "#efefef",
 }
 TLS_WORDS = {
     "fr": {
