@@ -167,13 +167,11 @@ def generate_traces(
         client = f"lps-client-{i % clients:02d}"
         behind_proxy = clients > 3 and i % clients == 3
         ip = (
-            f"203.0.113.{i % 200 + 1}"
-            if behind_proxy
-            else f"/10.20.{i % 250}.{(i * 13) % 250 + 1}"
+            f"203.0.113.{i % 200 + 1}" if behind_proxy else f"/10.20.{i % 250}.{(i * 13) % 250 + 1}"
         )
         ports = [] if behind_proxy else [40000 + i % 20000]
         rpps = f"8100{(i * 7919) % users:08d}"
-        base = {
+        base: dict[str, Any] = {
             "client_id": client,
             "rpps": rpps,
             "ip": ip,
@@ -183,7 +181,13 @@ def generate_traces(
             "dn": subjects.get(client, client_dn),
         }
         if failure_every and i >= 0 and i % failure_every == failure_every - 1:
-            failed = {**base, "client_id": None, "session": None, "state": None, "dn": None}
+            failed: dict[str, Any] = {
+                **base,
+                "client_id": None,
+                "session": None,
+                "state": None,
+                "dn": None,
+            }
             add(opened - event_every / 3, trace_record("CONNECT_FAILURE", when=opened, **failed))
         if i >= 0:
             add(opened, trace_record("CONNECT_SUCCESS", when=opened, **base))

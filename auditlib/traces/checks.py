@@ -132,7 +132,6 @@ class CheckContext:
         if len(rows):
             first_ns = int(self.ns[rows].min())
             first = dt.datetime.fromtimestamp(first_ns / 1e9, dt.UTC)
-        ranked = rows[np.argsort(self.rank[rows], kind="stable")] if len(rows) else rows
         indexes = np.sort(np.asarray(self.records["index"].to_numpy()[rows], dtype=np.int64))
         return TraceFinding(
             check=check,
@@ -140,7 +139,7 @@ class CheckContext:
             title=spec.title,
             message=message,
             count=int(len(rows) if count is None else count),
-            samples=self.samples(ranked),
+            samples=self.samples(rows),
             requirements=spec.requirements,
             first_seen=first,
             details=details or {},
@@ -375,8 +374,8 @@ def check_client_dn(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
         return keys[dn_code] or ("raw", str(dn_names[dn_code]))
 
     registered: dict[int, _Reference] = {}
-    for client, subject in ctx.expected_subjects.items():
-        found = np.flatnonzero(client_names == client)
+    for name, subject in ctx.expected_subjects.items():
+        found = np.flatnonzero(client_names == name)
         if len(found):
             registered[int(found[0])] = _Reference(_parse_expected(subject), subject, "registre")
     default = None
@@ -385,12 +384,12 @@ def check_client_dn(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
         default = _Reference(_parse_expected(subject), subject, "registre")
     by_client: dict[int, list[tuple[int, int, int]]] = {}
     for value, number in zip(pairs, counts, strict=True):
-        client, dn_code = divmod(int(value), width)
-        by_client.setdefault(client, []).append((int(value), dn_code - 1, int(number)))
+        code, dn_code = divmod(int(value), width)
+        by_client.setdefault(code, []).append((int(value), dn_code - 1, int(number)))
     bad_pairs: list[int] = []
     listed = []
-    for client, entries in by_client.items():
-        reference = registered.get(client) or default
+    for code, entries in by_client.items():
+        reference = registered.get(code) or default
         if reference is None:
             totals: dict[Any, int] = {}
             for _, dn_code, number in entries:
@@ -408,7 +407,7 @@ def check_client_dn(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
         if deviating:
             listed.append(
                 {
-                    "clientId": str(client_names[client]),
+                    "clientId": str(client_names[code]),
                     "expected": reference.subject,
                     "reference": reference.source,
                     "found": dict(list(deviating.items())[:5]),

@@ -20,7 +20,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -55,6 +55,11 @@ API_KEYS = ("nomApiPsc", "methode", "path")
 # How close to the end of the buffer a decoding error may just mean "read more".
 _TAIL = 64
 _WS = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_blank(text: str, pos: int) -> int:
+    match = _WS.match(text, pos)
+    return match.end() if match else pos
 
 
 def parse_iso_datetime(text: object, what: str = "date") -> dt.datetime:
@@ -93,7 +98,7 @@ class _ListReader:
         self.max_bytes = max_bytes
         self.digest = _Digest()
         self.decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
-        self.scan = json.JSONDecoder().scan_once
+        self.scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
         self.buf = ""
         self.eof = False
 
@@ -134,7 +139,7 @@ class _ListReader:
     def _skip(self, pos: int) -> int:
         """Position of the next non-blank character, reading more as needed (-1 at EOF)."""
         while True:
-            end = _WS.match(self.buf, pos).end()
+            end = _skip_blank(self.buf, pos)
             if end < len(self.buf):
                 return end
             if self.eof:
@@ -371,7 +376,9 @@ def read_export(
     reader = _ListReader(stream, source, profile.max_bytes)
     schema = profile.records
     known = {*STRING_FIELDS, "timestamp", "ports", API_FIELD}
-    wanted = {f for fields in (*schema.required.values(), *schema.forbidden.values()) for f in fields}
+    wanted = {
+        f for fields in (*schema.required.values(), *schema.forbidden.values()) for f in fields
+    }
     extra = tuple(sorted(wanted - known))
     cols = _Columns()
     batch: list[Any] = []
@@ -414,8 +421,10 @@ def _build(
     n = len(positions)
     frame_columns: dict[str, Any] = {"index": positions}
     for name in (*STRING_FIELDS, "ports", "api", "api_method"):
-        frame_columns[name] = cols.fields[name].categorical() if name in cols.fields else (
-            pd.Categorical.from_codes(np.full(n, -1), categories=pd.Index([], dtype=object))
+        frame_columns[name] = (
+            cols.fields[name].categorical()
+            if name in cols.fields
+            else (pd.Categorical.from_codes(np.full(n, -1), categories=pd.Index([], dtype=object)))
         )
     ip = frame_columns["ipAddress"]
     normal = [normalise_ip(str(c)) for c in ip.categories]
@@ -517,9 +526,7 @@ def _malformed_frame(
     ]
     names = {k: name for k, name in identity}
     id_combos, id_codes = np.unique(ident_bits, return_inverse=True)
-    id_texts = [
-        ", ".join(name for k, name in names.items() if int(c) >> k & 1) for c in id_combos
-    ]
+    id_texts = [", ".join(name for k, name in names.items() if int(c) >> k & 1) for c in id_combos]
     parts = [
         pd.DataFrame(
             {
@@ -647,5 +654,3 @@ def with_changes(export: TraceExport, **changes: Any) -> TraceExport:
     fields = {name: getattr(export, name) for name in export.__dataclass_fields__}
     fields.update(changes)
     return TraceExport(**fields)
-
-

@@ -7,13 +7,12 @@ record schema and the EXI EDC PSC requirements each check evidences.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import math
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -183,6 +182,8 @@ def load_supervision_profile(path: str | Path | None = None) -> SupervisionProfi
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise TraceError(f"invalid supervision profile: {problems}", where) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2026-02-30
+        raise TraceError(f"not valid YAML: bad value ({str(exc)[:200]})", where) from None
 
 
 # --- results (data out) ----------------------------------------------------------------
