@@ -237,7 +237,7 @@ def export_statistics(ctx: tracechecks.CheckContext) -> dict[str, Any]:
         "sends": int(carried.sum()),
         "sessions": int(pd.unique(placed.session_codes[carried]).size),
     }
-    no_port = np.asarray(df["ports"].astype(object) == "", dtype=bool)
+    no_port = np.asarray(df["port"].to_numpy() == -1, dtype=bool)
     stats["addresses"] = {
         "distinct": int(df["ip"].nunique()),
         "forwarded_or_no_port": int(no_port.sum()),

@@ -35,7 +35,7 @@ SAMPLE_FIELDS = (
     "clientId",
     "IdRPPS",
     "ipAddress",
-    "ports",
+    "port",
     "proxy_id_session",
     "session_state",
     "dn",
@@ -93,6 +93,13 @@ class CheckContext:
     """Registered clientIds whose certificate fingerprint could not be tied to a subject."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Statistics the checks compute on the way (never findings)."""
+    _codes: dict[str, tuple[IntArray, pd.Index]] = field(default_factory=dict, repr=False)
+
+    def codes(self, column: str) -> tuple[IntArray, pd.Index]:
+        """`session_codes` of a column, computed once per analysis."""
+        if column not in self._codes:
+            self._codes[column] = session_codes(self.records[column])
+        return self._codes[column]
 
     @cached_property
     def ns(self) -> IntArray:
@@ -116,7 +123,7 @@ class CheckContext:
         return np.asarray(self.records["type"] == name, dtype=bool)
 
     def missing(self, column: str) -> BoolArray:
-        return blank_mask(self.records[column])
+        return self.codes(column)[0] < 0
 
     def finding(
         self,
@@ -154,8 +161,11 @@ class CheckContext:
             record: dict[str, Any] = {
                 name: (None if pd.isna(row[name]) else str(row[name]))
                 for name in SAMPLE_FIELDS
-                if name in row
+                if name in row and name != "port"
             }
+            if "port" in row:
+                port = int(row["port"])
+                record["ports"] = [port] if port >= 0 else [] if port == -1 else None
             stamp = row["ts"]
             record["timestamp"] = None if pd.isna(stamp) else stamp.isoformat()
             out.append(OffendingRecord(int(row["index"]), record))
@@ -247,8 +257,8 @@ def _one_value_per_session(
     ctx: CheckContext, spec: CheckSpec, check: str, column: str, what: str
 ) -> TraceFinding | None:
     """Records whose `column` differs from the first record (in time) of their session."""
-    codes, sessions = session_codes(ctx.records["proxy_id_session"])
-    values, categories = session_codes(ctx.records[column])
+    codes, sessions = ctx.codes("proxy_id_session")
+    values, categories = ctx.codes(column)
     first = first_in_group(codes, ctx.order, len(sessions))
     has = codes >= 0
     reference = np.where(has, values[first[np.maximum(codes, 0)]], -1)
@@ -311,7 +321,7 @@ class SendPlacement:
 
 
 def send_placement(ctx: CheckContext) -> SendPlacement:
-    codes, uniques = session_codes(ctx.records["proxy_id_session"])
+    codes, uniques = ctx.codes("proxy_id_session")
     has = codes >= 0
     send = ctx.is_type("SEND") & has
     size = len(uniques)
@@ -358,8 +368,8 @@ def check_client_dn(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
     """One client certificate subject per clientId: the registered one, else the client's
     most frequent one. A subject is compared as a DN (order, case, spacing ignored)."""
     types = spec.param("types", ["CONNECT_SUCCESS", "CONNECT_REPLAY", "SEND", "DISCONNECT"])
-    clients, client_names = session_codes(ctx.records["clientId"])
-    dns, dn_names = session_codes(ctx.records["dn"])
+    clients, client_names = ctx.codes("clientId")
+    dns, dn_names = ctx.codes("dn")
     applies = ctx.records["type"].isin(types).to_numpy(dtype=bool) & (clients >= 0)
     if not applies.any():
         return None
@@ -569,7 +579,7 @@ def _group_codes(ctx: CheckContext, fields: list[str]) -> tuple[IntArray, list[s
     for name in fields:
         if name not in ctx.records:
             raise TraceError(f"connect_failure_burst.group_by names unknown field {name!r}")
-        own, categories = session_codes(ctx.records[name])
+        own, categories = ctx.codes(name)
         fill = (codes < 0) & (own >= 0)
         codes[fill] = own[fill] + len(labels)
         labels += [f"{name}={c}" for c in categories]

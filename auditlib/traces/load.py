@@ -18,6 +18,7 @@ import gc
 import hashlib
 import io
 import json
+import operator
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from auditlib.traces.model import SupervisionProfile, TraceExport, load_supervis
 SIDECAR_SUFFIX = ".fetch.json"
 SIDECAR_MAX_BYTES = 1 << 20
 CHUNK_BYTES = 4 << 20
-BATCH_RECORDS = 1 << 16
+BATCH_RECORDS = 1 << 14
 # Trace times outside this range are malformed (and would not fit nanosecond arithmetic).
 EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
 LATEST = pd.Timestamp("2100-01-01", tz="UTC")
@@ -49,12 +50,15 @@ STRING_FIELDS = (
     "session_state",
     "dn",
 )
+_ROW_FIELDS = (*STRING_FIELDS, "timestamp", "ports")
+_ROW = operator.itemgetter(*_ROW_FIELDS)
 # Columns derived from nested or list values.
 API_FIELD = "apiRequest"
 API_KEYS = ("nomApiPsc", "methode", "path")
 # How close to the end of the buffer a decoding error may just mean "read more".
 _TAIL = 64
 _WS = re.compile(r"[ \t\n\r]*")
+_BLANKS = " \t\n\r"
 
 
 def _skip_blank(text: str, pos: int) -> int:
@@ -76,6 +80,10 @@ def parse_iso_datetime(text: object, what: str = "date") -> dt.datetime:
 
 
 # --- streaming the JSON list -----------------------------------------------------------
+
+
+class _NeedMore(Exception):
+    """The value is cut by the end of the buffer: read more and decode it again."""
 
 
 @dataclass
@@ -128,9 +136,10 @@ class _ListReader:
     def _fail(self, message: str) -> TraceError:
         return TraceError(message, self.source)
 
-    def __iter__(self) -> Iterator[Any]:
+    def batches(self, size: int) -> Iterator[list[Any]]:
+        """The list's elements, `size` at a time (the last batch may be shorter)."""
         try:
-            yield from self._elements()
+            yield from self._batches(size)
         except UnicodeDecodeError:
             raise self._fail("not text: binary content where a JSON list was expected") from None
         except RecursionError:
@@ -147,36 +156,45 @@ class _ListReader:
             self.buf, pos = "", 0
             self._read(1)
 
+    def _more(self, pos: int, want: int) -> tuple[int, int]:
+        """Drop the text before `pos`, read until the buffer doubles; (0, new want)."""
+        self.buf = self.buf[pos:]
+        want = max(want * 2, len(self.buf) * 2, CHUNK_BYTES)
+        self._read(want)
+        return 0, want
+
     def _value(self, pos: int) -> tuple[Any, int]:
-        """Decode one JSON value at `pos` (rebasing the buffer to start there)."""
-        if pos:
-            self.buf, pos = self.buf[pos:], 0
-        want = max(len(self.buf), CHUNK_BYTES)
+        """Decode one JSON value at `pos`; reads more (and rebases) when it is cut."""
+        want = 0
         while True:
             try:
-                value, end = self.scan(self.buf, 0)
-            except StopIteration:
-                if not self.eof and len(self.buf) < _TAIL:
-                    want *= 2
-                    self._read(want)
-                    continue
-                raise self._fail("not valid JSON (a value was expected)") from None
-            except json.JSONDecodeError as exc:
-                near_end = exc.pos >= len(self.buf) - _TAIL
-                if not self.eof and (near_end or exc.msg.startswith("Unterminated string")):
-                    want = max(want * 2, len(self.buf) * 2)
-                    self._read(want)
-                    continue
-                raise self._fail(f"not valid JSON ({str(exc)[:200]})") from None
-            except ValueError as exc:  # over-long integers
-                raise self._fail(f"not valid JSON ({str(exc)[:200]})") from None
-            if end == len(self.buf) and not self.eof:  # a number may go on
-                want = max(want * 2, len(self.buf) * 2)
-                self._read(want)
-                continue
-            return value, end
+                return self._scan_whole(pos)
+            except _NeedMore:
+                pos, want = self._more(pos, want)
 
-    def _elements(self) -> Iterator[Any]:
+    def _scan_whole(self, pos: int) -> tuple[Any, int]:
+        size = len(self.buf)
+        try:
+            value, end = self.scan(self.buf, pos)
+        except StopIteration as stop:
+            # No value where one must start (possibly inside a record: the scanner
+            # stops there when the text ends right after a `:` or a `[`).
+            where = stop.value if isinstance(stop.value, int) else pos
+            if not self.eof and where >= size - _TAIL:
+                raise _NeedMore from None
+            raise self._fail("not valid JSON (a value was expected)") from None
+        except json.JSONDecodeError as exc:
+            near_end = exc.pos >= size - _TAIL
+            if not self.eof and (near_end or exc.msg.startswith("Unterminated string")):
+                raise _NeedMore from None
+            raise self._fail(f"not valid JSON ({exc.msg})") from None
+        except ValueError as exc:  # over-long integers
+            raise self._fail(f"not valid JSON ({str(exc)[:200]})") from None
+        if end == size and not self.eof:  # a number may go on
+            raise _NeedMore
+        return value, end
+
+    def _batches(self, size: int) -> Iterator[list[Any]]:
         self._read(CHUNK_BYTES)
         pos = self._skip(0)
         if pos < 0:
@@ -190,14 +208,47 @@ class _ListReader:
                 f"expected a JSON list of trace records, found a JSON {type(value).__name__}"
             )
         pos = self._skip(pos + 1)
+        batch: list[Any] = []
         if pos >= 0 and self.buf[pos] == "]":
-            pos = pos + 1
+            pos += 1
         else:
+            scan = self.scan
+            need_value = True
             while True:
-                if pos < 0:
-                    raise self._fail("not valid JSON (the list is not closed)")
-                value, pos = self._value(pos)
-                yield value
+                if need_value and pos >= 0:
+                    # Fast path: values well inside the buffer, separated by `,`.
+                    buf = self.buf
+                    limit = len(buf) - _TAIL
+                    try:
+                        while pos < limit:
+                            value, end = scan(buf, pos)
+                            if end >= limit:
+                                break  # possibly cut: the careful path decodes it again
+                            batch.append(value)
+                            if buf[end] != ",":
+                                pos, need_value = end, False
+                                break
+                            pos = end + 1
+                            if buf[pos] == " ":
+                                pos += 1
+                            if buf[pos] in _BLANKS:
+                                pos = _skip_blank(buf, pos)
+                            if len(batch) >= size:
+                                yield batch
+                                batch = []
+                    except (StopIteration, ValueError):
+                        pass  # the careful path decodes it again and says why
+                # Careful path: one value or one separator, reading more as needed.
+                if need_value:
+                    if pos < 0:
+                        raise self._fail("not valid JSON (the list is not closed)")
+                    value, pos = self._value(pos)
+                    batch.append(value)
+                    if len(batch) >= size:
+                        yield batch
+                        batch = []
+                    need_value = False
+                    continue
                 pos = self._skip(pos)
                 if pos < 0:
                     raise self._fail("not valid JSON (the list is not closed)")
@@ -208,6 +259,9 @@ class _ListReader:
                 if char != ",":
                     raise self._fail(f"not valid JSON (expected ',' or ']', found {char!r})")
                 pos = self._skip(pos + 1)
+                need_value = True
+        if batch:
+            yield batch
         if self._skip(pos) >= 0:
             raise self._fail("not valid JSON (extra data after the list)")
 
@@ -223,10 +277,11 @@ class _Factorizer:
         self.uniques: list[str] = []
         self.chunks: list[np.ndarray[Any, np.dtype[np.int32]]] = []
 
-    def add(self, values: list[Any]) -> None:
+    def add(self, values: list[Any] | np.ndarray[Any, np.dtype[np.object_]]) -> None:
         if not set(map(type, values)) <= {str, type(None)}:
             values = [v if v is None or type(v) is str else _as_text(v) for v in values]
-        codes, uniques = pd.factorize(np.array(values, dtype=object))
+        array = values if isinstance(values, np.ndarray) else np.array(values, dtype=object)
+        codes, uniques = pd.factorize(array)
         mapping = np.empty(len(uniques) + 1, dtype=np.int32)
         mapping[-1] = -1
         table = self.table
@@ -260,28 +315,6 @@ def _has_offset(value: Any) -> bool:
     )
 
 
-def _ports_text(value: Any) -> str | None:
-    """`ports` as text (`40123`, `` for []), None when absent, `!` when not a port list."""
-    if value is None:
-        return None
-    if type(value) is not list:
-        return "!"
-    if all(type(p) is int and 0 <= p <= 65535 for p in value):
-        return ",".join(map(str, value))
-    return "!"
-
-
-def _api(value: Any) -> tuple[Any, Any, int]:
-    """(nomApiPsc, methode, state) with state 0 absent, 1 complete, 2 incomplete."""
-    if value is None:
-        return None, None, 0
-    if type(value) is dict and all(type(value.get(k)) is str for k in API_KEYS):
-        return value["nomApiPsc"], value["methode"], 1
-    if type(value) is dict:
-        return value.get("nomApiPsc"), value.get("methode"), 2
-    return None, None, 2
-
-
 def normalise_ip(text: str) -> str:
     """The client address of an `ipAddress` as the reference proxy writes it.
 
@@ -307,7 +340,7 @@ class _Columns:
     not_objects: list[IntArray] = field(default_factory=list)
     ns: list[np.ndarray[Any, np.dtype[np.int64]]] = field(default_factory=list)
     bad_time: list[BoolArray] = field(default_factory=list)
-    ports_bad: list[BoolArray] = field(default_factory=list)
+    ports: list[np.ndarray[Any, np.dtype[np.int32]]] = field(default_factory=list)
     api_state: list[np.ndarray[Any, np.dtype[np.int8]]] = field(default_factory=list)
     present: dict[str, list[BoolArray]] = field(default_factory=dict)
     total: int = 0
@@ -324,31 +357,87 @@ def _extract(batch: list[Any], start: int, cols: _Columns, extra: tuple[str, ...
         cols.not_objects.append(np.flatnonzero(~is_dict).astype(np.int64) + start)
         records = [r for r in batch if type(r) is dict]
     n = len(records)
-    for name in STRING_FIELDS:
-        cols.fields.setdefault(name, _Factorizer()).add([r.get(name) for r in records])
-    stamps = [r.get("timestamp") for r in records]
+    try:  # the reference proxy writes every field (null included) but apiRequest
+        rows = list(map(_ROW, records))
+        columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * len(_ROW_FIELDS)
+        del rows
+    except KeyError:
+        columns = [[r.get(name) for r in records] for name in _ROW_FIELDS]
+    for name, values in zip(STRING_FIELDS, columns, strict=False):
+        cols.fields.setdefault(name, _Factorizer()).add(list(values))
+    stamps = np.array(columns[-2], dtype=object).reshape(n)
     shaped = np.fromiter(map(_has_offset, stamps), dtype=bool, count=n)
-    absent = np.fromiter((v is None for v in stamps), dtype=bool, count=n)
-    array = np.array(stamps, dtype=object)
-    array[~shaped] = None
-    times = pd.DatetimeIndex(pd.to_datetime(array, format="ISO8601", utc=True, errors="coerce"))
+    absent = np.equal(stamps, None)
+    stamps[~shaped] = None
+    times = pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601", utc=True, errors="coerce"))
     implausible = np.asarray((times < EARLIEST) | (times >= LATEST), dtype=bool)
     times = times.where(~implausible).as_unit("ns")
-    ns = np.asarray(times.asi8, dtype=np.int64)
-    cols.ns.append(ns)
+    cols.ns.append(np.asarray(times.asi8, dtype=np.int64))
     cols.bad_time.append(~absent & np.asarray(times.isna(), dtype=bool))
     cols.present.setdefault("timestamp", []).append(~absent)
-    ports = [_ports_text(r.get("ports")) for r in records]
-    cols.ports_bad.append(np.fromiter((p == "!" for p in ports), dtype=bool, count=n))
-    cols.fields.setdefault("ports", _Factorizer()).add(ports)
-    apis = [_api(r.get(API_FIELD)) for r in records]
-    cols.fields.setdefault("api", _Factorizer()).add([a[0] for a in apis])
-    cols.fields.setdefault("api_method", _Factorizer()).add([a[1] for a in apis])
-    cols.api_state.append(np.fromiter((a[2] for a in apis), dtype=np.int8, count=n))
+    port = np.array(
+        [
+            v[0] if type(v) is list and len(v) == 1 and type(v[0]) is int else _port_slow(v)
+            for v in columns[-1]
+        ],
+        dtype=np.int64,
+    ).reshape(n)
+    bad_port = (port < PORT_ABSENT) | (port > 65535)
+    port[bad_port] = PORT_BAD
+    cols.ports.append(port.astype(np.int32))
+    api_name, api_method, api_state = _api_columns([r.get(API_FIELD) for r in records])
+    cols.fields.setdefault("api", _Factorizer()).add(api_name)
+    cols.fields.setdefault("api_method", _Factorizer()).add(api_method)
+    cols.api_state.append(api_state)
     for name in extra:
         cols.present.setdefault(name, []).append(
-            np.fromiter((r.get(name) not in (None, "") for r in records), dtype=bool, count=n)
+            np.asarray([r.get(name) not in (None, "") for r in records], dtype=bool).reshape(n)
         )
+
+
+PORT_NONE = -1
+"""`ports: []` (X-Forwarded-For, or port 0)."""
+PORT_ABSENT = -2
+"""`ports` absent or null."""
+PORT_BAD = -3
+"""`ports` is not a list of ports."""
+
+
+def _port_slow(value: Any) -> int:
+    """The first port of a `ports` value that is not a one-port list (codes above)."""
+    if value is None:
+        return PORT_ABSENT
+    if type(value) is not list:
+        return PORT_BAD
+    if not value:
+        return PORT_NONE
+    if all(type(p) is int and 0 <= p <= 65535 for p in value):
+        return int(value[0])
+    return PORT_BAD
+
+
+def _api_columns(
+    values: list[Any],
+) -> tuple[list[Any], list[Any], np.ndarray[Any, np.dtype[np.int8]]]:
+    """(nomApiPsc, methode, state) columns; state 0 absent, 1 complete, 2 incomplete."""
+    names: list[Any] = []
+    methods: list[Any] = []
+    states = bytearray(len(values))
+    for k, v in enumerate(values):
+        if v is None:
+            names.append(None)
+            methods.append(None)
+        elif type(v) is dict:
+            name, method = v.get("nomApiPsc"), v.get("methode")
+            names.append(name)
+            methods.append(method)
+            complete = type(name) is str and type(method) is str and type(v.get("path")) is str
+            states[k] = 1 if complete else 2
+        else:
+            names.append(None)
+            methods.append(None)
+            states[k] = 2
+    return names, methods, np.frombuffer(bytes(states), dtype=np.int8)
 
 
 @contextlib.contextmanager
@@ -381,19 +470,12 @@ def read_export(
     }
     extra = tuple(sorted(wanted - known))
     cols = _Columns()
-    batch: list[Any] = []
     with _gc_paused():
-        for value in reader:
-            batch.append(value)
-            if len(batch) == BATCH_RECORDS:
-                _extract(batch, cols.total, cols, extra)
-                cols.total += len(batch)
-                batch = []
-                if cols.total > profile.max_records:
-                    break
-        if batch:
+        for batch in reader.batches(BATCH_RECORDS):
             _extract(batch, cols.total, cols, extra)
             cols.total += len(batch)
+            if cols.total > profile.max_records:
+                break
     if cols.total > profile.max_records:
         raise TraceError(
             f"more than {profile.max_records} records, the limit of the profile "
@@ -420,7 +502,8 @@ def _build(
     positions = _concat(cols.positions, np.int64)
     n = len(positions)
     frame_columns: dict[str, Any] = {"index": positions}
-    for name in (*STRING_FIELDS, "ports", "api", "api_method"):
+    frame_columns["port"] = _concat(cols.ports, np.int32)
+    for name in (*STRING_FIELDS, "api", "api_method"):
         frame_columns[name] = (
             cols.fields[name].categorical()
             if name in cols.fields
@@ -446,8 +529,8 @@ def _build(
     for name in STRING_FIELDS:
         missing[name] = blank_mask(frame[name])
     missing["timestamp"] = ~_concat(cols.present.get("timestamp", []), bool)
-    ports = frame["ports"].array
-    missing["ports"] = np.asarray(ports.codes, dtype=np.int64) < 0
+    port = frame["port"].to_numpy()
+    missing["ports"] = port == PORT_ABSENT
     api_state = _concat(cols.api_state, np.int8)
     missing[API_FIELD] = api_state == 0
     for name in extra:
@@ -467,9 +550,7 @@ def _build(
         for name in fields:
             problems.append((applies & ~missing[name], f"champ interdit sur {rtype} : {name}"))
     problems.append((api_state == 2, "apiRequest incomplet (nomApiPsc, methode, path)"))
-    problems.append(
-        (_concat(cols.ports_bad, bool), "ports n'est pas une liste de ports (entiers 0-65535)")
-    )
+    problems.append((port == PORT_BAD, "ports n'est pas une liste de ports (entiers 0-65535)"))
     problems.append(
         (
             _concat(cols.bad_time, bool),

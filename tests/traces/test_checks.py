@@ -61,9 +61,7 @@ def test_reference_fixture_gives_no_finding_at_all() -> None:
     """A hand-written export shaped exactly as the reference proxy writes it, with every
     normal event: CONNECT_REPLAY, a session opened before the window, a CONNECT_FAILURE
     with null fields, an X-Forwarded-For address, two clients with their own subject."""
-    export = parse_traces(
-        FIXTURE.read_bytes(), str(FIXTURE), start=FIXTURE_START, end=FIXTURE_END
-    )
+    export = parse_traces(FIXTURE.read_bytes(), str(FIXTURE), start=FIXTURE_START, end=FIXTURE_END)
     assert export.malformed_count == 0, export.malformed
     analysis = analyse_traces(export)
     assert analysis.findings == ()
@@ -170,7 +168,9 @@ def test_send_on_a_session_only_replayed_in_the_export_is_not_a_finding(
 
 
 def test_dn_stable_per_client_several_legitimate_subjects() -> None:
-    subjects = {f"lps-client-{k:02d}": f"CN=client{k}.example.fr, O=EDITEUR {k}, C=FR" for k in range(4)}
+    subjects = {
+        f"lps-client-{k:02d}": f"CN=client{k}.example.fr, O=EDITEUR {k}, C=FR" for k in range(4)
+    }
     sample = generate_traces(60, client_subjects=subjects)
     assert _analyse(sample).findings == ()
     # One record of client 01 with the subject of client 02: that record is named.
@@ -393,9 +393,7 @@ def test_bad_limits_in_the_profile_are_refused(tmp_path: Path, line: str) -> Non
 
 def test_profile_aliases_are_refused(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
-    bad.write_text(
-        "records: &r {types: [SEND]}\nchecks: {}\nother: *r\n"
-    )
+    bad.write_text("records: &r {types: [SEND]}\nchecks: {}\nother: *r\n")
     with pytest.raises(TraceError, match="alias"):
         load_supervision_profile(bad)
 
