@@ -367,7 +367,7 @@ def _extract(batch: list[Any], start: int, cols: _Columns, extra: tuple[str, ...
         cols.fields.setdefault(name, _Factorizer()).add(list(values))
     stamps = np.array(columns[-2], dtype=object).reshape(n)
     shaped = np.fromiter(map(_has_offset, stamps), dtype=bool, count=n)
-    absent = np.equal(stamps, None)
+    absent = np.asarray([v is None for v in stamps], dtype=bool).reshape(n)
     stamps[~shaped] = None
     times = pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601", utc=True, errors="coerce"))
     implausible = np.asarray((times < EARLIEST) | (times >= LATEST), dtype=bool)
