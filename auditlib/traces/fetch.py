@@ -90,7 +90,10 @@ def _client_context(
 
 
 def _window_url(url: str, start: dt.datetime, end: dt.datetime) -> urllib.parse.SplitResult:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise TraceError(f"trace endpoint {url!r} is not a valid URL ({exc})") from None
     try:
         port = parts.port
     except ValueError:
