@@ -171,6 +171,8 @@ def _fill_from_registry(args: argparse.Namespace, profile: SupervisionProfile) -
 def _sample_line(index: int, record: dict[str, Any]) -> str:
     if set(record) == {"reason"}:
         return f"      #{index}: {record['reason']}"
+    if "absent" in record:
+        return f"      #{index}: {record.get('type')} without {record['absent']}"
     keys = ("type", "timestamp", "proxy_id_session", "session_state", "clientId", "IdRPPS", "dn")
     shown = " ".join(f"{k}={record.get(k)}" for k in keys if k in record)
     return f"      #{index}: {shown}"

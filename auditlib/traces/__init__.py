@@ -12,6 +12,7 @@ from auditlib.traces.analysis import (
     trace_statistics,
     trace_totals,
 )
+from auditlib.traces.clients import expected_subjects, settings_for_provider
 from auditlib.traces.events import load_supervision_events, write_events_csv, write_events_yaml
 from auditlib.traces.fetch import DEFAULT_TIMEOUT, fetch_traces
 from auditlib.traces.load import (
@@ -53,6 +54,7 @@ __all__ = [
     "analyse_traces",
     "api_chart",
     "api_volumes",
+    "expected_subjects",
     "fetch_traces",
     "load_supervision_events",
     "load_supervision_profile",
@@ -61,6 +63,7 @@ __all__ = [
     "parse_iso_datetime",
     "parse_traces",
     "read_export",
+    "settings_for_provider",
     "trace_chart",
     "trace_statistics",
     "trace_totals",
