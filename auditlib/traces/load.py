@@ -582,6 +582,13 @@ def _build(
     )
 
 
+def _categorical(codes: IntArray, labels: list[str]) -> pd.Categorical:
+    """Codes into `labels`, which may repeat (two combinations can read the same)."""
+    unique, inverse = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
+    mapped = np.asarray(inverse).reshape(-1)[codes] if len(codes) else codes
+    return pd.Categorical.from_codes(mapped, categories=pd.Index(unique, dtype=object))
+
+
 def _malformed_frame(
     frame: pd.DataFrame,
     bad: BoolArray,
@@ -589,7 +596,7 @@ def _malformed_frame(
     identity: list[tuple[int, str]],
     not_objects: IntArray,
 ) -> pd.DataFrame:
-    """`index`, `reason` (categorical), `type` and `identity_missing` of malformed records.
+    """`index`, `reason`, `type` and `identity_missing` (categoricals) of malformed records.
 
     Reasons are combined as bit masks, so a million malformed records cost a few integer
     arrays, not a million strings.
@@ -608,34 +615,35 @@ def _malformed_frame(
     names = {k: name for k, name in identity}
     id_combos, id_codes = np.unique(ident_bits, return_inverse=True)
     id_texts = [", ".join(name for k, name in names.items() if int(c) >> k & 1) for c in id_combos]
-    parts = [
-        pd.DataFrame(
+    reason = _categorical(np.asarray(codes).reshape(-1), texts)
+    identity_missing = _categorical(np.asarray(id_codes).reshape(-1), id_texts)
+    out = pd.DataFrame(
+        {
+            "index": frame["index"].to_numpy()[bad],
+            "reason": reason,
+            "type": frame["type"].array[bad],
+            "identity_missing": identity_missing,
+        }
+    )
+    if len(not_objects):
+        # Categorical columns all through: a million malformed records are a few integer
+        # arrays, never a million strings.
+        text = "enregistrement qui n'est pas un objet JSON"
+        extra = pd.DataFrame(
             {
-                "index": frame["index"].to_numpy()[bad],
-                "reason": pd.Categorical.from_codes(codes.reshape(-1), texts)
-                if count
-                else pd.Categorical([]),
-                "type": frame["type"].to_numpy()[bad].astype(object),
-                "identity_missing": pd.Categorical.from_codes(id_codes.reshape(-1), id_texts)
-                if count
-                else pd.Categorical([]),
+                "index": not_objects,
+                "reason": pd.Categorical.from_codes(np.zeros(len(not_objects), np.int8), [text]),
+                "type": pd.Categorical.from_codes(
+                    np.full(len(not_objects), -1, np.int8), categories=pd.Index([], dtype=object)
+                ),
+                "identity_missing": pd.Categorical.from_codes(
+                    np.zeros(len(not_objects), np.int8), [""]
+                ),
             }
         )
-    ]
-    if len(not_objects):
-        parts.append(
-            pd.DataFrame(
-                {
-                    "index": not_objects,
-                    "reason": "enregistrement qui n'est pas un objet JSON",
-                    "type": None,
-                    "identity_missing": "",
-                }
-            )
-        )
-    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    out["reason"] = out["reason"].astype(str)
-    out["identity_missing"] = out["identity_missing"].astype(str)
+        out = pd.concat([out, extra], ignore_index=True)
+        for name in ("reason", "type", "identity_missing"):
+            out[name] = out[name].astype("category")
     return out.sort_values("index", kind="stable").reset_index(drop=True)
 
 
