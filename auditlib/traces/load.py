@@ -294,7 +294,9 @@ class _Factorizer:
         self.chunks.append(mapping[codes])
 
     def categorical(self) -> pd.Categorical:
+        """The column; the batch pieces are released as they are joined."""
         codes = np.concatenate(self.chunks) if self.chunks else np.zeros(0, dtype=np.int32)
+        self.chunks = []
         return pd.Categorical.from_codes(codes, categories=pd.Index(self.uniques, dtype=object))
 
 
@@ -500,9 +502,11 @@ def _build(
 ) -> TraceExport:
     schema = profile.records
     positions = _concat(cols.positions, np.int64)
+    cols.positions = []  # every piece is released once joined: the peak stays near one copy
     n = len(positions)
     frame_columns: dict[str, Any] = {"index": positions}
     frame_columns["port"] = _concat(cols.ports, np.int32)
+    cols.ports = []
     for name in (*STRING_FIELDS, "api", "api_method"):
         frame_columns[name] = (
             cols.fields[name].categorical()
@@ -520,8 +524,10 @@ def _build(
         categories=pd.Index(uniques, dtype=object),
     )
     ns = _concat(cols.ns, np.int64)
+    cols.ns = []
     frame_columns["ts"] = pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
-    frame = pd.DataFrame(frame_columns)
+    frame = pd.DataFrame(frame_columns, copy=False)
+    del frame_columns, ns, positions
 
     from auditlib.traces.checks import blank_mask
 
@@ -564,6 +570,11 @@ def _build(
         if text == f"champ requis absent : {name}"
     ]
 
+    if len(problems) > 62:  # reasons are combined as bits of an int64
+        raise TraceError(
+            f"the profile's record schema makes {len(problems)} rules; at most 62 are supported",
+            source,
+        )
     bad = np.zeros(n, dtype=bool)
     for mask, _ in problems:
         bad |= mask
@@ -604,16 +615,16 @@ def _malformed_frame(
     count = int(bad.sum())
     bits = np.zeros(count, dtype=np.int64)
     for k, (mask, _) in enumerate(problems):
-        bits |= mask[bad].astype(np.int64) << k
+        bits[mask[bad]] |= 1 << k
     ident_bits = np.zeros(count, dtype=np.int64)
     for k, _ in identity:
         ident_bits |= bits & (1 << k)
-    combos, codes = np.unique(bits, return_inverse=True)
+    codes, combos = pd.factorize(bits)  # hashing: no sort, no copies of the whole array
     texts = [
         "; ".join(text for k, (_, text) in enumerate(problems) if int(c) >> k & 1) for c in combos
     ]
     names = {k: name for k, name in identity}
-    id_combos, id_codes = np.unique(ident_bits, return_inverse=True)
+    id_codes, id_combos = pd.factorize(ident_bits)
     id_texts = [", ".join(name for k, name in names.items() if int(c) >> k & 1) for c in id_combos]
     reason = _categorical(np.asarray(codes).reshape(-1), texts)
     identity_missing = _categorical(np.asarray(id_codes).reshape(-1), id_texts)
@@ -644,7 +655,8 @@ def _malformed_frame(
         out = pd.concat([out, extra], ignore_index=True)
         for name in ("reason", "type", "identity_missing"):
             out[name] = out[name].astype("category")
-    return out.sort_values("index", kind="stable").reset_index(drop=True)
+        return out.sort_values("index", kind="stable").reset_index(drop=True)
+    return out  # already in file order
 
 
 def parse_traces(
