@@ -82,8 +82,12 @@ def parse_iso_datetime(text: object, what: str = "date") -> dt.datetime:
 # --- streaming the JSON list -----------------------------------------------------------
 
 
-class _NeedMore(Exception):
-    """The value is cut by the end of the buffer: read more and decode it again."""
+class _NeedMore(TraceError):
+    """The value is cut by the end of the buffer: read more and decode it again (internal:
+    never leaves the reader)."""
+
+    def __init__(self) -> None:
+        super().__init__("internal: value cut by the end of the read buffer")
 
 
 @dataclass
