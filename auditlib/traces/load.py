@@ -194,7 +194,7 @@ class _ListReader:
             raise self._fail(f"not valid JSON ({exc.msg})") from None
         except ValueError as exc:  # over-long integers
             raise self._fail(f"not valid JSON ({str(exc)[:200]})") from None
-        if end == size and not self.eof:  # a number may go on
+        if not self.eof and end >= size - _TAIL:  # a number may go on: `1.` + `5`, `1e` + `3`
             raise _NeedMore
         return value, end
 
