@@ -207,10 +207,12 @@ class TraceExport:
     size_bytes: int
     total_records: int
     records: pd.DataFrame
-    """Well-formed records: `index` (position in the file), `type`, `ts` (UTC) and the
-    known fields as strings; sorted as in the file."""
+    """Well-formed records, in file order: `index` (position in the list), `ts` (UTC),
+    `port` (first port; -1 for `[]`), the reference fields `type, clientId, IdRPPS,
+    ipAddress, proxy_id_session, session_state, dn` as categoricals, `ip` (the
+    normalised `ipAddress`), `api` and `api_method` (`apiRequest.nomApiPsc`, `.methode`)."""
     malformed: pd.DataFrame
-    """Columns `index`, `reason`."""
+    """Columns `index`, `reason`, `type`, `identity_missing` (categoricals)."""
     start: dt.datetime | None = None
     """Requested window start (fetch parameters or command line), if known."""
     end: dt.datetime | None = None
