@@ -354,7 +354,7 @@ class _Columns:
 
 def _extract(batch: list[Any], start: int, cols: _Columns, extra: tuple[str, ...]) -> None:
     """Turn one batch of decoded elements into column pieces."""
-    if all(type(r) is dict for r in batch):
+    if set(map(type, batch)) == {dict}:
         records: list[dict[str, Any]] = batch
         cols.positions.append(np.arange(start, start + len(batch), dtype=np.int64))
     else:
