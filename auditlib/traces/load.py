@@ -352,7 +352,33 @@ class _Columns:
     total: int = 0
 
 
-def _extract(batch: list[Any], start: int, cols: _Columns, extra: tuple[str, ...]) -> None:
+def _canonical(
+    records: list[dict[str, Any]], aliases: dict[str, tuple[str, ...]]
+) -> list[dict[str, Any]]:
+    """Records with each canonical field filled from its first present alias (an explicit
+    alias profile for another spelling of the format; the packaged profile has none)."""
+    out = []
+    for record in records:
+        missing = [
+            (name, spellings) for name, spellings in aliases.items() if record.get(name) is None
+        ]
+        if missing:
+            record = dict(record)
+            for name, spellings in missing:
+                record[name] = next(
+                    (record[a] for a in spellings if record.get(a) is not None), None
+                )
+        out.append(record)
+    return out
+
+
+def _extract(
+    batch: list[Any],
+    start: int,
+    cols: _Columns,
+    extra: tuple[str, ...],
+    aliases: dict[str, tuple[str, ...]] | None = None,
+) -> None:
     """Turn one batch of decoded elements into column pieces."""
     if set(map(type, batch)) == {dict}:
         records: list[dict[str, Any]] = batch
@@ -362,6 +388,8 @@ def _extract(batch: list[Any], start: int, cols: _Columns, extra: tuple[str, ...
         cols.positions.append(np.flatnonzero(is_dict).astype(np.int64) + start)
         cols.not_objects.append(np.flatnonzero(~is_dict).astype(np.int64) + start)
         records = [r for r in batch if type(r) is dict]
+    if aliases:
+        records = _canonical(records, aliases)
     n = len(records)
     try:  # the reference proxy writes every field (null included) but apiRequest
         rows = list(map(_ROW, records))
@@ -478,7 +506,7 @@ def read_export(
     cols = _Columns()
     with _gc_paused():
         for batch in reader.batches(BATCH_RECORDS):
-            _extract(batch, cols.total, cols, extra)
+            _extract(batch, cols.total, cols, extra, dict(schema.aliases))
             cols.total += len(batch)
             if cols.total > profile.max_records:
                 break

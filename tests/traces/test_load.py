@@ -298,3 +298,20 @@ def test_deeply_nested_value_inside_a_record_is_kept_as_text() -> None:
         nested = [nested]
     export = parse_traces(json.dumps([_record(clientId=nested)]).encode(), "t")
     assert export.records["clientId"].iloc[0].startswith("[[[")
+
+
+def test_an_explicit_alias_profile_reads_another_spelling() -> None:
+    """One format by default; another spelling only through an explicit alias profile."""
+    record = _record(session_state=..., apiRequest=...)
+    record["sessionState"] = "psc-1"
+    record["request"] = {"nomApiPsc": "DMP", "methode": "GET", "path": "/send/x"}
+    profile = load_supervision_profile()
+    records = profile.records.model_copy(
+        update={"aliases": {"session_state": ("sessionState",), "apiRequest": ("request",)}}
+    )
+    aliased = profile.model_copy(update={"records": records})
+    export = parse_traces(json.dumps([record]).encode(), "t", aliased)
+    assert export.malformed_count == 0
+    assert export.records["session_state"].iloc[0] == "psc-1"
+    assert export.records["api"].iloc[0] == "DMP"
+    assert parse_traces(json.dumps([record]).encode(), "t").malformed_count == 1
