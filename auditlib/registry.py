@@ -92,6 +92,54 @@ class EndpointSpec(BaseModel):
         return self
 
 
+SHA256_RE = re.compile(r"^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$")
+
+
+def _check_subject(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from cryptography import x509
+
+    try:
+        x509.Name.from_rfc4514_string(value)  # validated, kept as written
+    except ValueError:
+        raise ValueError(
+            "must be an RFC 4514 name, e.g. `CN=client.example.fr,O=EXAMPLE,C=FR`"
+        ) from None
+    return value
+
+
+class ClientSpec(BaseModel):
+    """One client software of a provider's Proxy e-Santé (its `clientId` in the traces) and
+    the certificate the proxy presents for it: its subject, or its SHA-256 fingerprint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: Annotated[str, Field(min_length=1, max_length=256)]
+    subject: str | None = None
+    sha256: str | None = None
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_format(cls, value: str | None) -> str | None:
+        return _check_subject(value)
+
+    @field_validator("sha256")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not SHA256_RE.match(value.strip()):
+            raise ValueError("must be a SHA-256 fingerprint: 64 hex digits (colons allowed)")
+        return value.strip().replace(":", "").lower()
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ClientSpec:
+        if self.subject is None and self.sha256 is None:
+            raise ValueError("give the client certificate's `subject` or its `sha256`")
+        return self
+
+
 class ProviderSpec(BaseModel):
     """One provider, as written in the registry."""
 
@@ -104,6 +152,7 @@ class ProviderSpec(BaseModel):
     relies_on: list[str] = []
     endpoints: list[EndpointSpec] = []
     client_certificate_subject: str | None = None
+    clients: list[ClientSpec] = []
     evidence_bundle: Annotated[str, Field(min_length=1)]
 
     @field_validator("id")
@@ -118,16 +167,16 @@ class ProviderSpec(BaseModel):
     @field_validator("client_certificate_subject")
     @classmethod
     def _subject_format(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from cryptography import x509
+        return _check_subject(value)
 
-        try:
-            x509.Name.from_rfc4514_string(value)  # validated, kept as written
-        except ValueError:
-            raise ValueError(
-                "must be an RFC 4514 name, e.g. `CN=client.example.fr,O=EXAMPLE,C=FR`"
-            ) from None
+    @field_validator("clients")
+    @classmethod
+    def _unique_clients(cls, value: list[ClientSpec]) -> list[ClientSpec]:
+        seen: set[str] = set()
+        for client in value:
+            if client.client_id in seen:
+                raise ValueError(f"client_id {client.client_id!r} is listed twice")
+            seen.add(client.client_id)
         return value
 
     @field_validator("habilitation", mode="before")
@@ -198,6 +247,17 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class Client:
+    """A client software served by a provider's proxy, and its registered certificate."""
+
+    client_id: str
+    subject: str | None
+    """Registered subject of the proxy's outgoing client certificate for this clientId."""
+    sha256: str | None
+    """Or its SHA-256 fingerprint (64 lower-case hex digits)."""
+
+
+@dataclass(frozen=True)
 class Provider:
     """An audited party of the EDC PSC."""
 
@@ -213,13 +273,19 @@ class Provider:
     """Registered subject of the provider's mTLS client certificate (checked against traces)."""
     evidence_bundle: Path
     """Absolute path of the evidence bundle (a folder or a .zip)."""
+    clients: tuple[Client, ...] = ()
+    """The proxy's client software (`clientId` of the traces) with their certificates."""
 
 
 def provider_digest(provider: Provider) -> str:
     """SHA-256 of one provider's entry as loaded (paths resolved, defaults applied): all an
     audit of that provider reads from the registry, so editing another provider's entry,
-    a comment or the layout of the file does not change it."""
-    text = json.dumps(dataclasses.asdict(provider), sort_keys=True, default=str)
+    a comment or the layout of the file does not change it. An entry without `clients`
+    keeps the digest it had before that key existed."""
+    data = dataclasses.asdict(provider)
+    if not data["clients"]:
+        del data["clients"]
+    text = json.dumps(data, sort_keys=True, default=str)
     return sha256_bytes(text.encode("utf-8"))
 
 
@@ -387,6 +453,7 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
                 endpoints=tuple(endpoints),
                 client_certificate_subject=p.client_certificate_subject,
                 evidence_bundle=bundle,
+                clients=tuple(Client(c.client_id, c.subject, c.sha256) for c in p.clients),
             )
         )
     if problems:

@@ -10,6 +10,7 @@ clean, one with anomalies). Dates are relative to `DEMO_DATE`; keys are new on e
 run (so hashes change), everything else is stable. Demo material only.
 
     python scripts/make_demo_bundles.py [DATA_DIR]
+    python scripts/make_demo_bundles.py --traces-only [DATA_DIR]   # trace exports only
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import io
 import json
 import shutil
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,8 +127,9 @@ PROVIDERS = [
         own_client_cert=True,
         anomalies=(
             Anomaly.SEND_WITHOUT_RPPS,
+            Anomaly.SEND_FOREIGN_SESSION_STATE,
             Anomaly.SEND_AFTER_DISCONNECT,
-            Anomaly.DN_MISMATCH,
+            Anomaly.DN_CHANGES,
             Anomaly.FAILURE_BURST,
         ),
         state="test d'intrusion antérieur au certificat actuel ; traces avec anomalies",
@@ -380,7 +383,8 @@ def for_roles(p: DemoProvider, roles: set[str]) -> bool:
 
 
 def trace_export(p: DemoProvider) -> tuple[bytes, bytes]:
-    """A small Proxy e-Santé export (and its fetch record) for the proxy providers."""
+    """A small Proxy e-Santé export in the ANS reference format (and its fetch record) for
+    the proxy providers; `dn` written as Java's X500Principal does (`CN=.., O=.., C=FR`)."""
     assert p.client_subject is not None and p.anomalies is not None
     sample = generate_traces(
         sessions=90,
@@ -390,7 +394,7 @@ def trace_export(p: DemoProvider) -> tuple[bytes, bytes]:
         event_every=dt.timedelta(seconds=40),
         clients=3,
         users=25,
-        client_dn=p.client_subject,
+        client_dn=p.client_subject.replace(",", ", "),
         seed=sum(map(ord, p.id)),
         anomalies=p.anomalies,
     )
@@ -730,6 +734,44 @@ def endpoints_of(p: DemoProvider) -> list[dict[str, Any]]:
     return endpoints
 
 
+TRACE_FILES = ("supervision/traces-proxy.json", "supervision/traces-proxy.json.fetch.json")
+
+
+def refresh_traces(data: Path = DATA) -> int:
+    """Rewrite only the proxies' trace exports (and fetch records) and their manifest
+    hashes, keeping every key and certificate: `--traces-only`."""
+    import tempfile
+
+    for p in PROVIDERS:
+        if p.anomalies is None:
+            continue
+        export, record = trace_export(p)
+        if p.zipped:
+            archive = data / "bundles" / f"{p.id}.zip"
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp) / p.id
+                with zipfile.ZipFile(archive) as zipped:
+                    zipped.extractall(folder)
+                _rewrite_traces(folder, export, record)
+                zip_folder(folder, archive)
+        else:
+            _rewrite_traces(data / "bundles" / p.id, export, record)
+    return _verify(data)
+
+
+def _rewrite_traces(folder: Path, export: bytes, record: bytes) -> None:
+    contents = dict(zip(TRACE_FILES, (export, record), strict=True))
+    manifest_path = folder / "manifest.yaml"
+    manifest = yaml.safe_load(manifest_path.read_text("utf-8"))
+    for item in manifest["items"]:
+        if item["path"] in contents:
+            item["sha256"] = sha256_bytes(contents[item["path"]])
+    for rel, data in contents.items():
+        write_atomic(folder / rel, data)
+    text = yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False, width=100)
+    write_atomic(manifest_path, text)
+
+
 def main(data: Path = DATA) -> int:
     # RSA-4096 CAs, as IGC-Santé's: an RSA-2048 CA valid past 2030 would degrade every scan.
     pki = TestPki.create(now=DEMO_DATE, key=("rsa", 4096))
@@ -850,4 +892,8 @@ within 90 days of it.
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else DATA))
+    args = sys.argv[1:]
+    only_traces = "--traces-only" in args
+    args = [a for a in args if a != "--traces-only"]
+    target = Path(args[0]) if args else DATA
+    sys.exit(refresh_traces(target) if only_traces else main(target))

@@ -55,10 +55,10 @@ from auditlib.tls.scan import (
 )
 from auditlib.traces import (
     SIDECAR_SUFFIX,
-    TraceSettings,
     analyse_traces,
     parse_iso_datetime,
     parse_traces,
+    settings_for_provider,
 )
 
 if TYPE_CHECKING:
@@ -485,15 +485,7 @@ def _trace_exports(
             raw = _read_item(bundle, item.path)
             start, end = _trace_window(bundle, intact.get(item.path + SIDECAR_SUFFIX), raw)
             export = parse_traces(raw, f"{bundle.source.name}:{item.path}", start=start, end=end)
-            analyses.append(
-                analyse_traces(
-                    export,
-                    TraceSettings(
-                        expected_client_subject=provider.client_certificate_subject,
-                        provider=provider.id,
-                    ),
-                )
-            )
+            analyses.append(analyse_traces(export, settings_for_provider(provider)))
         except AuditlibError as exc:
             problems.append(f"export de traces {item.path} inutilisable : {exc}")
     return analyses

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from auditlib.cli.exitcodes import ExitCode
 
 if TYPE_CHECKING:
-    from auditlib.traces.analysis import TraceAnalysis
+    from auditlib.traces.analysis import TraceAnalysis, TraceSettings
+    from auditlib.traces.model import SupervisionProfile
 
 # Kept free of pandas imports: `auditlib --help` builds every subcommand's parser.
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -42,13 +43,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--registry",
         metavar="FILE",
         help="provider registry: with --provider, supplies the registered client certificate "
-        "subject (--expected-dn) and, for a live fetch, the client certificate, key and "
-        "passphrase variable of the provider's mTLS endpoint",
+        "subjects (per clientId from the provider's `clients`, else --expected-dn) and, for "
+        "a live fetch, the client certificate, key and passphrase variable of the "
+        "provider's mTLS endpoint",
     )
     parser.add_argument(
         "--expected-dn",
         metavar="DN",
-        help="registered client certificate subject (RFC 4514 or /C=FR/O=.../CN=... form)",
+        help="registered client certificate subject for every clientId (RFC 4514 or "
+        "/C=FR/O=.../CN=... form); the registry's per-client subjects win",
     )
     parser.add_argument("--start", metavar="ISO", help="window start, with offset (e.g. ...+01:00)")
     parser.add_argument("--end", metavar="ISO", help="window end, with offset")
@@ -59,7 +62,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--key-pass-env", metavar="VAR", help="environment variable holding the key passphrase"
     )
     fetch.add_argument("--ca-dir", metavar="DIR", help="trust anchors for the server (PEM files)")
-    fetch.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
+    fetch.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="overall deadline of the fetch in seconds (default: %(default)s)",
+    )
     fetch.add_argument(
         "--evidence-dir",
         metavar="DIR",
@@ -99,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
     end = parse_iso_datetime(args.end, "--end") if args.end else None
     if args.events and not args.provider:
         raise TraceError("--events needs --provider (events name the provider)")
+    settings = TraceSettings(
+        profile=profile, expected_client_subject=args.expected_dn, provider=args.provider
+    )
     if args.registry:
-        _fill_from_registry(args)
+        settings = _fill_from_registry(args, profile)
     source: str = args.source
     if source.lower().startswith(("https://", "http://")):
         if start is None or end is None:
@@ -121,14 +132,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         export = load_traces(source, profile, start=start, end=end)
-    analysis = analyse_traces(
-        export,
-        TraceSettings(
-            profile=profile,
-            expected_client_subject=args.expected_dn,
-            provider=args.provider,
-        ),
-    )
+    analysis = analyse_traces(export, settings)
     if args.events:
         events = analysis.supervision_events(args.min_severity)
         target = Path(args.events)
@@ -143,27 +147,33 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_BY_VERDICT[analysis.bottom_line.value]
 
 
-def _fill_from_registry(args: argparse.Namespace) -> None:
+def _fill_from_registry(args: argparse.Namespace, profile: SupervisionProfile) -> TraceSettings:
     """Take what the command line leaves out from the provider's registry entry."""
     from auditlib.errors import TraceError
     from auditlib.registry import load_registry
+    from auditlib.traces.clients import settings_for_provider
 
     if not args.provider:
         raise TraceError("--registry needs --provider (which provider's entry to use)")
     provider = load_registry(args.registry).get(args.provider)
-    if args.expected_dn is None:
-        args.expected_dn = provider.client_certificate_subject
     mtls = next((e for e in provider.endpoints if e.mtls and e.client_cert), None)
     if mtls is not None and not args.client_cert:
         args.client_cert = str(mtls.client_cert)
         args.client_key = str(mtls.client_key)
         args.key_pass_env = args.key_pass_env or mtls.key_passphrase_env
+    settings = settings_for_provider(
+        provider, expected_client_subject=args.expected_dn, profile=profile
+    )
+    args.expected_dn = settings.expected_client_subject
+    return settings
 
 
 def _sample_line(index: int, record: dict[str, Any]) -> str:
     if set(record) == {"reason"}:
         return f"      #{index}: {record['reason']}"
-    keys = ("type", "timestamp", "proxy_id_session", "clientId", "IdRPPS", "dn")
+    if "absent" in record:
+        return f"      #{index}: {record.get('type')} without {record['absent']}"
+    keys = ("type", "timestamp", "proxy_id_session", "session_state", "clientId", "IdRPPS", "dn")
     shown = " ".join(f"{k}={record.get(k)}" for k in keys if k in record)
     return f"      #{index}: {shown}"
 
@@ -186,10 +196,34 @@ def render_text(analysis: TraceAnalysis, events_file: str | None = None) -> str:
         reqs = ", ".join(f.requirements) or "-"
         lines.append(f"  [{f.severity.value.upper()}] {f.check}: {f.title} ({f.count}) [{reqs}]")
         lines.append(f"      {f.message}")
+        if f.indexes:
+            more = f" (+{f.count - len(f.indexes)})" if f.count > len(f.indexes) else ""
+            shown = ", ".join(str(i) for i in f.indexes[:20])
+            lines.append(f"      records #{shown}{' ...' if len(f.indexes) > 20 else ''}{more}")
         lines.extend(_sample_line(s.index, s.record) for s in f.samples)
     for o in analysis.outcomes:
         if o.status.value in {"not_evaluated", "disabled"} or (o.note and not o.finding):
             lines.append(f"  ({o.status.value}) {o.check}: {o.note or o.title}")
+    lines.extend(_stats_lines(analysis.stats))
     if events_file:
         lines.append(f"Supervision events written to {events_file}")
     return "\n".join(lines)
+
+
+def _stats_lines(stats: dict[str, Any]) -> list[str]:
+    """Statistics (never findings): per-API volumes, sessions opened before the window."""
+    lines = ["Statistics (not findings):"]
+    types = stats.get("types") or {}
+    if types:
+        lines.append("  records by type: " + ", ".join(f"{k} {v}" for k, v in types.items()))
+    carried = stats.get("opened_before_window") or {}
+    if carried.get("sends"):
+        lines.append(
+            f"  {carried['sends']} SEND on {carried['sessions']} session(s) "
+            f"« {carried['label']} » (no CONNECT_SUCCESS in the export)"
+        )
+    volumes = stats.get("api_volumes") or []
+    if volumes:
+        lines.append("  SEND per national API (apiRequest.nomApiPsc):")
+        lines.extend(f"    {v['nomApiPsc']:<24} {v['methode']:<7} {v['count']}" for v in volumes)
+    return lines if len(lines) > 1 else []

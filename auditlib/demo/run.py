@@ -53,10 +53,10 @@ from auditlib.files import sha256_file
 from auditlib.registry import Registry, load_registry
 from auditlib.sign import SealPolicy, SigningSettings, verify_pdf
 from auditlib.traces import (
-    TraceSettings,
     analyse_traces,
     fetch_traces,
     load_supervision_events,
+    settings_for_provider,
     write_events_csv,
 )
 
@@ -209,13 +209,7 @@ def fetch_demo_traces(
             timeout=10,
             evidence_dir=folder,
         )
-        analysis = analyse_traces(
-            export,
-            TraceSettings(
-                expected_client_subject=provider.client_certificate_subject,
-                provider=provider.id,
-            ),
-        )
+        analysis = analyse_traces(export, settings_for_provider(provider))
         found = analysis.supervision_events()
         events += found
         results.append(

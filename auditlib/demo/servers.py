@@ -149,8 +149,10 @@ def _server_for(
     elif posture.posture is Posture.MTLS:
         routes: tuple[Route, ...] = ()
         if posture.traces:
+            # The reference Proxy e-Santé: `GET /check/alive` answers `OK`, `GET /traces`
+            # the export (filed for exactly the demo window, every record strictly inside).
             body = _read_pem(data_dir / posture.traces, "trace export")
-            routes = (Route("/traces", body),)
+            routes = (Route("/traces", body), Route("/check/alive", b"OK", "text/plain"))
         spec = TestServerSpec(
             cert_chain_pem=chain,
             key_pem=key,

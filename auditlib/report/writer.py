@@ -43,7 +43,7 @@ from auditlib.report.text import (
     VERDICT,
 )
 from auditlib.tls.profile import RuleStatus
-from auditlib.traces.analysis import trace_chart, trace_totals
+from auditlib.traces.analysis import api_chart, api_volumes_records, trace_chart, trace_totals
 
 if TYPE_CHECKING:
     from auditlib.audit.assess import ControlAssessment, UnplacedResult
@@ -193,11 +193,23 @@ def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
     sections = []
     for analysis in run.traces:
         title = "Proxy e-Santé traces per day and type" if language == "en" else None
+        api_title = (
+            "SEND calls per national API (apiRequest.nomApiPsc)" if language == "en" else None
+        )
+        volumes = api_volumes_records(analysis.export.records)
         sections.append(
             {
                 "analysis": analysis,
                 "totals": trace_totals(analysis.export),
                 "chart": charts.figure_data_uri(trace_chart(analysis.export, title=title)),
+                # Statistics, never findings: per-API volumes (table + chart).
+                "api_volumes": volumes,
+                "api_chart": (
+                    charts.figure_data_uri(api_chart(analysis.export, title=api_title))
+                    if volumes
+                    else None
+                ),
+                "opened_before_window": analysis.stats.get("opened_before_window") or {},
             }
         )
     return sections

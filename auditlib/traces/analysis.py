@@ -1,24 +1,24 @@
 """Proxy e-Santé traces as audit evidence: load or fetch an export, validate, analyse.
 
 The ANS reference Proxy e-Santé serves `GET /traces?start=&end=` over mutual TLS, a
-JSON list of records (`type`, `clientId`, `IdRPPS`, `ipAddress`, `proxy_id_session`,
-`sessionState`, `dn`, `timestamp`, `request`...). This module turns such an export
-into a DataFrame (malformed records set aside with their index, never failing the
-whole file), runs the supervision checks of `profiles/supervision.yaml` (vectorised:
-a million records take seconds) and turns findings into supervision events that the
-audit plan reads as audit triggers.
+JSON list of records (`type`, `clientId`, `IdRPPS`, `ipAddress`, `ports`,
+`proxy_id_session`, `session_state`, `dn`, `timestamp`, `apiRequest` on SEND). The
+package turns such an export into a DataFrame (malformed records set aside with their
+index, never failing the whole file), runs the supervision checks of
+`profiles/supervision.yaml` (vectorised: a million records take seconds) and turns
+findings into supervision events that the audit plan reads as audit triggers.
 
-This is the public face; the work is done in small modules:
-`traceload` (`parse_traces` bytes -> `load_traces` file), `tracefetch`
-(`fetch_traces` over mTLS), `tracechecks` (the checks), `traceevents` (the events
-file the plan reads), `tracemodel` (types and the profile), `tracegen` (synthetic
-exports). Here: `analyse_traces`, statistics and a chart for the report.
+The work is done in small modules: `load` (streaming reader), `fetch` (mTLS),
+`checks`, `events` (the file the plan reads), `model` (types and the profile);
+`auditlib.testing.traces` makes synthetic exports. Here: `analyse_traces`, statistics
+(never findings) and charts for the report.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,7 +53,12 @@ class TraceSettings:
     profile: SupervisionProfile | None = None
     """Default: the packaged `profiles/supervision.yaml`."""
     expected_client_subject: str | None = None
-    """The provider's registered client certificate subject, any usual DN form."""
+    """The provider's registered client certificate subject, any usual DN form (every
+    clientId)."""
+    expected_subjects: Mapping[str, str] = field(default_factory=dict)
+    """Registered subject per clientId (the registry's `clients`); wins over the above."""
+    unresolved_clients: tuple[str, ...] = ()
+    """Registered clientIds whose SHA-256 fingerprint matched no known certificate."""
     start: dt.datetime | None = None
     """Requested window; default: the export's (fetch record)."""
     end: dt.datetime | None = None
@@ -75,6 +80,10 @@ class TraceAnalysis:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     expected_client_subject: str | None = None
+    expected_subjects: Mapping[str, str] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    """Statistics, never findings: per-API volumes, sessions opened before the window,
+    record types, client addresses."""
 
     @property
     def malformed(self) -> tuple[MalformedRecord, ...]:
@@ -122,6 +131,8 @@ class TraceAnalysis:
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
             "expected_client_subject": self.expected_client_subject,
+            "expected_subjects": dict(self.expected_subjects),
+            "format": self.profile.records.format,
             "bottom_line": self.bottom_line.value,
             "records": e.total_records,
             "well_formed": len(e.records),
@@ -136,6 +147,7 @@ class TraceAnalysis:
                     "count": f.count,
                     "requirements": list(f.requirements),
                     "first_seen": f.first_seen.isoformat() if f.first_seen else None,
+                    "indexes": list(f.indexes),
                     "samples": [{"index": s.index, "record": s.record} for s in f.samples],
                     "details": f.details,
                 }
@@ -150,6 +162,7 @@ class TraceAnalysis:
                 }
                 for o in self.outcomes
             ],
+            "stats": self.stats,
             "evidence": str(e.evidence_path) if e.evidence_path else None,
             "fetch": e.fetch or None,
         }
@@ -179,6 +192,8 @@ def analyse_traces(export: TraceExport, settings: TraceSettings | None = None) -
         start=start,
         end=end,
         expected_client_subject=settings.expected_client_subject,
+        expected_subjects=dict(settings.expected_subjects),
+        unresolved_clients=tuple(settings.unresolved_clients),
     )
     outcomes = tracechecks.run_checks(context)
     findings = tuple(o.finding for o in outcomes if o.finding is not None)
@@ -200,7 +215,79 @@ def analyse_traces(export: TraceExport, settings: TraceSettings | None = None) -
         start=start,
         end=end,
         expected_client_subject=settings.expected_client_subject,
+        expected_subjects=dict(settings.expected_subjects),
+        stats=export_statistics(context),
     )
+
+
+def export_statistics(ctx: tracechecks.CheckContext) -> dict[str, Any]:
+    """What the report shows beside the findings (JSON-ready; never a finding)."""
+    df = ctx.records
+    stats: dict[str, Any] = {
+        "types": {str(k): int(v) for k, v in df["type"].value_counts().items() if v},
+        "api_volumes": api_volumes_records(df),
+    }
+    if df.empty:
+        stats["opened_before_window"] = {"label": OPENED_BEFORE, "sends": 0, "sessions": 0}
+        return stats
+    placed = tracechecks.send_placement(ctx)
+    carried = placed.opened_before_window
+    stats["opened_before_window"] = {
+        "label": OPENED_BEFORE,
+        "sends": int(carried.sum()),
+        "sessions": int(pd.unique(placed.session_codes[carried]).size),
+    }
+    no_port = np.asarray(df["port"].to_numpy() == -1, dtype=bool)
+    stats["addresses"] = {
+        "distinct": int(df["ip"].nunique()),
+        "forwarded_or_no_port": int(no_port.sum()),
+    }
+    stats["sessions"] = int(df["proxy_id_session"].nunique())
+    stats["clients"] = sorted(str(c) for c in pd.unique(df["clientId"].dropna()))[:50]
+    if ctx.expected_subjects:
+        stats["unregistered_clients"] = sorted(
+            c for c in stats["clients"] if c not in ctx.expected_subjects
+        )
+    return stats
+
+
+OPENED_BEFORE = "ouverte avant la fenêtre"
+"""A SEND whose session has no CONNECT_SUCCESS in the export (nor a DISCONNECT before it):
+the reference proxy has no session expiry, so the session was opened before the window."""
+
+
+def api_volumes_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """SEND volumes per national API (`apiRequest.nomApiPsc`) and method, largest first."""
+    send = df[df["type"] == "SEND"]
+    if send.empty:
+        return []
+    counts = send.groupby(["api", "api_method"], observed=True).size()
+    counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
+    return [
+        {"nomApiPsc": str(api), "methode": str(method), "count": int(number)}
+        for (api, method), number in counts.items()
+    ]
+
+
+def api_volumes(export: TraceExport) -> pd.DataFrame:
+    """Per-API volumes of an export as a table (`nomApiPsc`, `methode`, `count`)."""
+    rows = api_volumes_records(export.records)
+    return pd.DataFrame(rows, columns=["nomApiPsc", "methode", "count"])
+
+
+def api_chart(export: TraceExport, title: str | None = None) -> Figure:
+    """Horizontal bars of SEND volumes per national API (a Figure; no pyplot needed)."""
+    from matplotlib.figure import Figure
+
+    table = api_volumes(export)
+    fig = Figure(figsize=(8, max(1.6, 0.35 * len(table) + 1)), layout="constrained")
+    ax = fig.add_subplot()
+    labels = [f"{a} ({m})" for a, m in zip(table["nomApiPsc"], table["methode"], strict=True)]
+    ax.barh(labels[::-1], table["count"].to_numpy()[::-1])
+    ax.set_xlabel("appels SEND")
+    ax.set_title(title or "Volumes d'appels par API nationale (apiRequest.nomApiPsc)")
+    ax.tick_params(axis="y", labelsize="small")
+    return fig
 
 
 # --- statistics and chart for the report -----------------------------------------------

@@ -8,8 +8,8 @@ sessions, so time order is (timestamp, position in file).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -32,14 +32,18 @@ BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 NS_PER_MINUTE = 60 * 1_000_000_000
 SAMPLE_FIELDS = (
     "type",
-    "timestamp",
     "clientId",
     "IdRPPS",
     "ipAddress",
+    "port",
     "proxy_id_session",
-    "sessionState",
+    "session_state",
     "dn",
+    "api",
 )
+INDEX_LIMIT = 1000
+"""A finding lists at most this many deviating record indexes (and always their count)."""
+NONE = np.iinfo(np.int64).max
 
 
 def blank_mask(values: pd.Categorical | pd.Series) -> BoolArray:
@@ -57,6 +61,15 @@ def blank_mask(values: pd.Categorical | pd.Series) -> BoolArray:
     return out
 
 
+def first_in_group(codes: IntArray, order: IntArray, size: int) -> IntArray:
+    """Per group code, the row that comes first in `order` (-1 for groups with no row)."""
+    ordered = order[codes[order] >= 0]
+    first = np.full(size, -1, dtype=np.int64)
+    groups, at = np.unique(codes[ordered], return_index=True)
+    first[groups] = ordered[at]
+    return first
+
+
 def session_codes(values: pd.Series) -> tuple[IntArray, pd.Index]:
     """Category codes of a string column with blanks as -1, and the categories."""
     codes = np.asarray(values.array.codes, dtype=np.int64)
@@ -72,6 +85,21 @@ class CheckContext:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     expected_client_subject: str | None = None
+    """One registered subject for every clientId (the registry's
+    `client_certificate_subject`, or `--expected-dn`)."""
+    expected_subjects: Mapping[str, str] = field(default_factory=dict)
+    """Registered subject per clientId (the registry's `clients`); wins over the above."""
+    unresolved_clients: tuple[str, ...] = ()
+    """Registered clientIds whose certificate fingerprint could not be tied to a subject."""
+    stats: dict[str, Any] = field(default_factory=dict)
+    """Statistics the checks compute on the way (never findings)."""
+    _codes: dict[str, tuple[IntArray, pd.Index]] = field(default_factory=dict, repr=False)
+
+    def codes(self, column: str) -> tuple[IntArray, pd.Index]:
+        """`session_codes` of a column, computed once per analysis."""
+        if column not in self._codes:
+            self._codes[column] = session_codes(self.records[column])
+        return self._codes[column]
 
     @cached_property
     def ns(self) -> IntArray:
@@ -95,7 +123,7 @@ class CheckContext:
         return np.asarray(self.records["type"] == name, dtype=bool)
 
     def missing(self, column: str) -> BoolArray:
-        return blank_mask(self.records[column])
+        return self.codes(column)[0] < 0
 
     def finding(
         self,
@@ -111,6 +139,7 @@ class CheckContext:
         if len(rows):
             first_ns = int(self.ns[rows].min())
             first = dt.datetime.fromtimestamp(first_ns / 1e9, dt.UTC)
+        indexes = np.sort(np.asarray(self.records["index"].to_numpy()[rows], dtype=np.int64))
         return TraceFinding(
             check=check,
             severity=spec.severity,
@@ -121,17 +150,24 @@ class CheckContext:
             requirements=spec.requirements,
             first_seen=first,
             details=details or {},
+            indexes=tuple(int(i) for i in indexes[:INDEX_LIMIT]),
         )
 
     def samples(self, rows: IntArray) -> tuple[OffendingRecord, ...]:
         chosen = self.records.iloc[rows[: self.profile.sample_size]]
         out = []
-        for _, row in chosen.iterrows():
-            record = {
+        for position in range(len(chosen)):
+            row = chosen.iloc[position]
+            record: dict[str, Any] = {
                 name: (None if pd.isna(row[name]) else str(row[name]))
                 for name in SAMPLE_FIELDS
-                if name in row
+                if name in row and name != "port"
             }
+            if "port" in row:
+                port = int(row["port"])
+                record["ports"] = [port] if port >= 0 else [] if port == -1 else None
+            stamp = row["ts"]
+            record["timestamp"] = None if pd.isna(stamp) else stamp.isoformat()
             out.append(OffendingRecord(int(row["index"]), record))
         return tuple(out)
 
@@ -155,12 +191,14 @@ def check_malformed(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
         title=spec.title,
         message=(
             f"{len(bad)} trace(s) sur {ctx.total_records} sont mal formées et n'ont pas pu "
-            "être analysées (type inconnu, horodatage invalide ou champ requis absent)."
+            "être analysées (type inconnu, horodatage invalide, champ requis absent ou "
+            "interdit)."
         ),
         count=len(bad),
         samples=samples,
         requirements=spec.requirements,
         details={"reasons": reasons},
+        indexes=tuple(int(i) for i in bad["index"].head(INDEX_LIMIT)),
     )
 
 
@@ -182,121 +220,231 @@ def check_empty(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
 
 
 def check_send_identity(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
-    send = ctx.is_type("SEND")
-    fields = spec.param("fields", ["proxy_id_session", "IdRPPS", "clientId"])
-    mask = np.zeros(len(send), dtype=bool)
-    per_field: dict[str, int] = {}
-    for name in fields:
-        hit = send & ctx.missing(name)
-        per_field[name] = int(hit.sum())
-        mask |= hit
-    if not mask.any():
+    """SENDs set aside as malformed because an identity field is missing."""
+    bad = ctx.malformed
+    if bad.empty or "identity_missing" not in bad:
         return None
-    listed = ", ".join(f"{k} : {v}" for k, v in per_field.items() if v)
-    return ctx.finding(
-        "send_identity",
-        spec,
-        mask,
-        f"{int(mask.sum())} appel(s) SEND sans identifiant de session proxy, "
-        f"d'identifiant RPPS ou d'identifiant client ({listed}).",
-        {"missing_by_field": per_field},
+    hit = bad[(bad["type"] == "SEND") & (bad["identity_missing"] != "")]
+    if hit.empty:
+        return None
+    per_field: dict[str, int] = {}
+    for text, number in hit["identity_missing"].value_counts().items():
+        for name in str(text).split(", "):
+            per_field[name] = per_field.get(name, 0) + int(number)
+    head = hit.head(ctx.profile.sample_size)
+    listed = ", ".join(f"{k} : {v}" for k, v in sorted(per_field.items()))
+    return TraceFinding(
+        check="send_identity",
+        severity=spec.severity,
+        title=spec.title,
+        message=(
+            f"{len(hit)} appel(s) SEND sans identifiant de session proxy, de session PSC, "
+            f"d'identifiant RPPS ou d'identifiant client ({listed}) ; ces traces sont aussi "
+            "comptées comme mal formées."
+        ),
+        count=len(hit),
+        samples=tuple(
+            OffendingRecord(int(i), {"type": "SEND", "absent": str(m)})
+            for i, m in zip(head["index"], head["identity_missing"], strict=True)
+        ),
+        requirements=spec.requirements,
+        details={"missing_by_field": per_field},
+        indexes=tuple(int(i) for i in hit["index"].head(INDEX_LIMIT)),
     )
 
 
+def _one_value_per_session(
+    ctx: CheckContext, spec: CheckSpec, check: str, column: str, what: str
+) -> TraceFinding | None:
+    """Records whose `column` differs from the first record (in time) of their session."""
+    codes, sessions = ctx.codes("proxy_id_session")
+    values, categories = ctx.codes(column)
+    first = first_in_group(codes, ctx.order, len(sessions))
+    has = codes >= 0
+    reference = np.where(has, values[first[np.maximum(codes, 0)]], -1)
+    mask = has & (values != reference)
+    if not mask.any():
+        return None
+    rows = np.flatnonzero(mask)
+    affected = pd.unique(codes[rows])
+    listed = []
+    for code in affected[:10]:
+        ref_code = int(values[first[code]])
+        seen = pd.unique(values[rows[codes[rows] == code]])
+        listed.append(
+            {
+                "proxy_id_session": str(sessions[code]),
+                "first_record": int(ctx.records["index"].iat[int(first[code])]),
+                "expected": str(categories[ref_code]) if ref_code >= 0 else None,
+                "found": [str(categories[v]) if v >= 0 else None for v in seen[:5]],
+            }
+        )
+    return ctx.finding(
+        check,
+        spec,
+        mask,
+        f"{len(rows)} trace(s) dont {what} diffère de celui du premier enregistrement de "
+        f"leur session proxy (proxy_id_session), sur {len(affected)} session(s).",
+        {"sessions": len(affected), "listed": listed},
+    )
+
+
+def check_session_state(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
+    return _one_value_per_session(
+        ctx, spec, "session_state", "session_state", "la session PSC (session_state)"
+    )
+
+
+def check_session_rpps(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
+    return _one_value_per_session(ctx, spec, "session_rpps", "IdRPPS", "l'utilisateur (IdRPPS)")
+
+
 def _first_rank(codes: IntArray, rank: IntArray, where: BoolArray, size: int) -> IntArray:
-    """Per session code, the smallest time rank among rows `where` (max int when none)."""
-    out = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+    """Per session code, the smallest time rank among rows `where` (NONE when none)."""
+    out = np.full(size, NONE, dtype=np.int64)
     np.minimum.at(out, codes[where], rank[where])
     return out
 
 
-def check_send_session(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
-    codes, uniques = session_codes(ctx.records["proxy_id_session"])
-    has_session = codes >= 0
-    send = ctx.is_type("SEND") & has_session
-    if not send.any():
-        return None
+@dataclass(frozen=True)
+class SendPlacement:
+    """Where each SEND falls relative to its session's opening and closing records."""
+
+    before_connect: BoolArray
+    """Before the CONNECT_SUCCESS that opens its session in the export: a finding."""
+    after_disconnect: BoolArray
+    """After its session's DISCONNECT: a finding."""
+    opened_before_window: BoolArray
+    """Its session has no CONNECT_SUCCESS in the export and is not closed yet: the session
+    was opened before the window (the reference proxy has no expiry): a statistic."""
+    session_codes: IntArray
+
+
+def send_placement(ctx: CheckContext) -> SendPlacement:
+    codes, uniques = ctx.codes("proxy_id_session")
+    has = codes >= 0
+    send = ctx.is_type("SEND") & has
     size = len(uniques)
-    none = np.iinfo(np.int64).max
     rank = ctx.rank
-    opened = _first_rank(codes, rank, ctx.is_type("CONNECT_SUCCESS") & has_session, size)
-    closed = _first_rank(codes, rank, ctx.is_type("DISCONNECT") & has_session, size)
-    safe = np.where(has_session, codes, 0)
-    never = send & (opened[safe] == none)
-    carryover = float(spec.param("carryover_minutes", 0) or 0)
-    if carryover > 0 and never.any():
-        first_seen = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first_seen, codes[has_session], ctx.ns[has_session])
-        origin = int(pd.Timestamp(ctx.start).value) if ctx.start else int(ctx.ns.min())
-        tolerated = first_seen[safe] <= origin + int(carryover * NS_PER_MINUTE)
-        never &= ~tolerated
-    before = send & (opened[safe] != none) & (rank < opened[safe])
-    after = send & (closed[safe] != none) & (rank > closed[safe])
-    mask = never | before | after
+    opened = _first_rank(codes, rank, ctx.is_type("CONNECT_SUCCESS") & has, size)
+    closed = _first_rank(codes, rank, ctx.is_type("DISCONNECT") & has, size)
+    safe = np.maximum(codes, 0)
+    after = send & (closed[safe] != NONE) & (rank > closed[safe])
+    before = send & (opened[safe] != NONE) & (rank < opened[safe])
+    carried = send & (opened[safe] == NONE) & ~after
+    return SendPlacement(before, after, carried, codes)
+
+
+def check_send_session(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
+    placed = send_placement(ctx)
+    mask = placed.before_connect | placed.after_disconnect
     if not mask.any():
         return None
     details = {
-        "never_opened": int(never.sum()),
-        "before_connect": int(before.sum()),
-        "after_disconnect": int(after.sum()),
-        "sessions": int(pd.unique(codes[mask]).size),
+        "before_connect": int(placed.before_connect.sum()),
+        "after_disconnect": int(placed.after_disconnect.sum()),
+        "sessions": int(pd.unique(placed.session_codes[mask]).size),
     }
     return ctx.finding(
         "send_session",
         spec,
         mask,
-        f"{int(mask.sum())} appel(s) SEND sur une session proxy non ouverte par "
-        f"CONNECT_SUCCESS ({details['never_opened'] + details['before_connect']}) "
-        f"ou déjà fermée par DISCONNECT ({details['after_disconnect']}), "
+        f"{int(mask.sum())} appel(s) SEND hors d'une session ouverte : "
+        f"{details['before_connect']} avant le CONNECT_SUCCESS de leur session, "
+        f"{details['after_disconnect']} après son DISCONNECT, "
         f"sur {details['sessions']} session(s).",
         details,
     )
 
 
+@dataclass(frozen=True)
+class _Reference:
+    key: Any
+    subject: str | None
+    source: str
+
+
 def check_client_dn(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
-    types = spec.param("types", ["CONNECT_SUCCESS", "SEND", "DISCONNECT"])
-    applies = ctx.records["type"].isin(types).to_numpy(dtype=bool)
-    absent = applies & ctx.missing("dn")
-    expected = ctx.expected_client_subject
-    expected_key = None
-    if expected:
-        expected_key = parse_dn(expected)
-        if expected_key is None:
-            raise TraceError(f"expected client subject {expected!r} is not a distinguished name")
-    codes, categories = session_codes(ctx.records["dn"])
-    present = applies & ~absent
-    used = np.unique(codes[present])
-    wrong_codes = [
-        int(k)
-        for k in used
-        if (key := parse_dn(str(categories[k]))) is None
-        or (expected_key is not None and key != expected_key)
-    ]
-    wrong_values = [str(categories[k]) for k in wrong_codes]
-    wrong = present & np.isin(codes, wrong_codes)
-    mask = absent | wrong
+    """One client certificate subject per clientId: the registered one, else the client's
+    most frequent one. A subject is compared as a DN (order, case, spacing ignored)."""
+    types = spec.param("types", ["CONNECT_SUCCESS", "CONNECT_REPLAY", "SEND", "DISCONNECT"])
+    clients, client_names = ctx.codes("clientId")
+    dns, dn_names = ctx.codes("dn")
+    applies = ctx.records["type"].isin(types).to_numpy(dtype=bool) & (clients >= 0)
+    if not applies.any():
+        return None
+    width = len(dn_names) + 1
+    pair = clients * width + (dns + 1)
+    pairs, counts = np.unique(pair[applies], return_counts=True)
+    keys = [parse_dn(str(d)) for d in dn_names]
+
+    def key_of(dn_code: int) -> Any:
+        if dn_code < 0:
+            return None
+        return keys[dn_code] or ("raw", str(dn_names[dn_code]))
+
+    registered: dict[int, _Reference] = {}
+    for name, subject in ctx.expected_subjects.items():
+        found = np.flatnonzero(client_names == name)
+        if len(found):
+            registered[int(found[0])] = _Reference(_parse_expected(subject), subject, "registre")
+    default = None
+    if ctx.expected_client_subject:
+        subject = ctx.expected_client_subject
+        default = _Reference(_parse_expected(subject), subject, "registre")
+    by_client: dict[int, list[tuple[int, int, int]]] = {}
+    for value, number in zip(pairs, counts, strict=True):
+        code, dn_code = divmod(int(value), width)
+        by_client.setdefault(code, []).append((int(value), dn_code - 1, int(number)))
+    bad_pairs: list[int] = []
+    listed = []
+    for code, entries in by_client.items():
+        reference = registered.get(code) or default
+        if reference is None:
+            totals: dict[Any, int] = {}
+            for _, dn_code, number in entries:
+                totals[key_of(dn_code)] = totals.get(key_of(dn_code), 0) + number
+            best = max(totals.values())
+            winner = next(k for k in totals if totals[k] == best)
+            shown = next((str(dn_names[d]) for _, d, _ in entries if key_of(d) == winner), None)
+            reference = _Reference(winner, shown, "le plus fréquent")
+        deviating = {
+            (str(dn_names[d]) if d >= 0 else "(absent)"): n
+            for v, d, n in entries
+            if key_of(d) != reference.key
+        }
+        bad_pairs += [v for v, d, _ in entries if key_of(d) != reference.key]
+        if deviating:
+            listed.append(
+                {
+                    "clientId": str(client_names[code]),
+                    "expected": reference.subject,
+                    "reference": reference.source,
+                    "found": dict(list(deviating.items())[:5]),
+                }
+            )
+    mask = applies & np.isin(pair, np.asarray(bad_pairs, dtype=np.int64))
     if not mask.any():
         return None
-    parts = []
-    if absent.any():
-        parts.append(f"{int(absent.sum())} sans sujet de certificat client (dn)")
-    if wrong.any():
-        what = (
-            f"différent du certificat client enregistré ({expected})" if expected else "illisible"
-        )
-        parts.append(f"{int(wrong.sum())} avec un sujet {what}")
+    summary = "; ".join(
+        f"{item['clientId']} : attendu {item['expected'] or '(absent)'} ({item['reference']})"
+        for item in listed[:3]
+    )
     return ctx.finding(
         "client_dn",
         spec,
         mask,
-        "Traces sur canal mTLS : " + " ; ".join(parts) + ".",
-        {
-            "missing": int(absent.sum()),
-            "mismatch": int(wrong.sum()),
-            "subjects_seen": [str(v) for v in wrong_values[:10]],
-            "expected": expected,
-        },
+        f"{int(mask.sum())} trace(s) dont le sujet du certificat client (dn) diffère de celui "
+        f"attendu pour leur clientId, sur {len(listed)} client(s) — {summary}.",
+        {"clients": listed[:20]},
     )
+
+
+def _parse_expected(subject: str) -> Any:
+    key = parse_dn(subject)
+    if key is None:
+        raise TraceError(f"expected client subject {subject!r} is not a distinguished name")
+    return key
 
 
 def check_order(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
@@ -322,8 +470,9 @@ def check_window(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
     if ctx.start is None and ctx.end is None:
         return None
     ns = ctx.ns
-    early = ns < pd.Timestamp(ctx.start).value if ctx.start else np.zeros(len(ns), dtype=bool)
-    late = ns > pd.Timestamp(ctx.end).value if ctx.end else np.zeros(len(ns), dtype=bool)
+    # GET /traces keeps start < timestamp < end: both bounds are exclusive.
+    early = ns <= pd.Timestamp(ctx.start).value if ctx.start else np.zeros(len(ns), dtype=bool)
+    late = ns >= pd.Timestamp(ctx.end).value if ctx.end else np.zeros(len(ns), dtype=bool)
     mask = np.asarray(early | late, dtype=bool)
     if not mask.any():
         return None
@@ -333,7 +482,7 @@ def check_window(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | None:
         "trace_window",
         spec,
         mask,
-        f"{int(mask.sum())} trace(s) hors de la période demandée [{start} ; {end}] "
+        f"{int(mask.sum())} trace(s) hors de la période demandée ]{start} ; {end}[ "
         f"({int(np.sum(early))} avant, {int(np.sum(late))} après).",
         {"before_start": int(np.sum(early)), "after_end": int(np.sum(late))},
     )
@@ -383,7 +532,7 @@ def check_failure_burst(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | No
     window = int(float(spec.param("window_minutes", 10)) * NS_PER_MINUTE)
     if len(failures) < threshold:
         return None
-    all_codes, categories = session_codes(ctx.records["clientId"])
+    all_codes, categories = _group_codes(ctx, spec.param("group_by", ["clientId"]))
     codes = all_codes[failures]
     ns = ctx.ns[failures]
     order = np.lexsort((ns, codes))
@@ -417,15 +566,32 @@ def check_failure_burst(ctx: CheckContext, spec: CheckSpec) -> TraceFinding | No
         spec,
         mask,
         f"Rafales d'au moins {threshold} échecs de connexion en "
-        f"{spec.param('window_minutes', 10)} min pour {len(by_client)} client(s) : {listed}.",
+        f"{spec.param('window_minutes', 10)} min pour {len(by_client)} client(s) ou "
+        f"utilisateur(s) : {listed}.",
         {"clients": by_client},
     )
+
+
+def _group_codes(ctx: CheckContext, fields: list[str]) -> tuple[IntArray, list[str]]:
+    """Per record, the code of the first present field of `fields` (labels `field=value`)."""
+    codes = np.full(len(ctx.records), -1, dtype=np.int64)
+    labels: list[str] = []
+    for name in fields:
+        if name not in ctx.records:
+            raise TraceError(f"connect_failure_burst.group_by names unknown field {name!r}")
+        own, categories = ctx.codes(name)
+        fill = (codes < 0) & (own >= 0)
+        codes[fill] = own[fill] + len(labels)
+        labels += [f"{name}={c}" for c in categories]
+    return codes, labels
 
 
 CHECKS: dict[str, Check] = {
     "malformed_records": check_malformed,
     "empty_export": check_empty,
     "send_identity": check_send_identity,
+    "session_state": check_session_state,
+    "session_rpps": check_session_rpps,
     "send_session": check_send_session,
     "client_dn": check_client_dn,
     "trace_order": check_order,
@@ -445,11 +611,20 @@ def _limits(ctx: CheckContext, check_id: str) -> tuple[bool, str | None]:
         return False, "aucune trace exploitable"
     if check_id == "trace_window" and ctx.start is None and ctx.end is None:
         return False, "période demandée inconnue (--start/--end ou relevé de collecte)"
-    if check_id == "client_dn" and not ctx.expected_client_subject:
-        return True, (
-            "sujet du certificat client enregistré non fourni : seules la présence et la "
-            "lisibilité du dn sont vérifiées"
-        )
+    if check_id == "client_dn":
+        notes = []
+        if not ctx.expected_client_subject and not ctx.expected_subjects:
+            notes.append(
+                "aucun sujet de certificat client enregistré : seule la stabilité du dn par "
+                "clientId est vérifiée (référence : le sujet le plus fréquent du client)"
+            )
+        if ctx.unresolved_clients:
+            notes.append(
+                "empreinte SHA-256 enregistrée sans certificat correspondant pour "
+                + ", ".join(ctx.unresolved_clients[:5])
+                + " : sujet le plus fréquent pris comme référence"
+            )
+        return True, "; ".join(notes) or None
     return True, None
 
 

@@ -15,10 +15,13 @@ from typing import Any
 
 import yaml
 
-from auditlib.errors import TraceError
+from auditlib.errors import TraceError, YamlInputError
 from auditlib.files import write_atomic
 from auditlib.severity import Severity
 from auditlib.traces.model import EVENT_COLUMNS, SupervisionEvent
+from auditlib.yamlio import parse_yaml_text
+
+EVENTS_MAX_BYTES = 16 << 20
 
 
 def _event_rows(events: Iterable[SupervisionEvent]) -> list[dict[str, str]]:
@@ -49,22 +52,48 @@ def write_events_yaml(events: Iterable[SupervisionEvent], path: str | os.PathLik
 
 
 def load_supervision_events(path: str | os.PathLike[str]) -> list[SupervisionEvent]:
-    """Read a supervision events file (CSV or YAML, by suffix), as the plan does."""
+    """Read a supervision events file (CSV or YAML, by suffix), as the plan does.
+
+    YAML goes through the strict loader (no aliases, no duplicate keys); the file is
+    refused unread above `EVENTS_MAX_BYTES`.
+    """
     file = Path(path)
     try:
-        text = file.read_text("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"cannot read supervision events: {exc}", str(file)) from None
+        if not file.is_file():
+            raise TraceError("supervision events: not a regular file", str(file))
+        size = file.stat().st_size
+        if size > EVENTS_MAX_BYTES:
+            raise TraceError(
+                f"supervision events: {size} bytes, over the {EVENTS_MAX_BYTES}-byte limit",
+                str(file),
+            )
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise TraceError(
+            f"cannot read supervision events: {exc.strerror or exc}", str(file)
+        ) from None
     rows: list[Any]
     if file.suffix.lower() in {".yaml", ".yml"}:
+        if not raw.strip():
+            return []
         try:
-            rows = yaml.safe_load(text) or []
-        except yaml.YAMLError as exc:
-            raise TraceError(f"not valid YAML: {exc}", str(file)) from None
+            rows = parse_yaml_text(raw, str(file))
+        except YamlInputError as exc:
+            if "holds no data" in str(exc):
+                return []  # only comments: no event, as before
+            raise TraceError(f"not valid YAML: {exc}") from None
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. date: 2026-02-30
+            raise TraceError(f"not valid YAML: bad value ({str(exc)[:200]})", str(file)) from None
         if not isinstance(rows, list):
             raise TraceError("expected a YAML list of events", str(file))
     else:
-        rows = list(csv.DictReader(io.StringIO(text)))
+        try:
+            text = raw.decode("utf-8-sig")
+            rows = list(csv.DictReader(io.StringIO(text)))
+        except UnicodeDecodeError as exc:
+            raise TraceError(f"not UTF-8 text (offset {exc.start})", str(file)) from None
+        except csv.Error as exc:
+            raise TraceError(f"not valid CSV: {exc}", str(file)) from None
     events = []
     for number, row in enumerate(rows, start=1):
         where = f"{file}: event {number}"
@@ -74,7 +103,7 @@ def load_supervision_events(path: str | os.PathLike[str]) -> list[SupervisionEve
             day = row["date"]
             date = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day).strip())
             severity = Severity(str(row["severity"]).strip().lower())
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise TraceError(f"bad date or severity: {exc}", where) from None
         provider = str(row["provider"] or "").strip()
         if not provider:

@@ -1,24 +1,33 @@
 """Fetch `GET /traces?start=&end=` from a Proxy e-Santé over mutual TLS, keeping evidence.
 
-Standard library only (`ssl`, `http.client`): the server certificate is verified
-against the configured trust anchors and its host name checked; the raw response is
-written atomically with a `.fetch.json` record beside it.
+Standard library only (`ssl`, `http.client`): `GET /check/alive` first (the reference
+proxy answers `OK`), then the export; the server certificate is verified against the
+configured trust anchors and its host name checked; one overall deadline covers both
+requests; the raw response is streamed to a file, renamed once complete, with a
+`.fetch.json` record beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.client
 import json
+import math
 import os
 import re
+import socket
 import ssl
+import threading
+import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from auditlib.errors import TraceError
-from auditlib.files import sha256_bytes, write_atomic
-from auditlib.traces.load import SIDECAR_SUFFIX, parse_traces, with_changes
+from auditlib.files import atomic_target, sha256_bytes, write_atomic
+from auditlib.traces.load import SIDECAR_SUFFIX, read_export, with_changes
 from auditlib.traces.model import SupervisionProfile, TraceExport, load_supervision_profile
 
 DEFAULT_TIMEOUT = 30.0
@@ -81,12 +90,127 @@ def _client_context(
 
 
 def _window_url(url: str, start: dt.datetime, end: dt.datetime) -> urllib.parse.SplitResult:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise TraceError(f"trace endpoint {url!r} is not a valid URL ({exc})") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise TraceError(f"trace endpoint {url!r} has an invalid port") from None
     if parts.scheme != "https" or not parts.hostname:
         raise TraceError(f"trace endpoint must be an https:// URL (mutual TLS), got {url!r}")
+    del port
     query = urllib.parse.parse_qsl(parts.query)
     query += [("start", start.isoformat()), ("end", end.isoformat())]
     return parts._replace(query=urllib.parse.urlencode(query))
+
+
+def alive_path(traces_path: str) -> str:
+    """`/check/alive` beside the `/traces` path (same prefix behind a reverse proxy)."""
+    path = traces_path.rstrip("/")
+    base = path[: -len("/traces")] if path.endswith("/traces") else ""
+    return f"{base}/check/alive"
+
+
+class _Deadline:
+    """One overall deadline for a fetch: every socket wait is capped by the time left,
+    and a watchdog shuts the socket at the deadline (a server dribbling one byte at a
+    time never hits a per-read timeout)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = threading.Event()
+        self._timers: list[threading.Timer] = []
+
+    def left(self) -> float:
+        remaining = self.at - time.monotonic()
+        if remaining <= 0:
+            self.expired.set()
+            raise TimeoutError
+        return remaining
+
+    def guard(self, conn: http.client.HTTPConnection) -> None:
+        """Shut `conn`'s socket down when the deadline passes."""
+
+        def fire() -> None:
+            self.expired.set()
+            sock = conn.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+        timer = threading.Timer(max(0.0, self.at - time.monotonic()), fire)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def cancel(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+
+
+@dataclass
+class _Answer:
+    status: int
+    reason: str
+    content_type: str | None
+    size: int
+    snippet: bytes
+    peer: bytes | None
+    tls_version: str | None
+    cipher: str | None
+
+
+def _get(
+    host: str,
+    port: int,
+    path: str,
+    context: ssl.SSLContext,
+    deadline: _Deadline,
+    sink: IO[bytes] | None,
+    max_bytes: int,
+) -> _Answer:
+    """One GET on a fresh connection; the body goes to `sink` (or is kept, 4 KiB at most)."""
+    conn = http.client.HTTPSConnection(host, port, timeout=deadline.left(), context=context)
+    deadline.guard(conn)
+    try:
+        conn.request("GET", path, headers={"Accept": "application/json"})
+        sock = conn.sock
+        tls_sock = sock if isinstance(sock, ssl.SSLSocket) else None
+        peer = tls_sock.getpeercert(binary_form=True) if tls_sock else None
+        version = tls_sock.version() if tls_sock else None
+        cipher = tls_sock.cipher() if tls_sock else None
+        response = conn.getresponse()
+        size = 0
+        kept = b""
+        while True:
+            if sock is not None:
+                sock.settimeout(deadline.left())
+            chunk = response.read1(1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise TraceError(f"response over the {max_bytes}-byte limit of the profile")
+            if sink is not None and response.status == 200:
+                sink.write(chunk)
+            elif len(kept) < 4096:
+                kept += chunk[: 4096 - len(kept)]
+            deadline.left()
+        return _Answer(
+            status=response.status,
+            reason=response.reason,
+            content_type=response.getheader("Content-Type"),
+            size=size,
+            snippet=kept,
+            peer=peer,
+            tls_version=version,
+            cipher=cipher[0] if cipher else None,
+        )
+    finally:
+        conn.close()
 
 
 def fetch_traces(
@@ -102,16 +226,21 @@ def fetch_traces(
     evidence_dir: str | os.PathLike[str],
     profile: SupervisionProfile | None = None,
 ) -> TraceExport:
-    """GET `<url>?start=&end=` over mutual TLS and keep the raw response as evidence.
+    """`GET /check/alive`, then `GET <url>?start=&end=` over mutual TLS; keep the response.
 
-    The server certificate is verified against the PEM files of `ca_dir` (system
-    anchors when None) and its host name checked. The client key's passphrase is read
-    from the environment variable named `key_passphrase_env` (None: no client
-    certificate, which a conforming proxy refuses). The response is written
-    to `evidence_dir` atomically, with a `.fetch.json` record (url, window, time,
-    SHA-256, server certificate fingerprint) beside it.
+    `timeout` is an overall deadline for both requests (connection, TLS, headers and
+    body), not a per-read timeout. The proxy keeps records with start < timestamp < end
+    (both bounds exclusive). The server certificate is verified against the PEM files
+    of `ca_dir` (system anchors when None) and its host name checked. The client key's
+    passphrase is read from the environment variable named `key_passphrase_env` (None:
+    no client certificate, which a conforming proxy refuses). The response is streamed
+    to `evidence_dir` (temporary file, renamed once complete) with a `.fetch.json`
+    record (url, window, time, SHA-256, server certificate fingerprint) beside it, then
+    read back with the byte and record limits of the profile.
     """
     profile = profile or load_supervision_profile()
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise TraceError(f"the fetch timeout must be a positive number of seconds, got {timeout}")
     if start.tzinfo is None or end.tzinfo is None:
         raise TraceError("the trace window needs timezone-aware start and end")
     if end <= start:
@@ -119,58 +248,83 @@ def fetch_traces(
     target = _window_url(url, start, end)
     context = _client_context(ca_dir, client_cert, client_key, key_passphrase_env)
     host = target.hostname or ""
+    port = target.port or 443
     path = urllib.parse.urlunsplit(("", "", target.path or "/", target.query, ""))
-    conn = http.client.HTTPSConnection(host, target.port or 443, timeout=timeout, context=context)
     hint = (
         "no client certificate was presented; the server probably requires one"
         if client_cert is None
         else f"the server may have refused the client certificate {client_cert}"
     )
     fetched_at = dt.datetime.now(dt.UTC)
+    stamp = fetched_at.strftime("%Y%m%dT%H%M%SZ")
+    safe_host = re.sub(r"[^A-Za-z0-9.-]", "_", host)
+    folder = Path(evidence_dir)
+    evidence = folder / f"traces-{safe_host}-{stamp}.json"
+    if folder.exists() and not folder.is_dir():
+        raise TraceError("the evidence folder is not a directory", str(folder))
+    tmp, evidence = atomic_target(evidence)
+    deadline = _Deadline(timeout)
+    alive_at = alive_path(target.path or "/")
     try:
-        conn.request("GET", path, headers={"Accept": "application/json"})
-        sock = conn.sock
-        peer = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
-        tls = (sock.version(), sock.cipher()) if isinstance(sock, ssl.SSLSocket) else (None, None)
-        response = conn.getresponse()
-        body = response.read(profile.max_bytes + 1)
+        alive = _get(host, port, alive_at, context, deadline, None, 4096)
+        if alive.status != 200 or alive.snippet.strip() != b"OK":
+            snippet = alive.snippet[:100].decode("utf-8", errors="replace")
+            raise TraceError(
+                f"GET {alive_at} answered HTTP {alive.status} {snippet!r}, not 200 OK: "
+                "the proxy is not alive (or not a Proxy e-Santé)",
+                url,
+            )
+        with open(tmp, "wb") as sink:
+            answer = _get(host, port, path, context, deadline, sink, profile.max_bytes)
+            sink.flush()
+            os.fsync(sink.fileno())
+        if answer.status != 200:
+            snippet = answer.snippet[:200].decode("utf-8", errors="replace")
+            raise TraceError(f"HTTP {answer.status} {answer.reason}: {snippet!r}", url)
+        os.replace(tmp, evidence)
+    except TraceError as exc:
+        raise TraceError(exc.message, exc.source or url) from None
     except ssl.SSLCertVerificationError as exc:
         raise TraceError(
             f"server certificate refused: {exc.verify_message or exc.reason}", url
         ) from None
-    except ssl.SSLError as exc:
-        raise TraceError(f"TLS failure ({exc.reason or exc}); {hint}", url) from None
     except TimeoutError:
-        raise TraceError(f"no answer within {timeout:g} s", url) from None
-    except (OSError, http.client.HTTPException) as exc:
+        raise TraceError(
+            f"no complete answer within {timeout:g} s (overall deadline)", url
+        ) from None
+    except ssl.SSLError as exc:
+        if deadline.expired.is_set():
+            raise TraceError(
+                f"no complete answer within {timeout:g} s (overall deadline)", url
+            ) from None
+        raise TraceError(f"TLS failure ({exc.reason or exc}); {hint}", url) from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if deadline.expired.is_set():
+            raise TraceError(
+                f"no complete answer within {timeout:g} s (overall deadline)", url
+            ) from None
         raise TraceError(f"connection failed ({exc}); {hint}", url) from None
     finally:
-        conn.close()
-    if response.status != 200:
-        snippet = body[:200].decode("utf-8", errors="replace")
-        raise TraceError(f"HTTP {response.status} {response.reason}: {snippet!r}", url)
-    if len(body) > profile.max_bytes:
-        raise TraceError(f"response over the {profile.max_bytes}-byte limit of the profile", url)
+        deadline.cancel()
+        tmp.unlink(missing_ok=True)
 
-    digest = sha256_bytes(body)
-    stamp = fetched_at.strftime("%Y%m%dT%H%M%SZ")
-    safe_host = re.sub(r"[^A-Za-z0-9.-]", "_", host)
-    evidence = Path(evidence_dir) / f"traces-{safe_host}-{stamp}.json"
-    write_atomic(evidence, body)
+    export = load_traces_file(evidence, url, profile, start, end)
     fetch = {
         "url": url,
         "request": urllib.parse.urlunsplit(target),
+        "bounds": "exclusive (start < timestamp < end)",
+        "alive": f"GET {alive_at}: 200 OK",
         "start": start.isoformat(),
         "end": end.isoformat(),
         "fetched_at": fetched_at.isoformat(),
-        "http_status": response.status,
-        "content_type": response.getheader("Content-Type"),
-        "sha256": digest,
-        "size_bytes": len(body),
+        "http_status": answer.status,
+        "content_type": answer.content_type,
+        "sha256": export.sha256,
+        "size_bytes": answer.size,
         "file": evidence.name,
-        "server_certificate_sha256": sha256_bytes(peer) if peer else None,
-        "tls_version": tls[0],
-        "cipher": tls[1][0] if tls[1] else None,
+        "server_certificate_sha256": sha256_bytes(answer.peer) if answer.peer else None,
+        "tls_version": answer.tls_version,
+        "cipher": answer.cipher,
         "client_certificate": str(client_cert) if client_cert else None,
         "trust_anchors": str(ca_dir) if ca_dir else "system",
     }
@@ -178,5 +332,19 @@ def fetch_traces(
         evidence.with_name(evidence.name + SIDECAR_SUFFIX),
         json.dumps(fetch, indent=2, ensure_ascii=False) + "\n",
     )
-    export = parse_traces(body, url, profile, start=start, end=end)
     return with_changes(export, evidence_path=evidence, fetch=fetch)
+
+
+def load_traces_file(
+    evidence: Path,
+    url: str,
+    profile: SupervisionProfile,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> TraceExport:
+    """Read back the kept response (streaming, with the profile's limits)."""
+    try:
+        with open(evidence, "rb") as stream:
+            return read_export(stream, url, profile, start=start, end=end)
+    except OSError as exc:
+        raise TraceError(f"cannot read the kept response: {exc.strerror or exc}", url) from None

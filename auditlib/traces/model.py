@@ -7,6 +7,7 @@ record schema and the EXI EDC PSC requirements each check evidences.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -14,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from auditlib.errors import TraceError
+from auditlib.errors import TraceError, YamlInputError
 from auditlib.requirements import normalise_requirement_id
 from auditlib.severity import Severity
+from auditlib.yamlio import parse_yaml_text
 
 
 class TraceVerdict(StrEnum):
@@ -32,6 +33,10 @@ class TraceVerdict(StrEnum):
 
 
 # --- profile (data in) -----------------------------------------------------------------
+
+
+DEFAULT_MAX_BYTES = 1 << 30
+DEFAULT_MAX_RECORDS = 5_000_000
 
 
 class CheckSpec(BaseModel):
@@ -55,17 +60,56 @@ class CheckSpec(BaseModel):
             out.append(ident)
         return tuple(out)
 
+    @model_validator(mode="after")
+    def _thresholds(self) -> CheckSpec:
+        """Numeric thresholds must be finite and not negative (a date is not a threshold)."""
+        for name, value in (self.model_extra or {}).items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                if isinstance(value, dt.date | dt.datetime):
+                    raise ValueError(f"{name}: a date is not a threshold ({value!r})")
+                continue
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name}: must be a finite number >= 0, got {value!r}")
+        return self
+
     def param(self, name: str, default: Any = None) -> Any:
         extra = self.model_extra or {}
         return extra.get(name, default)
 
 
 class RecordSchema(BaseModel):
+    """The record format: known types and the required-field matrix per type."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    format: str = "ans-proxy-esante"
+    """Name of the format (shown in reports)."""
     types: tuple[str, ...]
     aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     required: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Type (or `*`) -> fields that must be present and not null/blank."""
+    forbidden: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Type -> fields that must be absent or null (the reference allows `apiRequest` on SEND
+    only)."""
+    identity_fields: tuple[str, ...] = ("clientId", "IdRPPS", "proxy_id_session", "session_state")
+    """Fields whose absence on a SEND is also the `send_identity` finding."""
+
+
+class NotEvidenced(BaseModel):
+    """A requirement the traces must never fail, and why (its object is not the proxy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requirement: str
+    reason: str
+
+    @field_validator("requirement")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        ident = normalise_requirement_id(value, allow_bare_number=True)
+        if ident is None:
+            raise ValueError(f"not an EXI EDC PSC requirement id: {value!r}")
+        return ident
 
 
 class SupervisionProfile(BaseModel):
@@ -73,13 +117,29 @@ class SupervisionProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: int = 1
+    version: int = 2
     event_min_severity: Severity = Severity.MEDIUM
     sample_size: int = Field(default=5, ge=0, le=1000)
-    max_bytes: int = Field(default=1 << 30, gt=0)
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
+    """Exports larger than this are refused before being read (default 1 GiB)."""
+    max_records: int = Field(default=DEFAULT_MAX_RECORDS, gt=0)
+    """Exports with more records are refused while streaming (default 5,000,000)."""
     unusable_malformed_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
     records: RecordSchema
     checks: dict[str, CheckSpec]
+    not_evidenced: tuple[NotEvidenced, ...] = ()
+
+    @model_validator(mode="after")
+    def _no_forbidden_mapping(self) -> SupervisionProfile:
+        barred = {n.requirement: n.reason for n in self.not_evidenced}
+        for check_id, spec in self.checks.items():
+            for requirement in spec.requirements:
+                if requirement in barred:
+                    raise ValueError(
+                        f"checks.{check_id} maps to {requirement}, which the traces must not "
+                        f"fail: {barred[requirement]}"
+                    )
+        return self
 
     def check(self, check_id: str) -> CheckSpec:
         try:
@@ -89,29 +149,41 @@ class SupervisionProfile(BaseModel):
 
 
 DEFAULT_PROFILE = "supervision.yaml"
+PROFILE_MAX_BYTES = 1 << 20
 
 
 def load_supervision_profile(path: str | Path | None = None) -> SupervisionProfile:
     """Read a supervision profile (default: the packaged `profiles/supervision.yaml`)."""
     if path is None:
-        text = resources.files("auditlib").joinpath("profiles", DEFAULT_PROFILE).read_text("utf-8")
+        raw = resources.files("auditlib").joinpath("profiles", DEFAULT_PROFILE).read_bytes()
         where = f"auditlib/profiles/{DEFAULT_PROFILE}"
     else:
         where = str(path)
         try:
-            text = Path(path).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TraceError(f"cannot read supervision profile: {exc}", where) from exc
+            file = Path(path)
+            if not file.is_file():
+                raise TraceError("supervision profile is not a regular file", where)
+            if file.stat().st_size > PROFILE_MAX_BYTES:
+                raise TraceError(
+                    f"supervision profile over the {PROFILE_MAX_BYTES}-byte limit", where
+                )
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise TraceError(
+                f"cannot read supervision profile: {exc.strerror or exc}", where
+            ) from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml_text(raw, where)
         return SupervisionProfile.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise TraceError(f"not valid YAML: {exc}", where) from exc
+    except YamlInputError as exc:
+        raise TraceError(f"not valid YAML: {exc}", where) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise TraceError(f"invalid supervision profile: {problems}", where) from exc
+        raise TraceError(f"invalid supervision profile: {problems}", where) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2026-02-30
+        raise TraceError(f"not valid YAML: bad value ({str(exc)[:200]})", where) from None
 
 
 # --- results (data out) ----------------------------------------------------------------
@@ -135,10 +207,12 @@ class TraceExport:
     size_bytes: int
     total_records: int
     records: pd.DataFrame
-    """Well-formed records: `index` (position in the file), `type`, `ts` (UTC) and the
-    known fields as strings; sorted as in the file."""
+    """Well-formed records, in file order: `index` (position in the list), `ts` (UTC),
+    `port` (first port; -1 for `[]`), the reference fields `type, clientId, IdRPPS,
+    ipAddress, proxy_id_session, session_state, dn` as categoricals, `ip` (the
+    normalised `ipAddress`), `api` and `api_method` (`apiRequest.nomApiPsc`, `.methode`)."""
     malformed: pd.DataFrame
-    """Columns `index`, `reason`."""
+    """Columns `index`, `reason`, `type`, `identity_missing` (categoricals)."""
     start: dt.datetime | None = None
     """Requested window start (fetch parameters or command line), if known."""
     end: dt.datetime | None = None
@@ -186,6 +260,9 @@ class TraceFinding:
     """Timestamp (UTC) of the earliest offending record, when there is one."""
     details: dict[str, Any] = field(default_factory=dict)
     """Check-specific facts (gaps, client ids in bursts...)."""
+    indexes: tuple[int, ...] = ()
+    """Positions (0-based, in the exported list) of the deviating records, ascending,
+    at most `INDEX_LIMIT` of them (`count` says how many there are)."""
 
 
 class CheckStatus(StrEnum):

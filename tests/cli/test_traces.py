@@ -18,12 +18,14 @@ DN = "/C=FR/O=FOURNISSEUR DEMO/CN=lps.fournisseur-demo.fr"
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("cli")
     clean = generate_traces(40)
-    bad = generate_traces(40, anomalies=[Anomaly.DN_MISMATCH, Anomaly.FAILURE_BURST])
+    bad = generate_traces(40, anomalies=[Anomaly.DN_CHANGES, Anomaly.FAILURE_BURST])
     garbage = folder / "garbage.json"
     garbage.write_bytes(b"\x00\x01PK\x03\x04" * 100)
     unusable = folder / "unusable.json"
     unusable.write_text(json.dumps([{"type": "?"}] * 5))
+    reference = Path(__file__).parents[1] / "traces" / "reference_clean.json"
     return {
+        "reference": reference,
         "clean": clean.write(folder / "clean.json"),
         "bad": bad.write(folder / "bad.json"),
         "garbage": garbage,
@@ -33,7 +35,30 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_clean_file_exits_0(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["traces", str(files["clean"]), "--expected-dn", DN]) == 0
-    assert "Verdict: clean" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Verdict: clean (0 finding(s))" in out
+    assert "ouverte avant la fenêtre" in out and "SEND per national API" in out
+
+
+def test_clean_reference_export_exits_0_with_no_finding(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    window = ["--start", "2026-11-02T09:00:00Z", "--end", "2026-11-02T10:00:00Z"]
+    assert main(["traces", str(files["reference"]), *window, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["findings"] == [] and data["bottom_line"] == "clean"
+    assert data["malformed"] == 0 and data["records"] == 11
+    assert {c["status"] for c in data["checks"]} == {"passed"}
+    assert data["stats"]["types"]["CONNECT_REPLAY"] == 1
+
+
+def test_hostile_export_of_empty_objects_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_text("[" + ",".join(["{}"] * 1000) + "]")
+    assert main(["traces", str(path)]) == 2
+    assert "Verdict: unusable" in capsys.readouterr().out
 
 
 def test_findings_exit_1_with_events(
@@ -69,6 +94,8 @@ def test_json_output(files: dict[str, Path], capsys: pytest.CaptureFixture[str])
     assert data["bottom_line"] == "findings"
     assert {f["check"] for f in data["findings"]} == {"client_dn", "connect_failure_burst"}
     assert all(f["samples"][0]["index"] >= 0 for f in data["findings"])
+    assert all(f["indexes"] and len(f["indexes"]) == f["count"] for f in data["findings"])
+    assert "api_volumes" in data["stats"]
 
 
 @pytest.mark.parametrize("name", ["garbage", "unusable"])

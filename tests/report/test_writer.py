@@ -350,7 +350,10 @@ def test_supervision_section_when_traces_exist(en: tuple[AuditRun, ReportOutputs
     assert run.traces
     html = outputs.html.read_text(encoding="utf-8")
     assert 'id="supervision"' in html
-    assert html.count("data:image/png;base64,") >= 4  # + the trace chart
+    assert html.count("data:image/png;base64,") >= 5  # + the trace chart, the per-API chart
+    # Per-API volumes are statistics shown beside the findings, never among them.
+    assert "SEND calls per national API" in html and "nomApiPsc" in html
+    assert all("nomApiPsc" not in f.message for t in run.traces for f in t.findings)
 
 
 def test_unknown_language_is_refused(fr_run: AuditRun) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import ssl
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -90,6 +91,23 @@ class ProxyServer:
     peers: list[Any] = field(default_factory=list)
     status: int = 200
     body: bytes = b"[]"
+    alive: tuple[int, bytes] = (200, b"OK")
+    alive_calls: int = 0
+    dribble: bool = False
+    """Send the /traces answer one byte every 0.2 s (a slow-loris server)."""
+
+
+def _window(body: bytes, query: dict[str, list[str]]) -> bytes:
+    """What the reference proxy returns: records with start < timestamp < end."""
+    start = dt.datetime.fromisoformat(query["start"][0])
+    end = dt.datetime.fromisoformat(query["end"][0])
+    records = json.loads(body)
+    kept = [
+        r
+        for r in records
+        if not isinstance(r, dict) or start < dt.datetime.fromisoformat(r["timestamp"]) < end
+    ]
+    return body if len(kept) == len(records) else json.dumps(kept).encode()
 
 
 def _serve(material: Material, chain: Path, key: Path, body: bytes) -> Iterator[ProxyServer]:
@@ -107,17 +125,34 @@ def _serve(material: Material, chain: Path, key: Path, body: bytes) -> Iterator[
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urllib.parse.urlsplit(self.path)
+            if parts.path == "/check/alive":
+                state.alive_calls += 1
+                status, text = state.alive
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+                return
             if parts.path != "/traces":
                 self.send_error(404)
                 return
-            state.queries.append(urllib.parse.parse_qs(parts.query))
+            query = urllib.parse.parse_qs(parts.query)
+            state.queries.append(query)
             assert isinstance(self.connection, ssl.SSLSocket)
             state.peers.append(self.connection.getpeercert())
+            body = _window(state.body, query) if state.status == 200 else state.body
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(state.body)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(state.body)
+            if state.dribble:
+                for k in range(len(body)):
+                    self.wfile.write(body[k : k + 1])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                return
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -174,6 +209,7 @@ def test_fetch_with_the_right_client_certificate(
         evidence_dir=tmp_path / "evidence",
     )
     assert export.total_records == len(sample.records) and export.malformed_count == 0
+    assert proxy.alive_calls >= 1
     assert proxy.queries[-1]["start"] == [START.isoformat()]
     assert proxy.queries[-1]["end"] == [END.isoformat()]
     assert proxy.peers[-1]  # the server saw our client certificate
@@ -184,6 +220,8 @@ def test_fetch_with_the_right_client_certificate(
     assert fetch["sha256"] == sha256_file(evidence) == export.sha256
     assert fetch["url"] == proxy.url and fetch["start"] == START.isoformat()
     assert len(fetch["server_certificate_sha256"]) == 64
+    assert fetch["alive"] == "GET /check/alive: 200 OK"
+    assert "exclusive" in fetch["bounds"]
     assert fetch["tls_version"] in {"TLSv1.2", "TLSv1.3"}
     assert "s3cret" not in json.dumps(fetch)
     # The kept evidence reloads with its window, and the analysis uses it.
@@ -377,3 +415,105 @@ def test_cli_live_fetch(
     assert "evidence kept" in out
     kept = sorted(p.name for p in tmp_path.iterdir())
     assert len(kept) == 2 and kept[1] == kept[0] + SIDECAR_SUFFIX
+
+
+def _fetch(material: Material, url: str, folder: Path, timeout: float = 10) -> Any:
+    return fetch_traces(
+        url,
+        START,
+        END,
+        material.client_cert,
+        material.client_key,
+        ca_dir=material.ca_dir,
+        timeout=timeout,
+        evidence_dir=folder,
+    )
+
+
+@pytest.mark.parametrize("alive", [(404, b"not found"), (200, b"KO"), (503, b"")])
+def test_a_proxy_that_is_not_alive_is_not_fetched(
+    material: Material, proxy: ProxyServer, tmp_path: Path, alive: tuple[int, bytes]
+) -> None:
+    before = len(proxy.queries)
+    proxy.alive = alive
+    try:
+        with pytest.raises(TraceError, match="/check/alive"):
+            _fetch(material, proxy.url, tmp_path)
+    finally:
+        proxy.alive = (200, b"OK")
+    assert len(proxy.queries) == before  # /traces never asked
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_records_of_the_window_only(
+    material: Material,
+    proxy: ProxyServer,
+    sample,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Exclusive bounds: a window starting at a record's timestamp leaves it out."""
+    first = dt.datetime.fromisoformat(sample.records[0]["timestamp"])
+    export = fetch_traces(
+        proxy.url,
+        first,
+        END,
+        material.client_cert,
+        material.client_key,
+        ca_dir=material.ca_dir,
+        timeout=10,
+        evidence_dir=tmp_path,
+    )
+    assert 0 < export.total_records < len(sample.records)
+    assert export.start == first.astimezone(dt.UTC) or export.start == first
+    analysis = analyse_traces(export)
+    assert analysis.finding("trace_window") is None
+
+
+def test_a_slow_loris_server_hits_the_overall_deadline(
+    material: Material, proxy: ProxyServer, tmp_path: Path
+) -> None:
+    """One byte every 0.2 s never trips a per-read timeout; the overall deadline does."""
+    proxy.dribble = True
+    try:
+        with pytest.raises(TraceError, match="overall deadline"):
+            _fetch(material, proxy.url, tmp_path, timeout=1.5)
+    finally:
+        proxy.dribble = False
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert not list(tmp_path.iterdir())  # no temporary file left either
+
+
+def test_a_response_over_the_byte_limit_is_refused(
+    material: Material, proxy: ProxyServer, tmp_path: Path
+) -> None:
+    from auditlib.traces import load_supervision_profile
+
+    small = load_supervision_profile().model_copy(update={"max_bytes": 100})
+    with pytest.raises(TraceError, match="100-byte limit"):
+        fetch_traces(
+            proxy.url,
+            START,
+            END,
+            material.client_cert,
+            material.client_key,
+            ca_dir=material.ca_dir,
+            timeout=10,
+            evidence_dir=tmp_path,
+            profile=small,
+        )
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan")])
+def test_a_meaningless_timeout_is_refused(
+    material: Material, proxy: ProxyServer, tmp_path: Path, timeout: float
+) -> None:
+    with pytest.raises(TraceError, match="timeout"):
+        _fetch(material, proxy.url, tmp_path, timeout=timeout)
+
+
+def test_a_bad_port_is_a_clear_error(material: Material, tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="invalid port"):
+        _fetch(material, "https://127.0.0.1:99999/traces", tmp_path)
+    with pytest.raises(TraceError, match="not a valid URL"):
+        _fetch(material, "https://[::1/traces", tmp_path)

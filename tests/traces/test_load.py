@@ -15,17 +15,18 @@ from auditlib.traces.model import load_supervision_profile
 
 
 def _record(**overrides: object) -> dict[str, object]:
+    """A SEND in the reference format (ansforge/psc-edc-proxy-esante model/Trace.java)."""
     base: dict[str, object] = {
         "type": "SEND",
         "clientId": "lps-client-00",
         "IdRPPS": "810000000001",
-        "ipAddress": "10.0.0.1",
+        "ipAddress": "/10.0.0.1",
         "ports": [40000],
         "proxy_id_session": "s-1",
-        "sessionState": "OPEN",
-        "dn": "CN=lps,O=X,C=FR",
+        "session_state": "psc-1",
+        "dn": "CN=lps, O=X, C=FR",
         "timestamp": "2026-11-02T10:00:00.000+01:00",
-        "request": {"methode": "GET", "path": "/send/x"},
+        "apiRequest": {"nomApiPsc": "DMP", "methode": "GET", "path": "/send/x"},
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not ...}
@@ -51,35 +52,58 @@ def test_malformed_records_are_reported_with_their_index() -> None:
         _record(timestamp="2026-11-02 10:00:00+01:00"),  # no T
         _record(timestamp="2026-13-45T10:00:00+01:00"),  # impossible date
         _record(timestamp=...),
-        _record(type="CONNECT_SUCCESS", proxy_id_session=None, request=...),
-        _record(request=...),
+        _record(type="CONNECT_SUCCESS", proxy_id_session=None, apiRequest=...),
+        _record(apiRequest=...),
         "not an object",
         [1, 2],
         None,
         _record(type=123),
         _record(timestamp=1700000000),
         _record(unknown_extra_field={"anything": True}),  # tolerated
+        _record(type="DISCONNECT"),  # apiRequest only on SEND
+        _record(apiRequest={"nomApiPsc": "DMP", "methode": "GET"}),  # path missing
+        _record(ports=None),
+        _record(ports=["40000"]),
+        _record(ports=[70000]),
+        _record(session_state=""),
+        _record(
+            type="CONNECT_FAILURE",
+            clientId=None,
+            proxy_id_session=None,
+            session_state=None,
+            dn=None,
+            apiRequest=...,
+        ),  # fine: nulls allowed there
+        _record(ports=[]),  # fine: X-Forwarded-For
+        _record(type="CONNECT_FAILURE", IdRPPS=None, apiRequest=...),
     ]
     export = parse_traces(json.dumps(records).encode(), "test.json")
     bad = dict(zip(export.malformed["index"], export.malformed["reason"], strict=True))
-    assert set(bad) == {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+    assert set(bad) == set(range(1, 13)) | set(range(14, 20)) | {22}
     assert "type" in bad[1]
     assert "horodatage" in bad[2] and "horodatage" in bad[3] and "horodatage" in bad[4]
     assert "timestamp" in bad[5]
     assert "proxy_id_session" in bad[6]
-    assert "request" in bad[7]
+    assert "apiRequest" in bad[7]
     assert "objet JSON" in bad[8]
-    assert list(export.records["index"]) == [0, 13]
+    assert "champ interdit sur DISCONNECT : apiRequest" in bad[14]
+    assert "apiRequest incomplet" in bad[15]
+    assert "ports" in bad[16] and "ports" in bad[17] and "ports" in bad[18]
+    assert "session_state" in bad[19]
+    assert "IdRPPS" in bad[22]
+    assert list(export.records["index"]) == [0, 13, 20, 21]
     assert export.malformed_sample(2)[0].index == 1
 
 
-def test_aliases_of_the_reference_proxy_are_understood() -> None:
-    record = _record(sessionState=..., request=...)
-    record["session_state"] = "OPEN"
-    record["apiRequest"] = {"methode": "GET", "path": "/send/x"}
+def test_one_format_no_alias_of_the_old_demo_format() -> None:
+    """`sessionState`/`request` (the old assumed format) are not the reference's names."""
+    record = _record(session_state=..., apiRequest=...)
+    record["sessionState"] = "OPEN"
+    record["request"] = {"methode": "GET", "path": "/send/x"}
     export = parse_traces(json.dumps([record]).encode(), "t")
-    assert export.malformed_count == 0
-    assert export.records["sessionState"].iloc[0] == "OPEN"
+    assert export.malformed_count == 1
+    reason = export.malformed["reason"].iloc[0]
+    assert "session_state" in reason and "apiRequest" in reason
 
 
 def test_offsets_are_normalised_to_utc() -> None:
@@ -102,6 +126,7 @@ def test_non_string_values_do_not_crash() -> None:
     export = parse_traces(
         json.dumps([_record(IdRPPS=810000000001, dn={"CN": "x"}, clientId=[1])]).encode(), "t"
     )
+    assert export.records["dn"].iloc[0] == '{"CN": "x"}'
     assert export.malformed_count == 0
     assert export.records["IdRPPS"].iloc[0] == "810000000001"
 
@@ -118,6 +143,12 @@ def test_non_string_values_do_not_crash() -> None:
         (bytes(range(256)) * 4, "JSON"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b"[" + b"9" * 10_000 + b"]", "not valid JSON"),
+        (b"[{}, {}", "not closed"),
+        (b"[{},]", "not valid JSON"),
+        (b"[{}] []", "extra data"),
+        (b"[{} {}]", "expected ','"),
+        (b'[{"a": "unterminated', "not valid JSON"),
+        (b"\xef\xbb\xbf{}", "found a JSON dict"),
     ],
 )
 def test_hostile_files_give_a_clear_error(tmp_path: Path, content: bytes, words: str) -> None:
@@ -148,6 +179,65 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         load_traces(tmp_path)
 
 
+def test_record_limit_is_enforced_while_streaming(tmp_path: Path) -> None:
+    profile = load_supervision_profile().model_copy(update={"max_records": 10})
+    path = tmp_path / "many.json"
+    path.write_text("[" + ", ".join(["{}"] * 11) + "]")
+    with pytest.raises(TraceError, match="more than 10 records"):
+        load_traces(path, profile)
+    path.write_text("[" + ", ".join(["{}"] * 10) + "]")
+    assert load_traces(path, profile).total_records == 10
+
+
+def test_streaming_reads_records_across_chunk_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records, strings, numbers and blanks cut at every place by a tiny read size."""
+    from auditlib.traces import load as trace_load
+
+    sample = generate_traces(15)
+    text = json.dumps(sample.records, indent=2, ensure_ascii=False).replace("DMP", "DMP é")
+    path = tmp_path / "t.json"
+    path.write_text(text, encoding="utf-8")
+    whole = load_traces(path)
+    for size in (1, 7, 64, 1000):
+        monkeypatch.setattr(trace_load, "CHUNK_BYTES", size)
+        monkeypatch.setattr(trace_load, "BATCH_RECORDS", 4)
+        export = load_traces(path)
+        assert export.sha256 == whole.sha256 and export.size_bytes == path.stat().st_size
+        assert export.records.drop(columns=[]).equals(whole.records)
+        assert export.total_records == len(sample.records)
+    assert "DMP é" in set(whole.records["api"])
+
+
+def test_hostile_export_of_empty_objects_is_refused_or_bounded(tmp_path: Path) -> None:
+    """`[{}, {}, ...]`: every record malformed, memory in integer arrays (issue 16)."""
+    path = tmp_path / "empty-objects.json"
+    path.write_text("[" + ",".join(["{}"] * 200_000) + "]")
+    export = load_traces(path)
+    assert export.total_records == 200_000 and export.records.empty
+    assert export.malformed["reason"].nunique() == 1
+    small = load_supervision_profile().model_copy(update={"max_records": 100_000})
+    with pytest.raises(TraceError, match="more than 100000 records"):
+        load_traces(path, small)
+
+
+def test_sidecar_with_a_non_text_start_is_a_clear_error(tmp_path: Path) -> None:
+    sample = generate_traces(3)
+    path = sample.write(tmp_path / "t.json")
+    sidecar = tmp_path / ("t.json" + SIDECAR_SUFFIX)
+    for start in (20261102, None, ["2026-11-02T10:00:00Z"], {"a": 1}):
+        sidecar.write_text(json.dumps({"sha256": "0" * 64, "start": start, "end": "x"}))
+        with pytest.raises(TraceError, match="start must be text"):
+            load_traces(path)
+    sidecar.write_text(json.dumps({"sha256": "0" * 64, "start": "yesterday", "end": "x"}))
+    with pytest.raises(TraceError, match="not an ISO-8601"):
+        load_traces(path)
+    sidecar.write_text("[" * 100_000)
+    with pytest.raises(TraceError, match="unreadable fetch record"):
+        load_traces(path)
+
+
 def test_fetch_record_beside_the_file_gives_the_window_and_guards_integrity(
     tmp_path: Path,
 ) -> None:
@@ -164,7 +254,7 @@ def test_fetch_record_beside_the_file_gives_the_window_and_guards_integrity(
     sidecar.write_text(json.dumps(record))
     export = load_traces(path)
     assert export.start == sample.start and export.fetch["sha256"] == record["sha256"]
-    path.write_text(path.read_text().replace("lps-client-00", "lps-client-99"))
+    path.write_text(path.read_text().replace("lps-client-01", "lps-client-99"))
     with pytest.raises(TraceError, match="altered"):
         load_traces(path)
     sidecar.write_text("{broken")
@@ -178,6 +268,8 @@ def test_parse_iso_datetime_needs_an_offset() -> None:
         parse_iso_datetime("2026-11-02T10:00:00")
     with pytest.raises(TraceError, match="not an ISO-8601"):
         parse_iso_datetime("yesterday")
+    with pytest.raises(TraceError, match="must be an ISO-8601 text"):
+        parse_iso_datetime(12)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -206,3 +298,20 @@ def test_deeply_nested_value_inside_a_record_is_kept_as_text() -> None:
         nested = [nested]
     export = parse_traces(json.dumps([_record(clientId=nested)]).encode(), "t")
     assert export.records["clientId"].iloc[0].startswith("[[[")
+
+
+def test_an_explicit_alias_profile_reads_another_spelling() -> None:
+    """One format by default; another spelling only through an explicit alias profile."""
+    record = _record(session_state=..., apiRequest=...)
+    record["sessionState"] = "psc-1"
+    record["request"] = {"nomApiPsc": "DMP", "methode": "GET", "path": "/send/x"}
+    profile = load_supervision_profile()
+    records = profile.records.model_copy(
+        update={"aliases": {"session_state": ("sessionState",), "apiRequest": ("request",)}}
+    )
+    aliased = profile.model_copy(update={"records": records})
+    export = parse_traces(json.dumps([record]).encode(), "t", aliased)
+    assert export.malformed_count == 0
+    assert export.records["session_state"].iloc[0] == "psc-1"
+    assert export.records["api"].iloc[0] == "DMP"
+    assert parse_traces(json.dumps([record]).encode(), "t").malformed_count == 1
