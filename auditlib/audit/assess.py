@@ -95,6 +95,9 @@ class AuditTrigger(StrEnum):
     CERTIFICATE_EXPIRY = "certificate_expiry"
     SUPERVISION_EVENT = "supervision_event"
     INITIAL_ENTRY = "initial_entry"
+    HABILITATION_EXPIRY = "habilitation_expiry"
+    RENEWAL = "renewal"
+    """Renouvellement des engagements."""
 
     @property
     def label(self) -> str:
@@ -102,6 +105,8 @@ class AuditTrigger(StrEnum):
             "certificate_expiry": "Expiration de certificat",
             "supervision_event": "Événement de supervision",
             "initial_entry": "Entrée dans l'Espace de Confiance",
+            "habilitation_expiry": "Expiration d'habilitation",
+            "renewal": "Renouvellement des engagements",
         }[self.value]
 
 

@@ -102,7 +102,7 @@ def test_certificates_seen_on_the_wire_merge_with_the_bundle(registry) -> None: 
 def test_superseded_filed_certificates_are_dropped_but_not_served_ones() -> None:
     from cryptography import x509
 
-    from auditlib.batch.plan import _merge
+    from auditlib.batch.plan import _merge, _Seen
 
     pem = (DATA / "pki" / "proxylink" / "server.crt.pem").read_bytes()
     old = describe_certificate(x509.load_pem_x509_certificates(pem)[0])
@@ -112,10 +112,15 @@ def test_superseded_filed_certificates_are_dropped_but_not_served_ones() -> None
         sha256_fingerprint="ff" * 32,
         not_after=old.not_after + dt.timedelta(days=365),
     )
-    merged = _merge([(old, "bundle certs/old.pem"), (new, "bundle certs/new.pem")])
-    assert [c.serial for c in merged] == ["NEW"]
-    merged = _merge([(old, "scan 127.0.0.1:1 (x)"), (new, "bundle certs/new.pem")])
-    assert sorted(c.serial for c in merged) == sorted(["NEW", old.serial])
+    kept, gone = _merge(
+        [_Seen(old, "bundle certs/old.pem", None), _Seen(new, "bundle certs/new.pem", None)]
+    )
+    assert [m.cert.serial for m in kept] == ["NEW"]
+    assert [m.cert.serial for m in gone] == [old.serial]  # listed out of scope, not dropped
+    kept, gone = _merge(
+        [_Seen(old, "scan 127.0.0.1:1 (x)", None), _Seen(new, "bundle certs/new.pem", None)]
+    )
+    assert sorted(m.cert.serial for m in kept) == sorted(["NEW", old.serial]) and not gone
 
 
 def test_supervision_events_become_audits(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
