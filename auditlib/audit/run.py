@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +28,18 @@ from auditlib.audit.assess import (
 )
 from auditlib.audit.checks import (
     bundle_checks,
+    chain_checks,
     client_certificate_checks,
+    dependency_checks,
     evidence_index,
+    pentest_checks,
     tls_checks,
     trace_checks,
 )
 from auditlib.audit.verdicts import load_verdicts
+from auditlib.certs import CertificateInfo
 from auditlib.checkpoints.reader import ControlGrid, load_checkpoints
+from auditlib.classify import Classifier, load_anchors
 from auditlib.errors import AuditlibError
 from auditlib.evidence.bundle import load_bundle
 from auditlib.evidence.model import EvidenceBundle, InventoryItem, ItemKind
@@ -65,6 +71,7 @@ if TYPE_CHECKING:
     from auditlib.traces.analysis import TraceAnalysis
 
 """The demo data of a source checkout; the defaults of a notebook run with no paths given."""
+UNVERIFIED_NOTE = "certificats classés sans ancre (ancre non vérifiée)"
 
 STATUS_COLOURS = {
     ControlStatus.CONFORME: "#d8f0d8",
@@ -73,6 +80,7 @@ STATUS_COLOURS = {
     ControlStatus.NON_APPLICABLE: "#e8e8e8",
     ControlStatus.A_EVALUER: "#dde6f0",
     ControlStatus.ERREUR: "#f3d3f0",
+    ControlStatus.HORS_PERIMETRE: "#f4f4f4",
 }
 
 
@@ -425,6 +433,33 @@ def _read_item(bundle: EvidenceBundle, path: str) -> bytes:
     return (bundle.source / path).read_bytes()
 
 
+_SERIAL_IN_REFERENCE = re.compile(r"n° ([0-9A-Fa-f]{1,64})\b")
+
+
+def cycle_certificate(
+    trigger: AuditTrigger,
+    reference: str | None,
+    observations: list[TlsObservation],
+    bundle: EvidenceBundle | None,
+) -> CertificateInfo | None:
+    """The certificate whose cycle the pentest rule applies to: for a certificate-expiry
+    audit, the first certificate its reference names (by serial) that was seen on the
+    wire or filed; otherwise (or when none is found) the current one: the first leaf
+    served, else the bundle's current certificate."""
+    known = [o.leaf for o in observations if o.leaf is not None]
+    if bundle is not None and bundle.usable:
+        known += [c for _, c in bundle.certificates if not c.is_ca]
+    if trigger is AuditTrigger.CERTIFICATE_EXPIRY and reference:
+        for serial in _SERIAL_IN_REFERENCE.findall(reference):
+            found = next((c for c in known if c.serial.upper() == serial.upper()), None)
+            if found is not None:
+                return found
+    served = next((o.leaf for o in observations if o.leaf is not None), None)
+    if served is not None:
+        return served
+    return bundle.current_certificate if bundle is not None else None
+
+
 def run_audit(settings: AuditSettings) -> AuditRun:
     """Load every input, run every automated check, and assess the provider."""
     registry = load_registry(settings.registry_path)
@@ -457,12 +492,24 @@ def run_audit(settings: AuditSettings) -> AuditRun:
         else []
     )
     assessment_settings = AssessmentSettings.load()
+    classifier = Classifier()
+    if settings.ca_dir is not None:
+        try:
+            classifier = Classifier(load_anchors(settings.ca_dir))
+        except AuditlibError as exc:
+            problems.append(f"ancres de confiance inutilisables ({exc}) : {UNVERIFIED_NOTE}")
     checks = tls_checks(evaluations, assessment_settings)
     checks += client_certificate_checks(bundle, assessment_settings, when)
     for analysis in traces:
         checks += trace_checks(analysis, assessment_settings)
+    checks += dependency_checks(registry, provider, settings.audit_date, assessment_settings)
+    checks += chain_checks(provider, observations, bundle, classifier, assessment_settings)
     covered = {r for c in checks for r in c.requirements}
-    checks += bundle_checks(bundle, grid, assessment_settings, covered_elsewhere=covered)
+    cycle = cycle_certificate(settings.trigger, settings.trigger_reference, observations, bundle)
+    pentest = pentest_checks(bundle, assessment_settings, cycle, settings.audit_date)
+    checks += bundle_checks(
+        bundle, grid, assessment_settings, covered_elsewhere=covered, pentest=pentest
+    )
     assessment = assess(
         grid,
         provider,

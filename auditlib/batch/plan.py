@@ -719,30 +719,59 @@ def plan_audits(
 # --------------------------------------------------------------------------- display
 
 
-def format_plan(audits: Sequence[PlannedAudit], as_of: dt.date, within: dt.timedelta) -> str:
-    """A plain-text table, one line per due audit."""
+def format_plan(
+    audits: Sequence[PlannedAudit],
+    as_of: dt.date,
+    within: dt.timedelta,
+    plan: Plan | None = None,
+) -> str:
+    """A plain-text table, one line per due audit; then, with `plan`, the certificates out
+    of scope and the plan's findings (dependencies, TEST certificates in production)."""
     horizon = as_of + within
     head = f"Audits due by {horizon.isoformat()} (as of {as_of.isoformat()}, within {within.days}d)"
-    if not audits:
-        return head + ": none\n"
-    rows = [("DUE", "DAYS", "PROVIDER", "TRIGGER", "REFERENCE", "PENTEST")]
-    for a in audits:
-        if a.certificate is not None:
-            ref = f"{a.certificate.common_name} #{a.certificate.serial[:12]}"
-        elif a.event is not None:
-            ref = f"{a.event.severity.value}: {a.event.event}"
-        else:
-            ref = "-"
-        if len(ref) > 60:
-            ref = ref[:59] + "…"
-        pentest = {True: "renewed", False: "NOT renewed", None: "-"}[a.pentest_renewed]
-        days = f"{a.days_until_due}" + (" OVERDUE" if a.overdue else "")
-        rows.append((a.due_date.isoformat(), days, a.provider_id, a.trigger.value, ref, pentest))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
-        for r in rows
-    ]
-    overdue = sum(1 for a in audits if a.overdue)
-    tail = f"{len(audits)} audit(s) due, {overdue} overdue"
-    return head + "\n" + "\n".join(lines) + "\n" + tail + "\n"
+    out = head + ": none\n" if not audits else ""
+    if audits:
+        rows = [("DUE", "OPENS", "DAYS", "PROVIDER", "TRIGGER", "HABILITATION", "REFERENCE", "PENTEST")]
+        for a in audits:
+            if a.certificate is not None:
+                certs = a.certificates or (a.certificate,)
+                ref = ", ".join(f"{c.common_name} #{c.serial[:8]}" for c in certs)
+            elif a.event is not None:
+                ref = f"{a.event.severity.value}: {a.event.event}"
+            else:
+                ref = a.trigger.label
+            if a.dependencies:
+                ref += f" [{len(a.dependencies)} dépendance(s) en défaut]"
+            if len(ref) > 70:
+                ref = ref[:69] + "…"
+            pentest = {True: "renewed", False: "NOT renewed", None: "-"}[a.pentest_renewed]
+            days = f"{a.days_until_due}" + (" OVERDUE" if a.overdue else "")
+            rows.append(
+                (
+                    a.due_date.isoformat(),
+                    a.opens_on.isoformat(),
+                    days,
+                    a.provider_id,
+                    a.trigger.value,
+                    a.habilitation or "-",
+                    ref,
+                    pentest,
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+            for r in rows
+        ]
+        overdue = sum(1 for a in audits if a.overdue)
+        tail = f"{len(audits)} audit(s) due, {overdue} overdue"
+        out = head + "\n" + "\n".join(lines) + "\n" + tail + "\n"
+    if plan is not None and plan.out_of_scope:
+        out += f"\nOut of scope ({len(plan.out_of_scope)} certificate(s), no audit due):\n"
+        for o in plan.out_of_scope:
+            out += f"  {o.provider_id}  {o.subject}  sha256 {o.fingerprint[:16]}…  {o.reason}\n"
+    if plan is not None and plan.findings:
+        out += f"\nFindings ({len(plan.findings)}):\n"
+        for f in plan.findings:
+            out += f"  {f.provider_id}  {f.kind}  {f.message}\n"
+    return out

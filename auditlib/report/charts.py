@@ -35,6 +35,7 @@ STATUS_CHART_COLOURS = {
     ControlStatus.NON_APPLICABLE: "#b0b0b0",
     ControlStatus.A_EVALUER: "#6f94c4",
     ControlStatus.ERREUR: "#b45fb0",
+    ControlStatus.HORS_PERIMETRE: "#dcdcdc",
 }
 RULE_COLOURS = {
     RuleStatus.PASS: STATUS_CHART_COLOURS[ControlStatus.CONFORME],
@@ -100,6 +101,7 @@ STATUS_EN = {
     ControlStatus.NON_APPLICABLE: "not applicable",
     ControlStatus.A_EVALUER: "to assess",
     ControlStatus.ERREUR: "error",
+    ControlStatus.HORS_PERIMETRE: "outside this audit's scope",
 }
 
 
