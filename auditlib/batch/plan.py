@@ -344,8 +344,18 @@ def _leaf_certificates(
                 continue
             for cert in item.certificates:
                 if not cert.is_ca:
-                    found.append(_Seen(cert, f"bundle {item.path}", None))
+                    found.append(_Seen(cert, f"bundle {item.path}", _endpoint_of(provider, cert)))
     return found
+
+
+def _endpoint_of(provider: Provider, cert: CertificateInfo) -> str | None:
+    """The habilitation of the endpoint a filed certificate names (its DNS names or CN
+    match the endpoint's server name), if that endpoint is tied to one."""
+    names = {n.lower() for n in cert.san_dns} | {cert.common_name.lower()}
+    for endpoint in provider.endpoints:
+        if endpoint.habilitation and endpoint.server_name.lower() in names:
+            return endpoint.habilitation
+    return None
 
 
 @dataclass
@@ -572,13 +582,17 @@ def make_plan(
             )
             loaded[provider.id] = bundle
         kept, superseded = _merge(_leaf_certificates(provider, observations or (), bundle))
+        # a renewed certificate still valid ends its cycle: its expiry makes the audit due
+        # (seed: at least at each certificate expiry); an expired one is history.
+        kept += [m for m in superseded if m.cert.not_after >= instant]
+        superseded = [m for m in superseded if m.cert.not_after < instant]
         for m in superseded:
             out_of_scope.append(
                 OutOfScope(
                     provider.id,
                     m.cert.subject,
                     m.cert.sha256_fingerprint.lower(),
-                    "remplacé par un certificat plus récent de même sujet (renouvelé)",
+                    "remplacé par un certificat plus récent de même sujet, et expiré",
                     tuple(m.sources),
                 )
             )
@@ -745,6 +759,8 @@ def format_plan(
             if len(ref) > 70:
                 ref = ref[:69] + "…"
             pentest = {True: "renewed", False: "NOT renewed", None: "-"}[a.pentest_renewed]
+            if a.pentest_renewed is False and a.certificate is not None and a.days_until_due >= 0:
+                pentest = f"due by {a.due_date.isoformat()}"
             days = f"{a.days_until_due}" + (" OVERDUE" if a.overdue else "")
             rows.append(
                 (

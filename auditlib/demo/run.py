@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from auditlib.batch.plan import plan_audits
+from auditlib.classify import Classifier, load_anchors
 from auditlib.batch.runner import AuditStatus, BatchSettings, group_jobs, run_batch
 from auditlib.checkpoints.reader import load_checkpoints
 from auditlib.demo.data import (
@@ -365,6 +366,7 @@ def _plan_and_batch(
         dt.timedelta(days=PLAN_WINDOW_DAYS),
         events=load_supervision_events(events),
         checkpoints_known=list(grid.requirements),
+        classifier=Classifier(load_anchors(data_dir / CA_DIR)),
     )
     jobs = group_jobs(audits)
     say(

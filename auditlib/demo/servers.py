@@ -19,7 +19,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from auditlib.demo.data import CA_DIR, DEMO_POSTURES, EndpointPosture, Posture, load_demo_pki
+from auditlib.demo.data import (
+    CA_DIR,
+    DEMO_POSTURES,
+    EndpointPosture,
+    Posture,
+    demo_ca_bundle,
+    load_demo_pki,
+)
 from auditlib.errors import TestServerError
 from auditlib.testing.pki import IssuedCert, PrivateKey, TestPki
 from auditlib.testing.servers import (
@@ -93,8 +100,8 @@ def start_demo_servers(
     postures: Sequence[EndpointPosture] = DEMO_POSTURES,
 ) -> list[DemoEndpoint]:
     """Start every posture's server on its registry port; they stop when `stack` closes."""
-    pki = load_demo_pki(data_dir)
-    ca_bundle = pki.ca_bundle_pem()
+    pkis = [load_demo_pki(data_dir, "production"), load_demo_pki(data_dir, "test")]
+    ca_bundle = demo_ca_bundle(data_dir)
     started: list[DemoEndpoint] = []
     for posture in postures:
         if posture.posture is Posture.DOWN:
@@ -103,6 +110,8 @@ def start_demo_servers(
         folder = data_dir / "pki" / posture.provider_id
         chain = _read_pem(folder / f"{posture.cert_file}.crt.pem", "certificate")
         key = _read_pem(folder / f"{posture.cert_file}.key.pem", "key")
+        leaf = x509.load_pem_x509_certificate(chain)
+        pki = next((k for k in pkis if k.issuing.certificate.subject == leaf.issuer), pkis[0])
         server = stack.enter_context(_server_for(posture, chain, key, ca_bundle, pki, data_dir))
         started.append(DemoEndpoint(posture, server))
     return started
