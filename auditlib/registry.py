@@ -608,11 +608,14 @@ class Registry:
                     HabilitationStatus.SUSPENDED: DependencyProblem.SUSPENDED,
                     HabilitationStatus.EXPIRED: DependencyProblem.EXPIRED,
                 }.get(state, DependencyProblem.CANDIDATE)
+                states = ", ".join(
+                    f"{h.number} ({h.status_on(day).label})" for h in candidates
+                )
                 issue(
                     problem,
                     worst.number,
-                    f"Habilitation {number} : l'habilitation « {role.label} » "
-                    f"{worst.number} dont elle dépend est {state.label} au {day:%d/%m/%Y}",
+                    f"Habilitation {number} : aucune habilitation « {role.label} » valide "
+                    f"au {day:%d/%m/%Y} sur laquelle s'appuyer : {states}",
                 )
                 continue
             dated = [h for h in valid if h.expires is not None]
