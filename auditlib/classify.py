@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+
 from cryptography import x509
 
 from auditlib.certs import CertificateInfo, describe_certificate

@@ -203,7 +203,9 @@ class HabilitationSpec(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> HabilitationSpec:
         if self.issued is None and self.status is not HabilitationStatus.CANDIDATE:
-            raise ValueError("issued: required (the habilitation's issue date) unless status is candidate")
+            raise ValueError(
+                "issued: required (the habilitation's issue date) unless status is candidate"
+            )
         if self.issued is not None and self.expires is not None and self.expires <= self.issued:
             raise ValueError("expires: must be after `issued`")
         if self.role is Actor.EDITEUR_UTILISATEUR and not self.proxy:
@@ -212,7 +214,9 @@ class HabilitationSpec(BaseModel):
                 "name that proxy's habilitation number or provider id"
             )
         if self.role is not Actor.EDITEUR_UTILISATEUR and self.proxy:
-            raise ValueError("proxy: only an editeur_utilisateur habilitation names a proxy dossier")
+            raise ValueError(
+                "proxy: only an editeur_utilisateur habilitation names a proxy dossier"
+            )
         return self
 
 
@@ -582,7 +586,12 @@ class Registry:
                 candidates = [h for h in pool if h.role is role]
             valid = [h for h in candidates if h.valid_on(day)]
 
-            def issue(problem: DependencyProblem, found: str | None, text: str) -> None:
+            def issue(
+                problem: DependencyProblem,
+                found: str | None,
+                text: str,
+                role: Actor = role,
+            ) -> None:
                 issues.append(DependencyIssue(number, role, problem, found, text))
 
             if not candidates:
@@ -608,9 +617,7 @@ class Registry:
                     HabilitationStatus.SUSPENDED: DependencyProblem.SUSPENDED,
                     HabilitationStatus.EXPIRED: DependencyProblem.EXPIRED,
                 }.get(state, DependencyProblem.CANDIDATE)
-                states = ", ".join(
-                    f"{h.number} ({h.status_on(day).label})" for h in candidates
-                )
+                states = ", ".join(f"{h.number} ({h.status_on(day).label})" for h in candidates)
                 issue(
                     problem,
                     worst.number,
@@ -715,9 +722,12 @@ def load_registry(path: str | os.PathLike[str]) -> Registry:
                 )
             seen_habilitations.setdefault(number, p.id)
         roles = tuple(dict.fromkeys(h.role for h in habilitations))
-        if isinstance(p, ProviderSpec) and not isinstance(p, ProviderSpecV2):
-            if p.roles is not None and len(set(p.roles)) != len(p.roles):
-                problems.append(f"{who}: roles: a role is listed twice")
+        if (
+            not isinstance(p, ProviderSpecV2)
+            and p.roles is not None
+            and len(set(p.roles)) != len(p.roles)
+        ):
+            problems.append(f"{who}: roles: a role is listed twice")
         if p.id in p.relies_on or any(n in p.relies_on for n in numbers):
             problems.append(f"{who}: relies_on: a provider cannot rely on itself")
         bundle = _resolve(base, p.evidence_bundle)

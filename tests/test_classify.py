@@ -40,8 +40,12 @@ def chains() -> tuple[TestPki, TestPki, TestPki]:
     )
     test = TestPki.create(now=NOW, key=("ec", 256))
     public = TestPki.create(
-        now=NOW, key=("ec", 256), root_cn="Public Root CA", issuing_cn="Public Web CA",
-        organisation="Public CA Inc", unit=None,
+        now=NOW,
+        key=("ec", 256),
+        root_cn="Public Root CA",
+        issuing_cn="Public Web CA",
+        organisation="Public CA Inc",
+        unit=None,
     )
     return production, test, public
 
@@ -70,7 +74,11 @@ def test_products_come_from_the_policy_table(chains) -> None:  # type: ignore[no
     production, _, _ = chains
     profile = load_igc_profile()
     assert "démonstration" in profile.source  # the shipped OIDs are the demo's own
-    for kind, product in (("server", "SERV SSL_SERV"), ("client", "ORG AUTH_CLI"), ("sign", "ORG SIGN")):
+    for kind, product in (
+        ("server", "SERV SSL_SERV"),
+        ("client", "ORG AUTH_CLI"),
+        ("sign", "ORG SIGN"),
+    ):
         c = classify(info(production.issue(f"{kind}.example", kind)))  # type: ignore[arg-type]
         assert c.product == product and c.use
 
@@ -109,15 +117,22 @@ def test_names_do_not_decide_the_environment(chains, tmp_path: Path) -> None:  #
         f"  - {{file: {test.root_file}, environment: production}}\n"
     )
     classifier = Classifier(load_anchors(ca_dir(tmp_path, production, test, swapped)))
-    assert classifier.classify(info(test.issue("x", "server"))).environment is ChainEnvironment.PRODUCTION
+    assert (
+        classifier.classify(info(test.issue("x", "server"))).environment
+        is ChainEnvironment.PRODUCTION
+    )
     undeclared = Classifier(load_anchors(ca_dir(tmp_path / "u", production, test, None)))
     c = undeclared.classify(info(test.issue("y", "server")))
     assert c.igc_sante and c.environment is ChainEnvironment.UNKNOWN
 
 
-def test_a_certificate_without_igc_policy_under_a_known_anchor_is_out(chains, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_certificate_without_igc_policy_under_a_known_anchor_is_out(
+    chains, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     production, test, _ = chains
-    classifier = Classifier(load_anchors(ca_dir(tmp_path, production, test, declared(production, test))))
+    classifier = Classifier(
+        load_anchors(ca_dir(tmp_path, production, test, declared(production, test)))
+    )
     plain = info(production.issue("p", "server"))
     stripped = CertificateInfo(**{**plain.__dict__, "policy_oids": ("2.23.140.1.2.2",)})
     c = classifier.classify(stripped)
@@ -128,14 +143,26 @@ def test_a_certificate_without_igc_policy_under_a_known_anchor_is_out(chains, tm
     ("anchors", "message"),
     [
         ("version: 1\nanchors:\n  - {file: nope.pem, environment: production}\n", "not a CA file"),
-        ("version: 1\nanchors:\n  - {file: ROOT, environment: prod}\n", "must be `production` or `test`"),
+        (
+            "version: 1\nanchors:\n  - {file: ROOT, environment: prod}\n",
+            "must be `production` or `test`",
+        ),
         ("version: 1\nanchors: {}\n", "expected `anchors:`"),
-        ("version: 1\nanchors:\n  - {file: ROOT, environment: test, colour: red}\n", "expected keys"),
-        ("version: 1\nanchors:\n  - {file: ROOT, environment: test}\n  - {file: ROOT, environment: test}\n", "declared twice"),
+        (
+            "version: 1\nanchors:\n  - {file: ROOT, environment: test, colour: red}\n",
+            "expected keys",
+        ),
+        (
+            "version: 1\nanchors:\n  - {file: ROOT, environment: test}\n"
+            "  - {file: ROOT, environment: test}\n",
+            "declared twice",
+        ),
         ("anchors: [\n", "anchors.yaml"),
     ],
 )
-def test_bad_anchor_declarations_are_clear_errors(chains, tmp_path: Path, anchors: str, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_anchor_declarations_are_clear_errors(
+    chains, tmp_path: Path, anchors: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
     production, test, _ = chains
     folder = ca_dir(tmp_path, production, test, anchors.replace("ROOT", production.root_file))
     with pytest.raises(ClassifyError, match="anchors") as info_:
@@ -146,8 +173,10 @@ def test_bad_anchor_declarations_are_clear_errors(chains, tmp_path: Path, anchor
 def test_missing_folder_and_garbage_ca_files(tmp_path: Path) -> None:
     with pytest.raises(ClassifyError, match="no such folder"):
         load_anchors(tmp_path / "absent")
-    (tmp_path / "junk.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
-    with pytest.raises(ClassifyError, match="junk.pem"):
+    (tmp_path / "junk.pem").write_bytes(
+        b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"
+    )
+    with pytest.raises(ClassifyError, match=r"junk\.pem"):
         load_anchors(tmp_path)
 
 

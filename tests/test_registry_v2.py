@@ -106,16 +106,25 @@ def test_v1_files_are_converted_on_load(tmp_path: Path) -> None:
     ("change", "message"),
     [
         (("proxy: EDC-EP-1}", "}"), "habilitations[0]: Value error, proxy: an Éditeur Utilisateur"),
-        (("issued: 2025-01-01}", "}"), "(providers[0]): habilitations[0]: Value error, issued: required"),
+        (
+            ("issued: 2025-01-01}", "}"),
+            "(providers[0]): habilitations[0]: Value error, issued: required",
+        ),
         (("role: fs_proxy", "role: fs_proxie"), "habilitations[0].role"),
         (("environment: production", "environment: prod-ish"), "habilitations[0].environment"),
         (("status: candidate", "status: retired"), "habilitations[1].status"),
         (("expires: 2028-01-01", "expires: 2020-01-01"), "expires: must be after"),
         (("habilitation: EDC-FU-1}", "habilitation: EDC-NOPE}"), "endpoints[0].habilitation"),
-        (("{client_id: lps-1, subject: \"CN=lps,O=X,C=FR\"}", "{client_id: lps-1}"), "clients[0]"),
+        (('{client_id: lps-1, subject: "CN=lps,O=X,C=FR"}', "{client_id: lps-1}"), "clients[0]"),
         (("number: EDC-EU-2", "number: EDC-EU-1"), "duplicates habilitations[0]"),
         (("number: EDC-FP-1", "number: EDC-EP-1"), "is also provider 'ep'"),
-        (("    habilitations:\n      - {number: EDC-EP-1", "    habilitation: X\n    habilitations:\n      - {number: EDC-EP-1"), "version 1 key"),
+        (
+            (
+                "    habilitations:\n      - {number: EDC-EP-1",
+                "    habilitation: X\n    habilitations:\n      - {number: EDC-EP-1",
+            ),
+            "version 1 key",
+        ),
         (("version: 2", "version: 3"), "version: must be 1 or 2"),
     ],
 )

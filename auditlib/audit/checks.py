@@ -10,16 +10,14 @@ family reaches is data (`profiles/assessment.yaml`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from auditlib.audit.assess import AssessmentSettings, CheckOutcome, CheckResult, EvidenceRef
 from auditlib.audit.passi import PassiList, load_passi_list
 from auditlib.certs import CertificateInfo
 from auditlib.checkpoints.reader import ControlGrid, Phase
 from auditlib.classify import Classifier
-from auditlib.registry import Environment
-from auditlib.requirements import HABILITATION_DEPENDS_ON
 from auditlib.evidence.model import (
     CertificateUse,
     EvidenceBundle,
@@ -27,6 +25,8 @@ from auditlib.evidence.model import (
     ItemKind,
     ItemStatus,
 )
+from auditlib.registry import Environment
+from auditlib.requirements import HABILITATION_DEPENDS_ON
 from auditlib.tls.evaluate import evaluate_certificate
 
 if TYPE_CHECKING:
@@ -389,8 +389,13 @@ def pentest_checks(
     phases = settings.check_phases[family]
     passi = passi or load_passi_list()
 
-    def result(outcome: CheckOutcome, name: str, message: str, source: str | None = None,
-               severity: str = "high") -> CheckResult:
+    def result(
+        outcome: CheckOutcome,
+        name: str,
+        message: str,
+        source: str | None = None,
+        severity: str = "high",
+    ) -> CheckResult:
         return CheckResult(
             check=family,
             name=name,
@@ -436,7 +441,10 @@ def pentest_checks(
     else:
         start = cycle.not_before.astimezone(dt.UTC).date()
         end = cycle.not_after.astimezone(dt.UTC).date()
-        label = f"« {cycle.common_name} » n° {cycle.serial} (valide du {start:%d/%m/%Y} au {end:%d/%m/%Y})"
+        label = (
+            f"« {cycle.common_name} » n° {cycle.serial} "
+            f"(valide du {start:%d/%m/%Y} au {end:%d/%m/%Y})"
+        )
         within = [
             i for i in reports if i.pentest is not None and start <= i.pentest.report_date <= end
         ]
@@ -485,13 +493,21 @@ def pentest_checks(
                     "medium",
                 )
             )
-        results.append(_passi_firm_check(item.path, facts.passi_firm, facts.report_date, passi, result))
+        results.append(
+            _passi_firm_check(item.path, facts.passi_firm, facts.report_date, passi, result)
+        )
         if signatures and item.path in signatures:
             results.append(signatures[item.path])
     return results
 
 
-def _passi_firm_check(path: str, firm_name: str | None, day: dt.date, passi: PassiList, result: Any) -> CheckResult:
+def _passi_firm_check(
+    path: str,
+    firm_name: str | None,
+    day: dt.date,
+    passi: PassiList,
+    result: Callable[..., CheckResult],
+) -> CheckResult:
     snapshot = f"liste PASSI du {passi.snapshot_date:%d/%m/%Y}"
     firm = passi.find(firm_name)
     if firm is None:

@@ -189,7 +189,8 @@ class PlannedAudit:
                 text += f" [exigences : {', '.join(self.requirements)}]"
             return text
         if self.habilitation:
-            return f"{self.trigger.label} : habilitation {self.habilitation}, le {self.due_date.isoformat()}"
+            day = self.due_date.isoformat()
+            return f"{self.trigger.label} : habilitation {self.habilitation}, le {day}"
         return self.trigger.label
 
     def parameters(
@@ -394,7 +395,8 @@ def _merge(found: list[_Seen]) -> tuple[list[_Merged], list[_Merged]]:
     latest: dict[str, dt.datetime] = {}
     for m in merged.values():
         latest[m.cert.subject] = max(latest.get(m.cert.subject, m.cert.not_after), m.cert.not_after)
-    kept, superseded = [], []
+    kept: list[_Merged] = []
+    superseded: list[_Merged] = []
     for m in merged.values():
         served = any(s.startswith("scan ") for s in m.sources)
         (kept if served or m.cert.not_after >= latest[m.cert.subject] else superseded).append(m)
@@ -605,19 +607,19 @@ def make_plan(
                     OutOfScope(provider.id, m.cert.subject, fingerprint, c.reason, tuple(m.sources))
                 )
                 continue
-            hab = attribute_habilitation(provider, c, m.habilitations)
-            if c.is_test and hab is not None and hab.environment is Environment.PRODUCTION:
+            owner = attribute_habilitation(provider, c, m.habilitations)
+            if c.is_test and owner is not None and owner.environment is Environment.PRODUCTION:
                 message = (
                     f"Certificat de la chaîne de TEST « {m.cert.subject} » "
                     f"({', '.join(m.sources)}) utilisé pour l'habilitation de production "
-                    f"{hab.number}"
+                    f"{owner.number}"
                 )
                 findings.append(
                     PlanFinding(
                         provider.id,
                         "test_certificate_in_production",
                         message,
-                        habilitation=hab.number,
+                        habilitation=owner.number,
                         fingerprint=fingerprint,
                     )
                 )
@@ -632,7 +634,7 @@ def make_plan(
                     )
                 )
                 continue
-            number = hab.number if hab is not None else ""
+            number = owner.number if owner is not None else ""
             by_habilitation.setdefault(number, []).append(m.planned(c, number or None))
         for number, certs in by_habilitation.items():
             for group in _group(certs, group_window):
@@ -665,15 +667,18 @@ def make_plan(
                     habilitation=hab.number,
                     dependencies=deps,
                 )
-            if hab.status is HabilitationStatus.ACTIVE and hab.expires is not None:
-                if hab.expires <= horizon:
-                    audit(
-                        provider,
-                        AuditTrigger.HABILITATION_EXPIRY,
-                        hab.expires,
-                        habilitation=hab.number,
-                        dependencies=deps,
-                    )
+            if (
+                hab.status is HabilitationStatus.ACTIVE
+                and hab.expires is not None
+                and hab.expires <= horizon
+            ):
+                audit(
+                    provider,
+                    AuditTrigger.HABILITATION_EXPIRY,
+                    hab.expires,
+                    habilitation=hab.number,
+                    dependencies=deps,
+                )
             if (
                 hab.commitments_renewal is not None
                 and hab.commitments_renewal <= horizon
@@ -745,7 +750,9 @@ def format_plan(
     head = f"Audits due by {horizon.isoformat()} (as of {as_of.isoformat()}, within {within.days}d)"
     out = head + ": none\n" if not audits else ""
     if audits:
-        rows = [("DUE", "OPENS", "DAYS", "PROVIDER", "TRIGGER", "HABILITATION", "REFERENCE", "PENTEST")]
+        rows = [
+            ("DUE", "OPENS", "DAYS", "PROVIDER", "TRIGGER", "HABILITATION", "REFERENCE", "PENTEST")
+        ]
         for a in audits:
             if a.certificate is not None:
                 certs = a.certificates or (a.certificate,)

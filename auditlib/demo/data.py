@@ -209,7 +209,11 @@ def load_demo_pki(data_dir: Path, chain: Literal["production", "test"] = "produc
         raise AuditlibError(f"{data_dir / CA_DIR}: anchors.yaml declares no {chain} root")
     root = roots[0]
     issuing = next(
-        (ca for ca in anchors.cas if ca.info.issuer == root.info.subject and not ca.info.self_signed),
+        (
+            ca
+            for ca in anchors.cas
+            if ca.info.issuer == root.info.subject and not ca.info.self_signed
+        ),
         None,
     )
     if issuing is None:

@@ -26,9 +26,9 @@ from types import FrameType
 from typing import Any
 
 from auditlib.batch.plan import plan_audits
-from auditlib.classify import Classifier, load_anchors
 from auditlib.batch.runner import AuditStatus, BatchSettings, group_jobs, run_batch
 from auditlib.checkpoints.reader import load_checkpoints
+from auditlib.classify import Classifier, load_anchors
 from auditlib.demo.data import (
     CA_DIR,
     DATA_DIR,

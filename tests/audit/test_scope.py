@@ -25,7 +25,13 @@ from auditlib.audit.run import cycle_certificate
 from auditlib.certs import describe_certificate
 from auditlib.checkpoints.reader import Phase, load_checkpoints
 from auditlib.classify import Classifier, load_anchors
-from auditlib.evidence.model import EvidenceBundle, InventoryItem, ItemKind, ItemStatus, PentestFacts
+from auditlib.evidence.model import (
+    EvidenceBundle,
+    InventoryItem,
+    ItemKind,
+    ItemStatus,
+    PentestFacts,
+)
 from auditlib.registry import load_registry
 from auditlib.requirements import Actor
 from auditlib.testing.pki import TestPki
@@ -54,7 +60,10 @@ def pki() -> TestPki:
 
 def cert(pki: TestPki, start: dt.date, days: int = 3 * 365):  # type: ignore[no-untyped-def]
     issued = pki.issue(
-        "api.example", "server", key=("ec", 256), days=days,
+        "api.example",
+        "server",
+        key=("ec", 256),
+        days=days,
         not_before=dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC),
     )
     return describe_certificate(issued.certificate)
@@ -116,8 +125,11 @@ def test_pentest_missing_after_expiry_fails_and_missing_before_is_pending(pki: T
 def test_passi_form_age_and_firm(pki: TestPki) -> None:
     current = cert(pki, DAY - dt.timedelta(days=800))
     old_form = bundle((DAY - dt.timedelta(days=500), FIRM, DAY - dt.timedelta(days=10)))
-    messages = [r.message for r in pentest_checks(old_form, SETTINGS, current, DAY)
-                if r.outcome is CheckOutcome.FAIL]
+    messages = [
+        r.message
+        for r in pentest_checks(old_form, SETTINGS, current, DAY)
+        if r.outcome is CheckOutcome.FAIL
+    ]
     assert any("plus d'un an avant son dépôt" in m for m in messages)
     for firm, expected in (
         (FIRM, CheckOutcome.PASS),
@@ -126,7 +138,9 @@ def test_passi_form_age_and_firm(pki: TestPki) -> None:
         ("Intrusion Expirée Démo (fictif)", CheckOutcome.FAIL),  # qualification ended 2025
         ("  audit securite demo (passi, FICTIF) ", CheckOutcome.PASS),  # case/accents ignored
     ):
-        results = pentest_checks(bundle((DAY - dt.timedelta(days=5), firm, None)), SETTINGS, current, DAY)
+        results = pentest_checks(
+            bundle((DAY - dt.timedelta(days=5), firm, None)), SETTINGS, current, DAY
+        )
         (check,) = [r for r in results if "prestataire" in r.name]
         assert check.outcome is expected, (firm, check.message)
     assert "fictive" in check.message
@@ -146,13 +160,24 @@ def test_the_cycle_certificate_is_the_one_the_reference_names(pki: TestPki) -> N
     renewed = cert(pki, DAY - dt.timedelta(days=10))
     items = tuple(
         InventoryItem(
-            path=f"c{n}.pem", kind=ItemKind.CERTIFICATE, requirements=(), date=DAY, size=1,
-            sha256="0" * 64, declared_sha256="0" * 64, status=ItemStatus.OK, certificates=(c,),
+            path=f"c{n}.pem",
+            kind=ItemKind.CERTIFICATE,
+            requirements=(),
+            date=DAY,
+            size=1,
+            sha256="0" * 64,
+            declared_sha256="0" * 64,
+            status=ItemStatus.OK,
+            certificates=(c,),
         )
         for n, c in enumerate((ending, renewed))
     )
     b = EvidenceBundle(
-        source=Path("/b"), source_type="folder", usable=True, as_of=NOW, items=items,
+        source=Path("/b"),
+        source_type="folder",
+        usable=True,
+        as_of=NOW,
+        items=items,
         current_certificate=renewed,
     )
     reference = f"certificat {ending.subject} n° {ending.serial}, expire le x"
@@ -185,11 +210,23 @@ def test_phases_follow_the_trigger(grid, registry) -> None:  # type: ignore[no-u
         table = phases_in_scope(AuditSpec(provider.id, trigger, DAY))
         assert table["PENDANT"] == hp and hp.isdisjoint(table["AVANT"] | table["APRES"])
     reference = "événement de supervision : rafale [exigences : EXI EDC PSC 120]"
-    result = assess(grid, provider, AuditSpec(provider.id, AuditTrigger.SUPERVISION_EVENT, DAY, reference=reference))
-    pendant = {c.control.requirement_id: c.status for c in result.controls if c.control.phase is Phase.PENDANT}
+    result = assess(
+        grid,
+        provider,
+        AuditSpec(provider.id, AuditTrigger.SUPERVISION_EVENT, DAY, reference=reference),
+    )
+    pendant = {
+        c.control.requirement_id: c.status
+        for c in result.controls
+        if c.control.phase is Phase.PENDANT
+    }
     assert pendant["EXI EDC PSC 120"] is not ControlStatus.HORS_PERIMETRE
     assert pendant["EXI EDC PSC 122"] is ControlStatus.HORS_PERIMETRE
-    assert all(c.status is ControlStatus.HORS_PERIMETRE for c in result.controls if c.control.phase is Phase.AVANT)
+    assert all(
+        c.status is ControlStatus.HORS_PERIMETRE
+        for c in result.controls
+        if c.control.phase is Phase.AVANT
+    )
     assert result.bottom_line is not ControlStatus.HORS_PERIMETRE
 
 
@@ -197,18 +234,30 @@ def test_out_of_scope_controls_ignore_failing_checks(grid, registry) -> None:  #
     from auditlib.audit.assess import CheckResult
 
     provider = registry.get("cloudproxy-sante")
-    failing = CheckResult("tls", "R4", CheckOutcome.FAIL, "TLS 1.0", ("EXI EDC PSC 115",), tuple(Phase))
-    result = assess(grid, provider, AuditSpec(provider.id, AuditTrigger.INITIAL_ENTRY, DAY), [failing])
-    statuses = {c.control.phase: c.status for c in result.controls if c.control.requirement_id == "EXI EDC PSC 115"}
+    failing = CheckResult(
+        "tls", "R4", CheckOutcome.FAIL, "TLS 1.0", ("EXI EDC PSC 115",), tuple(Phase)
+    )
+    result = assess(
+        grid, provider, AuditSpec(provider.id, AuditTrigger.INITIAL_ENTRY, DAY), [failing]
+    )
+    statuses = {
+        c.control.phase: c.status
+        for c in result.controls
+        if c.control.requirement_id == "EXI EDC PSC 115"
+    }
     assert statuses[Phase.AVANT] is ControlStatus.NON_CONFORME
     assert statuses[Phase.APRES] is ControlStatus.HORS_PERIMETRE
     assert all(n.control_ref.split("/")[1] == "AVANT" for n in result.nonconformities)
 
 
 def test_trigger_phases_are_data(tmp_path: Path) -> None:
-    text = (Path(__file__).resolve().parents[2] / "auditlib" / "profiles" / "assessment.yaml").read_text("utf-8")
+    text = (
+        Path(__file__).resolve().parents[2] / "auditlib" / "profiles" / "assessment.yaml"
+    ).read_text("utf-8")
     custom = tmp_path / "assessment.yaml"
-    custom.write_text(text.replace("initial_entry: [AVANT]", "initial_entry: [AVANT, APRES]"), "utf-8")
+    custom.write_text(
+        text.replace("initial_entry: [AVANT]", "initial_entry: [AVANT, APRES]"), "utf-8"
+    )
     settings = AssessmentSettings.load(custom)
     assert settings.trigger_phases["initial_entry"] == (Phase.AVANT, Phase.APRES)
     assert requirements_in_text("x [exigences : EXI EDC PSC 101, exi-edc-psc-112]") == (
@@ -227,7 +276,9 @@ def test_dependency_checks_on_the_demo(registry) -> None:  # type: ignore[no-unt
     assert len(failed) == 1 and "Fournisseur de Service Proxy" in failed[0].message
     assert set(failed[0].requirements) == {"EXI EDC PSC 106", "EXI EDC PSC 107"}
     medicab = registry.get("medicab")
-    assert all(r.outcome is CheckOutcome.PASS for r in dependency_checks(registry, medicab, DAY, SETTINGS))
+    assert all(
+        r.outcome is CheckOutcome.PASS for r in dependency_checks(registry, medicab, DAY, SETTINGS)
+    )
 
 
 def test_test_chain_certificate_on_a_production_habilitation(registry) -> None:  # type: ignore[no-untyped-def]
@@ -245,7 +296,9 @@ def test_test_chain_certificate_on_a_production_habilitation(registry) -> None: 
     # an éditeur in the sandbox may use the TEST chain
     bas_only = dataclasses.replace(
         santexpress,
-        habilitations=tuple(h for h in santexpress.habilitations if h.role is Actor.EDITEUR_UTILISATEUR),
+        habilitations=tuple(
+            h for h in santexpress.habilitations if h.role is Actor.EDITEUR_UTILISATEUR
+        ),
         endpoints=(),
     )
     b = load_bundle(santexpress.evidence_bundle, as_of=NOW, provider_id="santexpress")

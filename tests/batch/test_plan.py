@@ -72,9 +72,7 @@ def test_demo_plan_lists_the_test_certificate_out_of_scope_with_a_finding(regist
     (out,) = plan.out_of_scope
     assert out.provider_id == "santexpress" and "TEST" in out.reason
     assert out.fingerprint == out.fingerprint.lower() and len(out.fingerprint) == 64
-    assert not any(
-        c.fingerprint == out.fingerprint for a in plan.audits for c in a.certificates
-    )
+    assert not any(c.fingerprint == out.fingerprint for a in plan.audits for c in a.certificates)
     kinds = {(f.provider_id, f.kind) for f in plan.findings}
     assert kinds == {
         ("santexpress", "test_certificate_in_production"),
@@ -226,7 +224,10 @@ def test_cli_table_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert [o["provider_id"] for o in payload["out_of_scope"]] == ["santexpress"]
     assert set(payload["out_of_scope"][0]) >= {"subject", "fingerprint", "reason"}
     assert all("provider_id" in a for a in payload["audits"])
-    assert {f["kind"] for f in payload["findings"]} == {"dependency", "test_certificate_in_production"}
+    assert {f["kind"] for f in payload["findings"]} == {
+        "dependency",
+        "test_certificate_in_production",
+    }
     argv = ["plan", "--registry", str(REGISTRY), "--as-of", "2027-01-10", "--within", "3w"]
     assert main([*argv, "--json"]) == 1
     payload = json.loads(capsys.readouterr().out)

@@ -52,8 +52,11 @@ providers:
 @pytest.fixture(scope="module")
 def chains() -> tuple[TestPki, TestPki, TestPki]:
     prod = TestPki.create(
-        now=NOW, key=("ec", 256), root_cn=DEMO_PRODUCTION_ROOT_CN,
-        issuing_cn=DEMO_PRODUCTION_ISSUING_CN, unit="DEMO",
+        now=NOW,
+        key=("ec", 256),
+        root_cn=DEMO_PRODUCTION_ROOT_CN,
+        issuing_cn=DEMO_PRODUCTION_ISSUING_CN,
+        unit="DEMO",
     )
     test = TestPki.create(now=NOW, key=("ec", 256))
     public = TestPki.create(
@@ -79,12 +82,21 @@ def leaf(pki: TestPki, name: str, days_left: int, profile: str = "server") -> Ce
 def filed(*certs: CertificateInfo) -> EvidenceBundle:
     items = tuple(
         InventoryItem(
-            path=f"certs/{n}.pem", kind=ItemKind.CERTIFICATE, requirements=(), date=DAY, size=1,
-            sha256="0" * 64, declared_sha256="0" * 64, status=ItemStatus.OK, certificates=(c,),
+            path=f"certs/{n}.pem",
+            kind=ItemKind.CERTIFICATE,
+            requirements=(),
+            date=DAY,
+            size=1,
+            sha256="0" * 64,
+            declared_sha256="0" * 64,
+            status=ItemStatus.OK,
+            certificates=(c,),
         )
         for n, c in enumerate(certs)
     )
-    return EvidenceBundle(source=Path("/b"), source_type="folder", usable=True, as_of=NOW, items=items)
+    return EvidenceBundle(
+        source=Path("/b"), source_type="folder", usable=True, as_of=NOW, items=items
+    )
 
 
 def anchors(tmp_path: Path, prod: TestPki, test: TestPki) -> Classifier:
@@ -99,7 +111,9 @@ def anchors(tmp_path: Path, prod: TestPki, test: TestPki) -> Classifier:
     return Classifier(load_anchors(folder))
 
 
-def test_only_igc_sante_certificates_trigger_and_the_rest_is_listed(registry, chains, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_only_igc_sante_certificates_trigger_and_the_rest_is_listed(
+    registry, chains, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     prod, test, public = chains
     a = leaf(prod, "api.ops.test", 20)
     b = leaf(prod, "client.ops.test", 35, "client")  # same habilitation, 15 days later
@@ -107,11 +121,19 @@ def test_only_igc_sante_certificates_trigger_and_the_rest_is_listed(registry, ch
     web = leaf(public, "www.ops.test", 10)  # public CA: never an audit
     tst = leaf(test, "api.ops.test", 5)  # TEST chain served on the production endpoint
     wire = TlsObservation(
-        label="ops/api", host="127.0.0.1", port=1443, sni="api.ops.test",
-        scanned_at=NOW, status=ScanStatus.OK, chain=(tst,),
+        label="ops/api",
+        host="127.0.0.1",
+        port=1443,
+        sni="api.ops.test",
+        scanned_at=NOW,
+        status=ScanStatus.OK,
+        chain=(tst,),
     )
     plan = make_plan(
-        registry, DAY, dt.timedelta(days=90), observations=[wire],
+        registry,
+        DAY,
+        dt.timedelta(days=90),
+        observations=[wire],
         bundles={"ops": filed(a, b, c, web), "renew": filed()},
         classifier=anchors(tmp_path, prod, test),
     )
@@ -137,7 +159,9 @@ def test_only_igc_sante_certificates_trigger_and_the_rest_is_listed(registry, ch
 
 
 def test_habilitation_triggers_candidate_and_dependencies(registry) -> None:  # type: ignore[no-untyped-def]
-    plan = make_plan(registry, DAY, dt.timedelta(days=90), bundles={"ops": filed(), "renew": filed()})
+    plan = make_plan(
+        registry, DAY, dt.timedelta(days=90), bundles={"ops": filed(), "renew": filed()}
+    )
     got = [(a.provider_id, a.trigger, a.habilitation, a.due_date) for a in plan.audits]
     assert got == [
         ("ops", AuditTrigger.INITIAL_ENTRY, "EDC-EP-2", DAY),  # a candidature
@@ -147,12 +171,19 @@ def test_habilitation_triggers_candidate_and_dependencies(registry) -> None:  # 
     ]
     # EDC-FP-1 (until 2027-01-20) relies on EDC-EP-9, which expires the same day: fine; but
     # the plan shows the state of every relied-on habilitation on the audits
-    later = make_plan(registry, dt.date(2027, 2, 1), dt.timedelta(days=10), bundles={"ops": filed(), "renew": filed()})
+    later = make_plan(
+        registry,
+        dt.date(2027, 2, 1),
+        dt.timedelta(days=10),
+        bundles={"ops": filed(), "renew": filed()},
+    )
     assert any(f.kind == "dependency" and "EDC-EP-9" in f.message for f in later.findings)
     assert "Renouvellement des engagements" in plan.audits[1].reference
 
 
-def test_history_plans_initial_entry_for_habilitations_never_audited(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_history_plans_initial_entry_for_habilitations_never_audited(
+    registry, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     history = tmp_path / "history"
     done = history / "renew_certificate_expiry_2025-02-01"
     done.mkdir(parents=True)
@@ -160,10 +191,17 @@ def test_history_plans_initial_entry_for_habilitations_never_audited(registry, t
         json.dumps({"audit": {"provider_id": "renew", "date": "2025-02-01"}}), "utf-8"
     )
     plan = make_plan(
-        registry, DAY, dt.timedelta(days=1), history=history,
+        registry,
+        DAY,
+        dt.timedelta(days=1),
+        history=history,
         bundles={"ops": filed(), "renew": filed()},
     )
-    entries = {(a.provider_id, a.habilitation) for a in plan.audits if a.trigger is AuditTrigger.INITIAL_ENTRY}
+    entries = {
+        (a.provider_id, a.habilitation)
+        for a in plan.audits
+        if a.trigger is AuditTrigger.INITIAL_ENTRY
+    }
     assert entries == {("ops", "EDC-FP-1"), ("ops", "EDC-EP-2")}  # renew was audited
     done.joinpath("findings.json").write_text("{not json", "utf-8")
     with pytest.raises(PlanError, match="history record"):
