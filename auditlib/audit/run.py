@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from auditlib import __version__
 from auditlib.audit.assess import (
@@ -22,6 +24,7 @@ from auditlib.audit.assess import (
     AuditorVerdict,
     AuditSpec,
     AuditTrigger,
+    CheckOutcome,
     CheckResult,
     ControlStatus,
     assess,
@@ -433,6 +436,72 @@ def _read_item(bundle: EvidenceBundle, path: str) -> bytes:
     return (bundle.source / path).read_bytes()
 
 
+class FormSignature(Protocol):
+    """What a PDF signature check tells the pentest rule (`auditlib.sign.VerifyResult`
+    fits): integrity and trust only, no seal policy."""
+
+    @property
+    def signed(self) -> bool: ...
+    @property
+    def intact(self) -> bool: ...
+    @property
+    def trusted(self) -> bool: ...
+    @property
+    def problems(self) -> tuple[str, ...]: ...
+
+
+PdfVerifier = Callable[[Path], FormSignature]
+"""Verifies the signatures of a PDF file. The audit layer cannot import `auditlib.sign`
+(a higher layer): the notebook passes `lambda path: sign.verify_pdf(path, ca_dir)`."""
+
+
+def form_signature_checks(
+    bundle: EvidenceBundle | None,
+    verifier: PdfVerifier,
+    settings: AssessmentSettings,
+    problems: list[str],
+) -> dict[str, CheckResult]:
+    """Per pentest report path: the result of verifying its signature, when it is a signed
+    PDF (public ANS material: the PASSI form is electronically signed)."""
+    found: dict[str, CheckResult] = {}
+    if bundle is None or not bundle.usable:
+        return found
+    phases = settings.check_phases["pentest"]
+    requirements = settings.check_requirements["pentest"]
+    for item in bundle.items:
+        if item.kind is not ItemKind.PENTEST_REPORT or not item.intact:
+            continue
+        if not item.path.lower().endswith(".pdf"):
+            continue
+        try:
+            data = _read_item(bundle, item.path)
+            with tempfile.TemporaryDirectory(prefix="auditlib-form-") as tmp:
+                target = Path(tmp) / "form.pdf"
+                target.write_bytes(data)
+                verdict = verifier(target)
+        except (AuditlibError, OSError, ValueError) as exc:
+            problems.append(f"signature du formulaire {item.path} non vérifiable : {exc}")
+            continue
+        if not verdict.signed:
+            continue
+        if verdict.intact and verdict.trusted:
+            outcome, text = CheckOutcome.PASS, "signature vérifiée : intègre et de confiance"
+        else:
+            outcome = CheckOutcome.FAIL
+            text = "signature non valable : " + "; ".join(verdict.problems)
+        found[item.path] = CheckResult(
+            check="pentest",
+            name=f"{item.path} (signature)",
+            outcome=outcome,
+            message=f"Formulaire PASSI « {item.path} » : {text}",
+            requirements=requirements,
+            phases=phases,
+            severity="high",
+            source=item.path,
+        )
+    return found
+
+
 _SERIAL_IN_REFERENCE = re.compile(r"n° ([0-9A-Fa-f]{1,64})\b")
 
 
@@ -460,8 +529,11 @@ def cycle_certificate(
     return bundle.current_certificate if bundle is not None else None
 
 
-def run_audit(settings: AuditSettings) -> AuditRun:
-    """Load every input, run every automated check, and assess the provider."""
+def run_audit(settings: AuditSettings, *, pdf_verifier: PdfVerifier | None = None) -> AuditRun:
+    """Load every input, run every automated check, and assess the provider.
+
+    `pdf_verifier`: verifies a signed PDF pentest form (integrity and trust); without it a
+    signed form is recorded as not verified in `problems`."""
     registry = load_registry(settings.registry_path)
     provider = registry.get(settings.provider_id)
     grid = load_checkpoints(settings.checkpoints_path)
@@ -506,7 +578,14 @@ def run_audit(settings: AuditSettings) -> AuditRun:
     checks += chain_checks(provider, observations, bundle, classifier, assessment_settings)
     covered = {r for c in checks for r in c.requirements}
     cycle = cycle_certificate(settings.trigger, settings.trigger_reference, observations, bundle)
-    pentest = pentest_checks(bundle, assessment_settings, cycle, settings.audit_date)
+    signatures = (
+        form_signature_checks(bundle, pdf_verifier, assessment_settings, problems)
+        if pdf_verifier is not None
+        else {}
+    )
+    pentest = pentest_checks(
+        bundle, assessment_settings, cycle, settings.audit_date, signatures=signatures
+    )
     checks += bundle_checks(
         bundle, grid, assessment_settings, covered_elsewhere=covered, pentest=pentest
     )

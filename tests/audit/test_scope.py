@@ -303,3 +303,69 @@ def test_test_chain_certificate_on_a_production_habilitation(registry) -> None: 
     )
     b = load_bundle(santexpress.evidence_bundle, as_of=NOW, provider_id="santexpress")
     assert chain_checks(bas_only, [], b, classifier, SETTINGS) == []
+
+
+# --------------------------------------------------------------------------- signed form
+
+
+def _tiny_pdf() -> bytes:
+    stream = b"BT /F1 12 Tf 50 790 Td (Formulaire PASSI) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return bytes(out)
+
+
+def test_a_signed_pdf_form_is_verified_and_kept_as_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditlib.audit.run import form_signature_checks
+    from auditlib.demo.data import manifest_entry, write_bundle
+    from auditlib.evidence.bundle import load_bundle
+    from auditlib.sign import SignerSpec, SigningSettings, sign_pdf, verify_pdf
+
+    signer_pki = TestPki.create(now=NOW, key=("rsa", 2048))
+    firm = signer_pki.issue("PASSI DEMO ORG SIGN", "sign", organisation="AUDIT SECURITE DEMO")
+    p12 = tmp_path / "firm.p12"
+    p12.write_bytes(firm.pkcs12(b"pw", [signer_pki.issuing.certificate]))
+    monkeypatch.setenv("FORM_PASS", "pw")
+    plain = tmp_path / "plain.pdf"
+    plain.write_bytes(_tiny_pdf())
+    signed = tmp_path / "signed.pdf"
+    sign_pdf(plain, signed, SigningSettings(SignerSpec(p12_path=p12, pass_env="FORM_PASS")))
+    files = {"pentest/formulaire.pdf": signed.read_bytes(), "pentest/autre.pdf": plain.read_bytes()}
+    items = [
+        manifest_entry(path, data, "pentest_report", [109], DAY, pentest={"passi_firm": FIRM})
+        for path, data in files.items()
+    ]
+    folder = write_bundle(tmp_path / "bundle", "acme", files, items)
+    b = load_bundle(folder, as_of=NOW, provider_id="acme")
+    trusted = signer_pki.write_ca_dir(tmp_path / "ca")
+    problems: list[str] = []
+    found = form_signature_checks(b, lambda p: verify_pdf(p, trusted), SETTINGS, problems)
+    assert set(found) == {"pentest/formulaire.pdf"}  # the unsigned file is not judged here
+    assert found["pentest/formulaire.pdf"].outcome is CheckOutcome.PASS
+    other = TestPki.create(now=NOW, key=("ec", 256)).write_ca_dir(tmp_path / "other")
+    found = form_signature_checks(b, lambda p: verify_pdf(p, other), SETTINGS, problems)
+    assert found["pentest/formulaire.pdf"].outcome is CheckOutcome.FAIL
+    assert "non valable" in found["pentest/formulaire.pdf"].message
+    current = cert(signer_pki, DAY - dt.timedelta(days=100))
+    results = pentest_checks(b, SETTINGS, current, DAY, signatures=found)
+    assert any(r.name.endswith("(signature)") for r in results) and not problems
