@@ -169,7 +169,15 @@ class AuditRun:
         p = self.provider
         rows = [
             ("Prestataire", f"{p.name} ({p.id})"),
-            ("Habilitation", p.habilitation),
+            (
+                "Habilitation",
+                "; ".join(
+                    f"{h.label}, {h.status_on(self.spec.date).label}"
+                    + (f", expire le {h.expires:%d/%m/%Y}" if h.expires else "")
+                    for h in p.habilitations
+                )
+                or p.habilitation,
+            ),
             ("Rôles", ", ".join(r.label for r in p.roles)),
             ("S'appuie sur", ", ".join(p.relies_on) or "-"),
             ("Points d'accès", ", ".join(e.display for e in p.endpoints) or "-"),

@@ -369,3 +369,46 @@ def test_a_signed_pdf_form_is_verified_and_kept_as_evidence(
     current = cert(signer_pki, DAY - dt.timedelta(days=100))
     results = pentest_checks(b, SETTINGS, current, DAY, signatures=found)
     assert any(r.name.endswith("(signature)") for r in results) and not problems
+
+
+def test_demo_pentest_just_before_renewal_is_conforme_for_the_ending_cycle(
+    tmp_path: Path, registry
+) -> None:  # type: ignore[no-untyped-def]
+    from auditlib.audit.run import AuditSettings, run_audit
+    from auditlib.batch.plan import make_plan
+    from auditlib.tls.scan import save_observations
+
+    classifier = Classifier(load_anchors(DATA / "pki" / "ca"))
+    plan = make_plan(registry, DAY, dt.timedelta(days=90), classifier=classifier)
+    (due,) = [a for a in plan.audits if a.provider_id == "cloudproxy-sante"]
+    empty = save_observations(tmp_path / "scans.json", [])
+
+    def run(trigger: AuditTrigger, reference: str):  # type: ignore[no-untyped-def]
+        return run_audit(
+            AuditSettings(
+                provider_id="cloudproxy-sante",
+                audit_date=DAY,
+                trigger=trigger,
+                trigger_reference=reference,
+                registry_path=DATA / "registry.yaml",
+                checkpoints_path=DATA / "checkpoints_demo.xlsx",
+                scan_results_path=empty,
+                ca_dir=DATA / "pki" / "ca",
+            )
+        )
+
+    expiry = run(AuditTrigger.CERTIFICATE_EXPIRY, due.reference)
+    pentest = [
+        c for c in expiry.assessment.controls if c.control.requirement_id == "EXI EDC PSC 109"
+    ]
+    assert pentest and all(c.status is ControlStatus.CONFORME for c in pentest)
+    table = expiry.provider_table()
+    assert "EDC-FP-2024-0003" in str(table.loc["Habilitation", "valeur"])
+    supervision = run(AuditTrigger.SUPERVISION_EVENT, "rafale [exigences : EXI EDC PSC 120]")
+    pentest = [
+        c for c in supervision.assessment.controls if c.control.requirement_id == "EXI EDC PSC 109"
+    ]
+    statuses = {c.control.phase: c.status for c in pentest}
+    assert statuses[Phase.APRES] is ControlStatus.A_EVALUER  # the new cycle: not yet due
+    assert statuses[Phase.AVANT] is ControlStatus.HORS_PERIMETRE
+    assert "échéance" in next(c.reason for c in pentest if c.control.phase is Phase.APRES)
