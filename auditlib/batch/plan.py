@@ -565,10 +565,12 @@ def make_plan(
     for provider in registry:
         dependency_text: dict[str, tuple[str, ...]] = {}
         for hab in provider.habilitations:
-            if hab.number in dependency_text:
-                continue
+            # a version 1 number is shared by every role of the provider: one entry each
             issues = registry.dependency_issues(provider, hab, day)
-            dependency_text[hab.number] = tuple(i.message for i in issues)
+            known = dependency_text.get(hab.number, ())
+            dependency_text[hab.number] = known + tuple(
+                i.message for i in issues if i.message not in known
+            )
             findings.extend(
                 PlanFinding(provider.id, "dependency", i.message, habilitation=hab.number)
                 for i in issues
@@ -653,13 +655,17 @@ def make_plan(
                     dependencies=dependency_text.get(number, ()),
                 )
 
+        entered: set[str] = set()
         for hab in provider.habilitations:
             deps = dependency_text.get(hab.number, ())
             status = hab.status_on(day)
             audited = past is not None and any(
                 hab.issued is None or d >= hab.issued for d in past.get(provider.id, [])
             )
-            if status is HabilitationStatus.CANDIDATE or (past is not None and not audited):
+            if hab.number not in entered and (
+                status is HabilitationStatus.CANDIDATE or (past is not None and not audited)
+            ):
+                entered.add(hab.number)
                 audit(
                     provider,
                     AuditTrigger.INITIAL_ENTRY,

@@ -220,3 +220,24 @@ def test_supervision_events_name_their_requirements() -> None:
 def test_negative_lead_is_refused(registry) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(PlanError, match="lead"):
         make_plan(registry, DAY, lead=dt.timedelta(days=-1))
+
+
+def test_version_1_registries_check_every_role_of_the_shared_number(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "version: 1\nproviders:\n  - {id: both, name: Both, habilitation: EDC-7, "
+        "roles: [fs_utilisateur, editeur_utilisateur], evidence_bundle: b}\n",
+        "utf-8",
+    )
+    registry = load_registry(path)
+    history = tmp_path / "history"
+    history.mkdir()
+    plan = make_plan(
+        registry, DAY, dt.timedelta(days=1), history=history, bundles={"both": filed()}
+    )
+    messages = [f.message for f in plan.findings]
+    assert any("Fournisseur de Service Proxy" in m for m in messages)  # FU -> FP
+    assert any("Éditeur de Logiciel Proxy" in m for m in messages)  # ELU -> EP
+    (entry,) = plan.audits  # one initial entry for the one number, not one per role
+    assert entry.trigger is AuditTrigger.INITIAL_ENTRY and len(entry.dependencies) == 2
