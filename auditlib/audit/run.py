@@ -594,6 +594,9 @@ def run_audit(settings: AuditSettings, *, pdf_verifier: PdfVerifier | None = Non
     pentest = pentest_checks(
         bundle, assessment_settings, cycle, settings.audit_date, signatures=signatures
     )
+    # the per-cycle rule judges the pentest requirement: a report not filed yet while the
+    # certificate is valid is "à évaluer", not a missing AVANT proof
+    covered |= {r for c in pentest for r in c.requirements}
     checks += bundle_checks(
         bundle, grid, assessment_settings, covered_elsewhere=covered, pentest=pentest
     )

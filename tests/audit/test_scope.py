@@ -412,3 +412,22 @@ def test_demo_pentest_just_before_renewal_is_conforme_for_the_ending_cycle(
     assert statuses[Phase.APRES] is ControlStatus.A_EVALUER  # the new cycle: not yet due
     assert statuses[Phase.AVANT] is ControlStatus.HORS_PERIMETRE
     assert "échéance" in next(c.reason for c in pentest if c.control.phase is Phase.APRES)
+
+
+def test_a_pentest_not_yet_due_is_not_a_missing_proof(tmp_path: Path) -> None:
+    from auditlib.audit.run import AuditSettings, run_audit
+    from auditlib.tls.scan import save_observations
+
+    empty = save_observations(tmp_path / "scans.json", [])
+    run = run_audit(
+        AuditSettings(
+            provider_id="medicab",  # no pentest filed; its certificate expires in 25 days
+            audit_date=DAY,
+            registry_path=DATA / "registry.yaml",
+            checkpoints_path=DATA / "checkpoints_demo.xlsx",
+            scan_results_path=empty,
+        )
+    )
+    pentest = [c for c in run.assessment.controls if c.control.requirement_id == "EXI EDC PSC 109"]
+    assert pentest and all(c.status is ControlStatus.A_EVALUER for c in pentest)
+    assert all("échéance" in c.reason for c in pentest)
