@@ -567,9 +567,9 @@ def make_plan(
         for hab in provider.habilitations:
             # a version 1 number is shared by every role of the provider: one entry each
             issues = registry.dependency_issues(provider, hab, day)
-            known = dependency_text.get(hab.number, ())
-            dependency_text[hab.number] = known + tuple(
-                i.message for i in issues if i.message not in known
+            noted = dependency_text.get(hab.number, ())
+            dependency_text[hab.number] = noted + tuple(
+                i.message for i in issues if i.message not in noted
             )
             findings.extend(
                 PlanFinding(provider.id, "dependency", i.message, habilitation=hab.number)

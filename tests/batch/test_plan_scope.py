@@ -241,3 +241,19 @@ def test_version_1_registries_check_every_role_of_the_shared_number(tmp_path: Pa
     assert any("Éditeur de Logiciel Proxy" in m for m in messages)  # ELU -> EP
     (entry,) = plan.audits  # one initial entry for the one number, not one per role
     assert entry.trigger is AuditTrigger.INITIAL_ENTRY and len(entry.dependencies) == 2
+
+
+def test_the_workbook_requirements_reach_the_bundle_loader(
+    registry, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import auditlib.batch.plan as plan_module
+
+    seen: list[object] = []
+
+    def fake_load(path: object, **kw: object) -> EvidenceBundle:
+        seen.append(kw["known_requirements"])
+        return filed()
+
+    monkeypatch.setattr(plan_module, "load_bundle", fake_load)
+    make_plan(registry, dt.date(2027, 2, 1), checkpoints_known=["EXI EDC PSC 101"])
+    assert seen == [["EXI EDC PSC 101"], ["EXI EDC PSC 101"]]  # whatever the dependencies
