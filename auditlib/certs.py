@@ -8,11 +8,13 @@ ANSSI / RGS rules is the job of the TLS profile, not of this module.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 
@@ -49,6 +51,10 @@ class CertificateInfo:
     ca_issuer_urls: tuple[str, ...]
     policy_oids: tuple[str, ...]
     sha256_fingerprint: str
+    public_key_sha256: str | None = None
+    """SHA-256 of the SubjectPublicKeyInfo (DER): equal for two certificates of one key
+    (IGC-Santé key policy: a key neither duplicated nor reused). None when not recorded
+    (observations saved by an earlier version)."""
 
     @property
     def lifetime_days(self) -> int:
@@ -216,7 +222,16 @@ def describe_certificate(cert: x509.Certificate) -> CertificateInfo:
         ca_issuer_urls=tuple(ca_issuers),
         policy_oids=tuple(policies),
         sha256_fingerprint=cert.fingerprint(hashes.SHA256()).hex(),
+        public_key_sha256=_public_key_sha256(cert),
     )
+
+
+def _public_key_sha256(cert: x509.Certificate) -> str | None:
+    try:
+        der = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError):  # unsupported or malformed key
+        return None
+    return hashlib.sha256(der).hexdigest()
 
 
 IGC_SANTE_ISSUER_MARKERS = ("IGC-SANTE", "IGC SANTE")

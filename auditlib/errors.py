@@ -94,3 +94,8 @@ class BatchError(AuditlibError):
 class DemoError(AuditlibError):
     """`auditlib demo` cannot run (a staged port is taken, the registry and the demo
     postures disagree); findings in the demo reports are expected, not errors."""
+
+
+class OutputPathError(AuditlibError):
+    """An output path cannot be written safely: its last component exists and is not a
+    regular file (device, FIFO, symlink, folder), or a folder on its way is a file."""

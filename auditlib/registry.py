@@ -86,14 +86,14 @@ class EndpointSpec(BaseModel):
     @field_validator("key_passphrase_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
+        if value is not None and not ENV_NAME_RE.fullmatch(value):
             raise ValueError("must be the NAME of an environment variable, e.g. MY_KEY_PASS")
         return value
 
     @field_validator("host", "sni")
     @classmethod
     def _host_name(cls, value: str | None) -> str | None:
-        if value is not None and not HOST_RE.match(value):
+        if value is not None and not HOST_RE.fullmatch(value):
             raise ValueError(
                 "must be a host name or an IP address (letters, digits, '.', '-', ':')"
             )
@@ -255,7 +255,7 @@ class ProviderSpec(BaseModel):
     @field_validator("id")
     @classmethod
     def _id_format(cls, value: str) -> str:
-        if not PROVIDER_ID_RE.match(value):
+        if not PROVIDER_ID_RE.fullmatch(value):
             raise ValueError(
                 "must be lower-case letters, digits, '-' or '_' (max 64), e.g. `medicalis`"
             )

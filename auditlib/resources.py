@@ -18,6 +18,7 @@ TEMPLATES_PACKAGE = "auditlib._templates"
 NOTEBOOKS_PACKAGE = "auditlib._notebooks"
 DATA_PACKAGE = "auditlib._data"
 AUDIT_NOTEBOOK = "audit_report.ipynb"
+PORTFOLIO_NOTEBOOK = "portfolio.ipynb"
 
 
 class ResourceError(AuditlibError):
@@ -70,6 +71,14 @@ def audit_notebook() -> Path:
     path = notebooks_dir() / AUDIT_NOTEBOOK
     if not path.is_file():
         raise ResourceError(f"audit notebook not found at {path}")
+    return path
+
+
+def portfolio_notebook() -> Path:
+    """The parameterised portfolio notebook (every provider, across its audits)."""
+    path = notebooks_dir() / PORTFOLIO_NOTEBOOK
+    if not path.is_file():
+        raise ResourceError(f"portfolio notebook not found at {path}")
     return path
 
 

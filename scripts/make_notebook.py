@@ -27,6 +27,7 @@ scan_results_path = None  # absent : le notebook scanne les points d'accès en d
 verdicts_path = None  # appréciations de l'auditeur (verdicts.yaml)
 ca_dir = None  # ancres de confiance IGC-Santé (dossier de certificats CA)
 output_dir = None  # défaut : out/<prestataire>_<déclencheur>_<date>
+previous_findings = None  # findings.json de l'audit précédent ; défaut : le dernier à côté de output_dir
 auditor = None
 language = "fr"'''
 
@@ -66,6 +67,21 @@ CELLS: list[tuple[str, str]] = [
     ("md", "## Synthèse\n\nNombre de contrôles par statut, puis les non-conformités."),
     ("code", "run.summary_table()"),
     ("code", "run.nonconformities_table()"),
+    (
+        "md",
+        "## Évolutions depuis l'audit précédent\n\n"
+        "Non-conformités nouvelles, levées et persistantes (par référence de contrôle) et "
+        "changements de statut, par rapport au `findings.json` de l'audit précédent du même "
+        "prestataire (paramètre `previous_findings`, sinon le dernier audit antérieur trouvé "
+        "à côté du dossier de sortie).",
+    ),
+    (
+        "code",
+        "previous = report.previous_audit(run, previous_findings, output_dir)\n"
+        "changes = report.changes_for(run, previous)\n"
+        'print(f"Audit précédent : {previous.path}" if previous else "Aucun audit précédent.")\n'
+        "report.changes_table(changes)",
+    ),
     ("md", "Appréciations de l'auditeur contraires à une vérification automatique, à revoir :"),
     ("code", "run.conflicts_table()"),
     (
@@ -94,7 +110,7 @@ CELLS: list[tuple[str, str]] = [
         "## Sorties\n\n`report.html`, `report.pdf`, `grille.xlsx`, `findings.json` dans le "
         "dossier de l'audit.",
     ),
-    ("code", "outputs = report.write_outputs(run, output_dir)\noutputs"),
+    ("code", "outputs = report.write_outputs(run, output_dir, previous=previous)\noutputs"),
 ]
 
 

@@ -192,9 +192,12 @@ def test_huge_file_is_refused(workdir: Path) -> None:
     assert "more than" in problems(workdir, text)
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(RegistryError, match="cannot be read"):
+def test_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(RegistryError, match=r"nope\.yaml: no such file"):
         load_registry(tmp_path / "nope.yaml")
+    monkeypatch.chdir(tmp_path)  # a relative path names where it was looked for
+    with pytest.raises(RegistryError, match=f"looked for {tmp_path}/data/registry.yaml"):
+        load_registry(Path("data/registry.yaml"))
 
 
 def test_error_lists_all_problems_at_once(workdir: Path) -> None:

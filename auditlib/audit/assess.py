@@ -18,12 +18,16 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from auditlib.checkpoints.reader import Control, ControlGrid, Phase
-from auditlib.errors import AuditlibError
-from auditlib.requirements import Actor, fold, normalise_requirement_id, requirement_sort_key
+from auditlib.errors import AuditlibError, YamlInputError
+from auditlib.requirements import (
+    Actor,
+    fold,
+    normalise_requirement_id,
+    requirement_sort_key,
+)
 from auditlib.resources import profile_path
+from auditlib.yamlio import load_yaml_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,8 +51,8 @@ class ControlStatus(StrEnum):
     A_EVALUER = "à évaluer"
     ERREUR = "erreur"
     HORS_PERIMETRE = "hors périmètre de cet audit"
-    """The control's phase is outside what this audit's trigger assesses
-    (`trigger_phases` in profiles/assessment.yaml)."""
+    """The requirement applies to the provider, but not in the phases this audit covers
+    (`trigger_phases` in profiles/assessment.yaml), or a result reaches no control of them."""
 
     @classmethod
     def parse(cls, text: str) -> ControlStatus:
@@ -57,7 +61,12 @@ class ControlStatus(StrEnum):
         for status in cls:
             if fold(status.value) == folded or status.name.lower().replace("_", " ") == folded:
                 return status
-        aliases = {"partiel": cls.PARTIEL, "na": cls.NON_APPLICABLE, "n/a": cls.NON_APPLICABLE}
+        aliases = {
+            "partiel": cls.PARTIEL,
+            "na": cls.NON_APPLICABLE,
+            "n/a": cls.NON_APPLICABLE,
+            "hors perimetre": cls.HORS_PERIMETRE,
+        }
         if folded in aliases:
             return aliases[folded]
         known = ", ".join(s.value for s in cls)
@@ -71,8 +80,8 @@ STATUS_ORDER: tuple[ControlStatus, ...] = (
     ControlStatus.PARTIEL,
     ControlStatus.A_EVALUER,
     ControlStatus.CONFORME,
-    ControlStatus.NON_APPLICABLE,
     ControlStatus.HORS_PERIMETRE,
+    ControlStatus.NON_APPLICABLE,
 )
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 SEVERITY_LABELS = {"critical": "critique", "high": "élevée", "medium": "moyenne", "low": "faible"}
@@ -210,20 +219,82 @@ class ControlAssessment:
         return self.control.ref
 
 
+DEADLINE_BASIS = "proposition de l'auditeur"
+"""What a remediation deadline is: the auditor's proposal (docs/domain.md: neither the seed
+nor public ANS material sets deadlines). Printed beside every deadline, in every output."""
+
+
+class AuditOutcome(StrEnum):
+    """What the auditor hands over (`findings.json` `outcome.value`)."""
+
+    CONFORME = "conforme"
+    CONFORME_AVEC_RESERVES = "conforme avec réserves"
+    NON_CONFORME = "non conforme"
+    NON_CONCLU = "non conclu"
+    """Controls remain `à évaluer` or in `erreur` and nothing is non conforme: the audit
+    cannot conclude yet (never rounded up to `conforme`)."""
+
+
+class Recommendation(StrEnum):
+    """The auditor's recommendation that goes with the outcome (a proposal, not an ANS rule)."""
+
+    NONE = "aucune"
+    CORRECTIVE_PLAN = "plan d'actions correctives"
+    SUSPENSION = "suspension recommandée"
+    COMPLETE_AUDIT = "compléter l'audit"
+
+
 @dataclass(frozen=True)
 class NonConformity:
-    """A control found non (or partially) conforming, with the date it must be fixed by."""
+    """A control found non (or partially) conforming, with the remediation date the auditor
+    proposes (`DEADLINE_BASIS`; None when the assessment profile proposes none)."""
 
     control_ref: str
     requirement_id: str
     status: ControlStatus
     severity: str
-    deadline: dt.date
+    deadline: dt.date | None
     reasons: tuple[str, ...]
+    deadline_basis: str = DEADLINE_BASIS
 
     @property
     def severity_label(self) -> str:
         return SEVERITY_LABELS.get(self.severity, self.severity)
+
+
+UNMAPPED = "hors grille"
+"""Disposition of a result none of whose requirements exists in the workbook."""
+
+
+@dataclass(frozen=True)
+class UnplacedResult:
+    """An automated result that reached no assessed control, kept with the reason why.
+
+    `disposition` is `hors grille` (none of its requirements is in the workbook: an
+    *unmapped finding*, counted in the outcome), or `non applicable` (the requirement does
+    not apply to the provider's roles) or `hors périmètre de cet audit` (it applies, but no
+    control of the audit's phases covers it); the last two never change the outcome."""
+
+    check: CheckResult
+    disposition: str
+    reason: str
+
+    @property
+    def unmapped(self) -> bool:
+        return self.disposition == UNMAPPED
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The audit's outcome and the recommendation that goes with it, with their grounds."""
+
+    value: AuditOutcome
+    recommendation: Recommendation
+    reservations: tuple[str, ...]
+    """Partially conforming controls and degraded unmapped results (`conforme avec réserves`)."""
+    grounds: str
+    """French sentence: why this outcome and this recommendation."""
+    basis: str = DEADLINE_BASIS
 
 
 @dataclass(frozen=True)
@@ -262,10 +333,32 @@ class Assessment:
     checks: tuple[CheckResult, ...]
     grid: ControlGrid = field(repr=False)
     unmatched_verdicts: tuple[str, ...] = ()
+    unplaced: tuple[UnplacedResult, ...] = ()
+    """Results that reached no assessed control (nothing is dropped: see `UnplacedResult`)."""
+    suspension_severities: tuple[str, ...] = ("critical",)
+
+    @property
+    def unmapped_findings(self) -> tuple[UnplacedResult, ...]:
+        return tuple(u for u in self.unplaced if u.unmapped)
 
     @property
     def bottom_line(self) -> ControlStatus:
-        return worst(c.status for c in self.controls)
+        """The worst control status, unmapped results included (a failing result whose
+        requirement is not in the workbook makes the audit `non conforme`)."""
+        return worst(
+            [c.status for c in self.controls]
+            + [_unmapped_status(u.check) for u in self.unmapped_findings]
+        )
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The phases this audit assessed (scope of the compte rendu)."""
+        present = {c.control.phase for c in self.controls}
+        return tuple(p for p in Phase if p in present)
+
+    @property
+    def outcome(self) -> Outcome:
+        return audit_outcome(self)
 
     def by_requirement(self) -> dict[str, ControlStatus]:
         groups: dict[str, list[ControlStatus]] = {}
@@ -322,6 +415,75 @@ class Assessment:
         return pd.DataFrame(rows)
 
 
+def _unmapped_status(check: CheckResult) -> ControlStatus:
+    """How an unmapped result weighs in the bottom line (as a control it would make)."""
+    return {
+        CheckOutcome.FAIL: ControlStatus.NON_CONFORME,
+        CheckOutcome.DEGRADED: ControlStatus.PARTIEL,
+        CheckOutcome.ERROR: ControlStatus.ERREUR,
+        CheckOutcome.INCOMPLETE: ControlStatus.ERREUR,
+        CheckOutcome.PASS: ControlStatus.CONFORME,
+    }.get(check.outcome, ControlStatus.NON_APPLICABLE)
+
+
+def audit_outcome(a: Assessment) -> Outcome:
+    """`non conforme` when a control or an unmapped result is non conforme; `non conclu` when
+    controls remain `à évaluer` or in `erreur`; `conforme avec réserves` when some are only
+    partially conforming; `conforme` otherwise. The recommendation follows: suspension when a
+    non-conformity has a severity listed under `outcomes.suspension_severities` of the
+    assessment profile, a corrective plan for any other non-conformity or reservation."""
+    statuses = [c.status for c in a.controls]
+    unmapped = a.unmapped_findings
+    failing = [u for u in unmapped if u.check.outcome is CheckOutcome.FAIL]
+    degraded = [u for u in unmapped if u.check.outcome is CheckOutcome.DEGRADED]
+    broken = [
+        u for u in unmapped if u.check.outcome in (CheckOutcome.ERROR, CheckOutcome.INCOMPLETE)
+    ]
+    reservations = tuple(
+        [f"{c.ref} : {c.reason}" for c in a.controls if c.status is ControlStatus.PARTIEL]
+        + [f"{u.check.name} (hors grille) : {u.check.message}" for u in degraded]
+    )
+    nc_controls = [n for n in a.nonconformities if n.status is ControlStatus.NON_CONFORME]
+    open_items = sum(s in (ControlStatus.A_EVALUER, ControlStatus.ERREUR) for s in statuses)
+    open_items += len(broken)
+    severe = [n.control_ref for n in nc_controls if n.severity in a.suspension_severities] + [
+        u.check.name for u in failing if u.check.severity in a.suspension_severities
+    ]
+    if nc_controls or failing:
+        value = AuditOutcome.NON_CONFORME
+        grounds = f"{len(nc_controls)} contrôle(s) non conforme(s)"
+        if failing:
+            grounds += f", {len(failing)} constat(s) en échec hors grille"
+        if severe:
+            recommendation = Recommendation.SUSPENSION
+            grounds += (
+                " ; gravité justifiant une suspension ("
+                + ", ".join(a.suspension_severities)
+                + ") : "
+                + ", ".join(severe)
+            )
+        else:
+            recommendation = Recommendation.CORRECTIVE_PLAN
+    elif open_items:
+        value = AuditOutcome.NON_CONCLU
+        recommendation = Recommendation.COMPLETE_AUDIT
+        grounds = f"{open_items} contrôle(s) ou constat(s) à évaluer ou en erreur"
+    elif reservations:
+        value = AuditOutcome.CONFORME_AVEC_RESERVES
+        recommendation = Recommendation.CORRECTIVE_PLAN
+        grounds = f"{len(reservations)} réserve(s)"
+    else:
+        value = AuditOutcome.CONFORME
+        recommendation = Recommendation.NONE
+        grounds = "Tous les contrôles applicables sont conformes."
+    return Outcome(
+        value=value,
+        recommendation=recommendation,
+        reservations=reservations,
+        grounds=grounds,
+    )
+
+
 def worst(statuses: Iterable[ControlStatus]) -> ControlStatus:
     """The roll-up of several statuses: the worst; `non applicable` only when all are."""
     present = set(statuses)
@@ -351,9 +513,12 @@ def requirements_in_text(text: str | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class AssessmentSettings:
-    """The data half of the assessment: remediation delays and severities."""
+    """The data half of the assessment (`profiles/assessment.yaml`, or the file given with
+    `--mapping`): which requirement each check evidences, the remediation delays the auditor
+    proposes, and the outcome rules."""
 
     remediation_days: dict[str, int]
+    """Severity -> days, counted from the audit date: the auditor's proposal. Empty: none."""
     default_severity: str
     check_phases: dict[str, tuple[Phase, ...]]
     check_requirements: dict[str, tuple[str, ...]]
@@ -371,32 +536,86 @@ class AssessmentSettings:
             return control.requirement_id in named
         return False
 
+    rule_requirements: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """ANSSI TLS / certificate rule id -> requirement(s), overriding the TLS profile's."""
+    supervision_requirements: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Supervision check -> requirement(s), overriding `profiles/supervision.yaml`."""
+    suspension_severities: tuple[str, ...] = ("critical",)
+    source: Path | None = None
+
     @classmethod
     def load(cls, path: Path = ASSESSMENT_PROFILE) -> AssessmentSettings:
-        return _load_settings(path)
+        return _load_settings(Path(path))
+
+    def deadline(self, audit_date: dt.date, severity: str) -> dt.date | None:
+        """The remediation date the auditor proposes for a non-conformity of `severity`."""
+        days = self.remediation_days.get(severity, self.remediation_days.get("medium"))
+        return None if days is None else audit_date + dt.timedelta(days=days)
+
+
+def _requirement_ids(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: expected a list of requirement ids, got {value!r}")
+    out = []
+    for item in items:
+        ident = normalise_requirement_id(str(item), allow_bare_number=True)
+        if ident is None:
+            raise ValueError(f"{where}: {item!r} is not an EXI EDC PSC requirement id")
+        out.append(ident)
+    return tuple(out)
+
+
+def _id_map(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    return {str(k): _requirement_ids(v, f"{where}.{k}") for k, v in raw.items()}
 
 
 @cache
 def _load_settings(path: Path) -> AssessmentSettings:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml_file(path)  # strict: no aliases, bounded size
+        if not isinstance(raw, dict):
+            raise ValueError("not a YAML mapping")
         checks = raw["checks"]
+        if not isinstance(checks, dict):
+            raise ValueError("checks: expected a mapping")
+        days = raw.get("remediation_days") or {}
+        if not isinstance(days, dict):
+            raise ValueError("remediation_days: expected a mapping severity -> days")
+        outcomes = raw.get("outcomes") or {}
         return AssessmentSettings(
-            remediation_days={str(k): int(v) for k, v in raw["remediation_days"].items()},
+            remediation_days={str(k): int(v) for k, v in days.items()},
             default_severity=str(raw["default_severity"]),
             check_phases={
-                name: tuple(Phase(p) for p in spec.get("phases", [p.value for p in Phase]))
+                name: tuple(Phase(p) for p in (spec or {}).get("phases", [p.value for p in Phase]))
                 for name, spec in checks.items()
             },
             check_requirements={
-                name: tuple(spec.get("requirements", [])) for name, spec in checks.items()
+                name: _requirement_ids(
+                    (spec or {}).get("requirements"), f"checks.{name}.requirements"
+                )
+                for name, spec in checks.items()
             },
             trigger_phases={
                 str(AuditTrigger(name).value): tuple(Phase(p) for p in phases)
                 for name, phases in (raw.get("trigger_phases") or {}).items()
             },
+            rule_requirements=_id_map(raw.get("rule_requirements"), "rule_requirements"),
+            supervision_requirements=_id_map(
+                raw.get("supervision_requirements"), "supervision_requirements"
+            ),
+            suspension_severities=tuple(
+                str(s) for s in outcomes.get("suspension_severities", ["critical"])
+            ),
+            source=path,
         )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, YamlInputError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise AssessError(f"assessment profile {path} cannot be used: {exc}") from exc
 
 
@@ -543,14 +762,13 @@ def assess(
             severity = (verdict.severity if verdict and verdict.severity else None) or _severity_of(
                 mine, settings.default_severity
             )
-            days = settings.remediation_days.get(severity, settings.remediation_days["medium"])
             nonconformities.append(
                 NonConformity(
                     control_ref=control.ref,
                     requirement_id=control.requirement_id,
                     status=status,
                     severity=severity,
-                    deadline=audit.date + dt.timedelta(days=days),
+                    deadline=settings.deadline(audit.date, severity),
                     reasons=(reason,),
                 )
             )
@@ -598,4 +816,50 @@ def assess(
         checks=tuple(checks),
         grid=grid,
         unmatched_verdicts=unmatched,
+        unplaced=place_results(checks, assessed, grid, applicable_ids),
+        suspension_severities=settings.suspension_severities,
     )
+
+
+def place_results(
+    checks: Sequence[CheckResult],
+    assessed: Sequence[ControlAssessment],
+    grid: ControlGrid,
+    applicable_ids: set[str],
+) -> tuple[UnplacedResult, ...]:
+    """Every result that reached no assessed control, with why (no result is ever dropped)."""
+    reached = {id(k) for c in assessed for k in c.checks}
+    out = []
+    for check in checks:
+        if id(check) in reached:
+            continue
+        known = [r for r in check.requirements if r in grid.requirements]
+        if not known:
+            wanted = ", ".join(check.requirements) or "aucune"
+            out.append(
+                UnplacedResult(
+                    check,
+                    UNMAPPED,
+                    f"Aucune exigence de ce résultat ({wanted}) n'existe dans le classeur "
+                    "de points de contrôle : constat hors grille",
+                )
+            )
+        elif not any(r in applicable_ids for r in known):
+            out.append(
+                UnplacedResult(
+                    check,
+                    ControlStatus.NON_APPLICABLE.value,
+                    f"{', '.join(known)} ne s'applique pas aux rôles du prestataire",
+                )
+            )
+        else:
+            phases = ", ".join(p.value for p in check.phases)
+            out.append(
+                UnplacedResult(
+                    check,
+                    ControlStatus.HORS_PERIMETRE.value,
+                    f"{', '.join(known)} : aucun contrôle des phases de ce résultat "
+                    f"({phases}) dans le périmètre de cet audit",
+                )
+            )
+    return tuple(out)

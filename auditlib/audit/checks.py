@@ -62,6 +62,9 @@ RULE_OUTCOMES = {
     "DEGRADED": CheckOutcome.DEGRADED,
     "NOT_APPLICABLE": CheckOutcome.NOT_APPLICABLE,
     "INCOMPLETE": CheckOutcome.INCOMPLETE,
+    # a rule never tested (no usable OCSP answer, 0-RTT probe inconclusive) proves nothing:
+    # the control stays to be evaluated, never "conforme"
+    "NOT_TESTED": CheckOutcome.INCOMPLETE,
 }
 TRACE_OUTCOMES = {
     "passed": CheckOutcome.PASS,
@@ -273,18 +276,35 @@ def certificate_validity_checks(
     return results
 
 
+def rule_requirements(
+    rule_id: str, profile_requirement: str | None, settings: AssessmentSettings | None
+) -> tuple[str, ...]:
+    """The requirement(s) an ANSSI rule evidences: the assessment profile's
+    `rule_requirements` when it names the rule, else the TLS profile's own."""
+    if settings is not None and rule_id in settings.rule_requirements:
+        return settings.rule_requirements[rule_id]
+    return (profile_requirement,) if profile_requirement else ()
+
+
 def rule_check(
-    family: str, result: RuleResult, where: str, phases: Sequence[Phase]
+    family: str,
+    result: RuleResult,
+    where: str,
+    phases: Sequence[Phase],
+    settings: AssessmentSettings | None = None,
 ) -> CheckResult | None:
-    if not result.requirement or not result.counts:
+    """One rule on one endpoint as a check; None for informative rules (HSTS). A rule
+    mapped to no requirement is kept (it becomes an unmapped finding, never dropped)."""
+    if not result.counts:
         return None
+    requirements = rule_requirements(result.rule_id, result.requirement, settings)
     label = f"{result.rule_id} {result.title}".strip()
     return CheckResult(
         check=family,
         name=f"{result.rule_id} @ {where}",
         outcome=RULE_OUTCOMES[str(result.status)],
         message=f"{where} : {label} : {result.reason}",
-        requirements=(result.requirement,),
+        requirements=requirements,
         phases=tuple(phases),
         severity=result.severity,
         source=where,
@@ -300,7 +320,7 @@ def tls_checks(
     for evaluation in evaluations:
         where = evaluation.label
         for rule in evaluation.results:
-            check = rule_check("tls", rule, where, phases)
+            check = rule_check("tls", rule, where, phases, settings)
             if check is not None:
                 results.append(check)
     return results
@@ -329,7 +349,7 @@ def client_certificate_checks(
             leaf, "client", as_of=as_of, issuer=issuer, chain=item.certificates
         )
         for rule in rules:
-            check = rule_check("client_certificate", rule, where, phases)
+            check = rule_check("client_certificate", rule, where, phases, settings)
             if check is not None:
                 results.append(check)
     return results
@@ -340,7 +360,7 @@ def trace_checks(analysis: TraceAnalysis, settings: AssessmentSettings) -> list[
     phases = settings.check_phases["supervision"]
     results = []
     for outcome in analysis.outcomes:
-        if not outcome.requirements:
+        if not outcome.requirements and outcome.check not in settings.supervision_requirements:
             continue
         finding = outcome.finding
         message = finding.message if finding else (outcome.note or f"{outcome.title} : conforme")
@@ -350,10 +370,122 @@ def trace_checks(analysis: TraceAnalysis, settings: AssessmentSettings) -> list[
                 name=outcome.check,
                 outcome=TRACE_OUTCOMES.get(str(outcome.status), CheckOutcome.INCOMPLETE),
                 message=f"Supervision : {message}",
-                requirements=tuple(outcome.requirements),
+                requirements=settings.supervision_requirements.get(
+                    outcome.check, tuple(outcome.requirements)
+                ),
                 phases=phases,
                 severity=str(outcome.severity),
                 source=str(analysis.export.source) if analysis.export else None,
+            )
+        )
+    return results
+
+
+def key_policy_checks(
+    observations: Sequence[TlsObservation],
+    bundle: EvidenceBundle | None,
+    settings: AssessmentSettings,
+) -> list[CheckResult]:
+    """What a tool can check of the IGC-Santé key policy (docs/domain.md: private keys
+    neither duplicated nor installed on more than one device): the same key (or the same
+    certificate) on several of the provider's endpoints, and a key kept across a renewal
+    (two certificates of one key, one issued after the other). Public keys are compared
+    across the endpoints' certificates and the certificates filed in the bundle; an
+    endpoint whose certificate was not observed is listed as not verified."""
+    if "key_policy" not in settings.check_phases:
+        return []
+    requirements = settings.check_requirements.get("key_policy", ())
+    phases = settings.check_phases["key_policy"]
+
+    def result(name: str, outcome: CheckOutcome, message: str, source: str | None) -> CheckResult:
+        return CheckResult(
+            check="key_policy",
+            name=name,
+            outcome=outcome,
+            message=message,
+            requirements=requirements,
+            phases=phases,
+            severity="high",
+            source=source,
+        )
+
+    seen: list[tuple[str, CertificateInfo, bool]] = []  # (where, certificate, on an endpoint)
+    unverified: list[str] = []
+    for observation in observations:
+        where = f"{observation.label} ({observation.host}:{observation.port})"
+        leaf = observation.leaf
+        if leaf is None or leaf.public_key_sha256 is None:
+            unverified.append(where)
+            continue
+        seen.append((where, leaf, True))
+    if bundle is not None and bundle.usable:
+        for item, cert in bundle.certificates:
+            if cert.is_ca or cert.public_key_sha256 is None or not item.intact:
+                continue
+            seen.append((f"{item.path}", cert, False))
+
+    results: list[CheckResult] = []
+    by_key: dict[str, list[tuple[str, CertificateInfo, bool]]] = {}
+    for entry in seen:
+        assert entry[1].public_key_sha256 is not None
+        by_key.setdefault(entry[1].public_key_sha256, []).append(entry)
+    for key, entries in by_key.items():
+        short = key[:16]
+        endpoints = sorted({where for where, _, on_endpoint in entries if on_endpoint})
+        if len(endpoints) > 1:
+            same_cert = len({c.sha256_fingerprint for _, c, on in entries if on}) == 1
+            what = "le même certificat" if same_cert else "la même clé publique"
+            results.append(
+                result(
+                    f"clé {short} sur {len(endpoints)} points d'accès",
+                    CheckOutcome.FAIL,
+                    f"Politique de gestion des clés IGC-Santé : {what} (clé {short}…) est "
+                    f"installé(e) sur {len(endpoints)} points d'accès : {', '.join(endpoints)} ; "
+                    "une clé privée ne doit être ni dupliquée ni installée sur plus d'un "
+                    "équipement",
+                    endpoints[0],
+                )
+            )
+        certificates: dict[str, tuple[str, CertificateInfo]] = {}
+        for where, cert, _ in entries:
+            certificates.setdefault(cert.sha256_fingerprint, (where, cert))
+        if len(certificates) > 1:
+            ordered = sorted(certificates.values(), key=lambda wc: wc[1].not_before)
+            names = [
+                f"{c.common_name} n° {c.serial} ({where}, du {c.not_before.date().isoformat()} "
+                f"au {c.not_after.date().isoformat()})"
+                for where, c in ordered
+            ]
+            results.append(
+                result(
+                    f"clé {short} réutilisée ({len(ordered)} certificats)",
+                    CheckOutcome.FAIL,
+                    f"Politique de gestion des clés IGC-Santé : la même clé (clé {short}…) "
+                    f"porte {len(ordered)} certificats successifs : {' ; '.join(names)} ; "
+                    "la clé n'a pas été renouvelée avec le certificat",
+                    ordered[-1][0],
+                )
+            )
+    if unverified:
+        results.append(
+            result(
+                "clés non comparées",
+                CheckOutcome.INCOMPLETE,
+                "Politique de gestion des clés IGC-Santé : non vérifié pour "
+                + ", ".join(unverified)
+                + " (certificat non observé)",
+                unverified[0],
+            )
+        )
+    if seen and not any(r.outcome is CheckOutcome.FAIL for r in results):
+        results.append(
+            result(
+                f"{len(seen)} certificat(s) comparé(s)",
+                CheckOutcome.PASS,
+                f"Politique de gestion des clés IGC-Santé : aucune clé partagée entre points "
+                f"d'accès ni conservée au renouvellement ({len(by_key)} clé(s) distincte(s) "
+                f"pour {len(seen)} certificat(s) comparé(s))",
+                None,
             )
         )
     return results

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from auditlib import __version__
 from auditlib.audit.assess import (
+    DEADLINE_BASIS,
     Assessment,
     AssessmentSettings,
     AuditorVerdict,
@@ -35,10 +36,12 @@ from auditlib.audit.checks import (
     client_certificate_checks,
     dependency_checks,
     evidence_index,
+    key_policy_checks,
     pentest_checks,
     tls_checks,
     trace_checks,
 )
+from auditlib.audit.revocation import CrlSource, revocation_checks
 from auditlib.audit.verdicts import load_verdicts
 from auditlib.certs import CertificateInfo
 from auditlib.checkpoints.reader import ControlGrid, load_checkpoints
@@ -76,6 +79,7 @@ if TYPE_CHECKING:
 """The demo data of a source checkout; the defaults of a notebook run with no paths given."""
 UNVERIFIED_NOTE = "certificats classés sans ancre (ancre non vérifiée)"
 
+DEADLINE_COLUMN = f"échéance ({DEADLINE_BASIS})"
 STATUS_COLOURS = {
     ControlStatus.CONFORME: "#d8f0d8",
     ControlStatus.PARTIEL: "#fff1c2",
@@ -83,7 +87,7 @@ STATUS_COLOURS = {
     ControlStatus.NON_APPLICABLE: "#e8e8e8",
     ControlStatus.A_EVALUER: "#dde6f0",
     ControlStatus.ERREUR: "#f3d3f0",
-    ControlStatus.HORS_PERIMETRE: "#f4f4f4",
+    ControlStatus.HORS_PERIMETRE: "#efefef",
 }
 
 
@@ -107,6 +111,12 @@ class AuditSettings:
     trigger_reference: str | None = None
     language: str = "fr"
     scan_timeout: int = 5
+    crl_source: Path | None = None
+    """The auditor's CRL source (YAML, see `auditlib.audit.revocation`); None: revocation
+    is not verified (said in the report's problems)."""
+    mapping_path: Path | None = None
+    """Assessment profile mapping checks to requirements (`--mapping`); None: the packaged
+    `profiles/assessment.yaml`."""
 
     @classmethod
     def from_parameters(cls, **params: Any) -> AuditSettings:
@@ -129,6 +139,8 @@ class AuditSettings:
             auditor=params.get("auditor") or None,
             trigger_reference=params.get("trigger_reference") or None,
             language=str(params.get("language") or "fr"),
+            mapping_path=path(params.get("mapping_path")),
+            crl_source=path(params.get("crl_source")),
         )
 
 
@@ -154,6 +166,8 @@ class AuditRun:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     tool_version: str = __version__
     tls_profile_id: str = ""
+    assessment_settings: AssessmentSettings | None = None
+    """The mapping and remediation proposal the assessment used."""
     figures: dict[tuple[str, str], Figure] = field(default_factory=dict, repr=False, compare=False)
     """Charts drawn so far, by (name, language): see `auditlib.report.charts.chart`."""
 
@@ -198,18 +212,51 @@ class AuditRun:
     def nonconformities_table(self) -> pd.DataFrame:
         import pandas as pd
 
+        due = DEADLINE_COLUMN
         return pd.DataFrame(
             [
                 {
                     "contrôle": n.control_ref,
                     "statut": n.status.value,
                     "gravité": n.severity_label,
-                    "échéance": n.deadline.isoformat(),
+                    due: n.deadline.isoformat() if n.deadline else "-",
                     "motif": " ; ".join(n.reasons),
                 }
                 for n in self.assessment.nonconformities
             ],
-            columns=["contrôle", "statut", "gravité", "échéance", "motif"],
+            columns=["contrôle", "statut", "gravité", due, "motif"],
+        )
+
+    def outcome_table(self) -> pd.DataFrame:
+        """The outcome and the recommendation (the compte rendu's bottom line)."""
+        import pandas as pd
+
+        o = self.assessment.outcome
+        rows = [
+            ("Conclusion", o.value.value),
+            ("Recommandation (proposition de l'auditeur)", o.recommendation.value),
+            ("Motifs", o.grounds),
+            ("Réserves", " ; ".join(o.reservations) or "-"),
+            ("Constats hors grille", str(len(self.assessment.unmapped_findings))),
+        ]
+        return pd.DataFrame(rows, columns=["", "valeur"]).set_index("")
+
+    def unmapped_table(self) -> pd.DataFrame:
+        """Results that reached no control: hors grille, non applicable, hors périmètre."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "vérification": u.check.name,
+                    "résultat": u.check.outcome.value,
+                    "exigences": ", ".join(u.check.requirements) or "-",
+                    "classement": u.disposition,
+                    "constat": u.check.message,
+                }
+                for u in self.assessment.unplaced
+            ],
+            columns=["vérification", "résultat", "exigences", "classement", "constat"],
         )
 
     def conflicts_table(self) -> pd.DataFrame:
@@ -282,7 +329,7 @@ class AuditRun:
             except ValueError:
                 return ""
 
-        return frame.style.map(colour, subset=["status"]).hide(axis="index")
+        return html_escaped(frame.style.map(colour, subset=["status"]).hide(axis="index"))
 
     def tls_table(self) -> pd.DataFrame:
         import pandas as pd
@@ -312,6 +359,22 @@ class AuditRun:
         if self.bundle is None:
             return pd.DataFrame(columns=["item", "kind", "requirements", "sha256", "status"])
         return self.bundle.to_dataframe()
+
+
+def html_escaped(styler: Styler) -> Styler:
+    """A Styler that renders every cell and header as text (HTML-escaped).
+
+    Cells hold data from the audited party (bundle file names, workbook text) and from
+    auditors (comments): unescaped, `<img src=x onerror=...>` in a file name runs as
+    script in JupyterLab. A Styler does not escape by default (`styler.format.escape` is
+    None); a plain DataFrame's HTML repr does, so the table methods returning DataFrames
+    are safe as they are. Apply this to every Styler a notebook displays.
+    """
+    return (
+        styler.format(escape="html")
+        .format_index(escape="html", axis="index")
+        .format_index(escape="html", axis="columns")
+    )
 
 
 def audit_instant(day: dt.date) -> dt.datetime:
@@ -537,6 +600,29 @@ def cycle_certificate(
     return bundle.current_certificate if bundle is not None else None
 
 
+def _revocation(
+    settings: AuditSettings,
+    observations: list[TlsObservation],
+    bundle: EvidenceBundle,
+    assessment_settings: AssessmentSettings,
+    when: dt.datetime,
+    problems: list[str],
+) -> list[CheckResult]:
+    """Revocation of the endpoints' and the bundle's certificates, from the auditor's CRLs."""
+    certificates = [(o.label, o.leaf) for o in observations if o.leaf is not None]
+    if bundle.usable:
+        certificates += [(item.path, cert) for item, cert in bundle.certificates if item.intact]
+    if settings.crl_source is None:
+        if certificates and "revocation" in assessment_settings.check_phases:
+            problems.append(
+                "révocation des certificats non vérifiée : aucune source de CRL configurée "
+                "(AuditSettings.crl_source)"
+            )
+        return []
+    source = CrlSource.load(settings.crl_source, default_issuers=settings.ca_dir)
+    return revocation_checks(certificates, source, assessment_settings, when)
+
+
 def run_audit(settings: AuditSettings, *, pdf_verifier: PdfVerifier | None = None) -> AuditRun:
     """Load every input, run every automated check, and assess the provider.
 
@@ -571,7 +657,11 @@ def run_audit(settings: AuditSettings, *, pdf_verifier: PdfVerifier | None = Non
         if settings.verdicts_path is not None
         else []
     )
-    assessment_settings = AssessmentSettings.load()
+    assessment_settings = (
+        AssessmentSettings.load(settings.mapping_path)
+        if settings.mapping_path is not None
+        else AssessmentSettings.load()
+    )
     classifier = Classifier()
     if settings.ca_dir is not None:
         try:
@@ -580,6 +670,8 @@ def run_audit(settings: AuditSettings, *, pdf_verifier: PdfVerifier | None = Non
             problems.append(f"ancres de confiance inutilisables ({exc}) : {UNVERIFIED_NOTE}")
     checks = tls_checks(evaluations, assessment_settings)
     checks += client_certificate_checks(bundle, assessment_settings, when)
+    checks += key_policy_checks(observations, bundle, assessment_settings)
+    checks += _revocation(settings, observations, bundle, assessment_settings, when, problems)
     for analysis in traces:
         checks += trace_checks(analysis, assessment_settings)
     checks += dependency_checks(registry, provider, settings.audit_date, assessment_settings)
@@ -619,6 +711,8 @@ def run_audit(settings: AuditSettings, *, pdf_verifier: PdfVerifier | None = Non
         "bundle_manifest": fingerprint.manifest_sha256 if fingerprint else None,
         "scan_results": scans_sha,
         "verdicts": sha256_file(settings.verdicts_path) if settings.verdicts_path else None,
+        "mapping": sha256_file(settings.mapping_path) if settings.mapping_path else None,
+        "crl_source": sha256_file(settings.crl_source) if settings.crl_source else None,
     }
     return AuditRun(
         settings=settings,
@@ -636,4 +730,5 @@ def run_audit(settings: AuditSettings, *, pdf_verifier: PdfVerifier | None = Non
         input_hashes=hashes,
         problems=problems,
         tls_profile_id=profile.id,
+        assessment_settings=assessment_settings,
     )

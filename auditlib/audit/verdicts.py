@@ -21,12 +21,13 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from auditlib.audit.assess import AuditorVerdict, ControlStatus
 from auditlib.checkpoints.reader import ControlGrid
-from auditlib.errors import AuditlibError
+from auditlib.errors import AuditlibError, YamlInputError
 from auditlib.requirements import normalise_requirement_id
+from auditlib.yamlio import load_yaml_file
+
+VERDICTS_MAX_BYTES = 1024 * 1024
 
 SEVERITIES = ("critical", "high", "medium", "low")
 ENTRY_KEYS = {"control", "requirement", "status", "comment", "auditor", "date", "severity"}
@@ -41,18 +42,19 @@ def load_verdicts(
 ) -> list[AuditorVerdict]:
     """Read and validate a verdicts file against the grid; every problem is listed."""
     source = Path(path)
-    try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VerdictsError(f"{source}: no such file") from None
-    except UnicodeDecodeError:
-        raise VerdictsError(f"{source}: not a UTF-8 text file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise VerdictsError(f"{source}: not valid YAML{where}") from None
-    if raw is None:
+    if not source.is_file():
+        raise VerdictsError(f"{source}: no such file")
+    if source.stat().st_size == 0:
         return []
+    try:
+        raw = load_yaml_file(source, VERDICTS_MAX_BYTES)  # strict: no aliases, sizes bounded
+    except YamlInputError as exc:
+        detail = str(exc).removeprefix(f"{source}: ")
+        if "holds no data" in detail or "is empty" in detail:
+            return []
+        if "NUL bytes" in detail or "UTF-8" in detail:
+            raise VerdictsError(f"{source}: not a UTF-8 text file") from None
+        raise VerdictsError(f"{source}: not valid YAML: {detail}") from None
     if not isinstance(raw, dict):
         raise VerdictsError(f"{source}: expected a mapping with a 'verdicts' list at the top")
     if provider_id is not None and raw.get("provider") not in (None, provider_id):

@@ -11,13 +11,15 @@ drives it over a pipe, one JSON object per line:
   ``{"error": "..."}`` if the template cannot serve.
 
 When its stdin closes (the worker that owns it has gone), it stops every kernel it
-started and exits.
+started and exits. Each forked kernel also asks Linux for SIGKILL when the template dies
+(`die_with_parent`), and polls its parent as ipykernel does elsewhere.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import importlib
 import json
 import os
@@ -44,6 +46,30 @@ WARM_MODULES = (
     "auditlib.report.charts",
     "auditlib.report.writer",
 )
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int | None = None, signum: int = signal.SIGKILL) -> bool:
+    """Have Linux send `signum` to this process when its parent dies (`prctl(2)`,
+    `PR_SET_PDEATHSIG`); if the parent is already gone (`parent_pid` no longer the
+    parent), exit at once. Returns False where this is unavailable (not Linux).
+
+    Linux sends the signal when the *thread* that created this process exits: call it in
+    children started from a thread that lives as long as its process (the main thread).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before the request: we are an orphan already
+    return True
 
 
 def _send(out: IO[str], message: dict[str, Any]) -> None:
@@ -85,11 +111,13 @@ def _fork_kernel(request: dict[str, Any], closing: list[int]) -> int:
     if not isinstance(env, dict) or not isinstance(cwd, str | None):
         raise ValueError("a kernel request needs an env mapping and a cwd string or null")
     env = {str(k): str(v) for k, v in env.items()}
+    template = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     code = 1
     try:
+        die_with_parent(template)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)

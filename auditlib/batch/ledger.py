@@ -51,6 +51,8 @@ class RunStart(LedgerRecord):
     scan_results: str | None
     auditlib: str
     format: str = LEDGER_FORMAT
+    scheduler: str | None = None
+    """The Dask scheduler's address when the audits ran on a cluster."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class AuditStart(LedgerRecord):
     inputs: dict[str, str | None]
     """Digests of every input (registry entry, bundle, workbook, notebook...); None: absent."""
     parameters: dict[str, Any]
+    worker: str | None = None
+    """The Dask worker running the audit (`--scheduler`); absent for the local pool."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class AuditEnd(LedgerRecord):
     kept_in: str | None = None
     """Where a failed audit's partial outputs were kept."""
     note: str | None = None
+    worker: str | None = None
+    """The Dask worker that ran the audit (`--scheduler`); absent for the local pool."""
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from typing import Any
 from auditlib.audit.assess import AuditTrigger
 from auditlib.certs import CertificateInfo
 from auditlib.classify import ChainEnvironment, Classification, Classifier
-from auditlib.errors import PlanError
+from auditlib.errors import AuditlibError, PlanError
 from auditlib.evidence.bundle import load_bundle
-from auditlib.evidence.model import CertificateUse, EvidenceBundle, ItemKind
+from auditlib.evidence.model import CertificateUse, EvidenceBundle, ItemKind, ItemStatus
 from auditlib.registry import (
     Environment,
     Habilitation,
@@ -204,8 +204,10 @@ class PlannedAudit:
         ca_dir: str | Path | None = None,
         auditor: str | None = None,
         language: str = "fr",
+        previous_findings: str | Path | None = None,
     ) -> dict[str, str | None]:
-        """The audit notebook's papermill parameters (strings or None; never a secret)."""
+        """The audit notebook's papermill parameters (strings or None; never a secret).
+        `previous_findings`: the provider's previous audit record, compared with this one."""
 
         def text(value: str | Path | None) -> str | None:
             return None if value is None else str(Path(value).absolute())
@@ -221,6 +223,7 @@ class PlannedAudit:
             "verdicts_path": text(verdicts_path),
             "ca_dir": text(ca_dir),
             "output_dir": text(output_dir),
+            "previous_findings": text(previous_findings),
             "auditor": auditor,
             "language": language,
         }
@@ -300,6 +303,33 @@ class Plan:
     audits: list[PlannedAudit]
     out_of_scope: list[OutOfScope]
     findings: list[PlanFinding]
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """A provider the plan could not judge (bundle unusable or unreadable): the plan goes
+    on for the others; `plan` exits 2 and `batch` records the provider as failed."""
+
+    provider_id: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"provider_id": self.provider_id, "reason": self.reason}
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type, then its first line (shortened)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > 300:
+        text = text[:299] + "…"
+    if isinstance(exc, AuditlibError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _unusable_reason(bundle: EvidenceBundle) -> str:
+    reasons = [f.message for f in bundle.findings[1:3]] or [f.message for f in bundle.findings]
+    return f"evidence bundle {bundle.source} unusable: " + " ".join(reasons)[:300]
 
 
 # --------------------------------------------------------------------------- planning
@@ -520,6 +550,7 @@ def make_plan(
     lead: dt.timedelta = DEFAULT_LEAD,
     group_window: dt.timedelta = DEFAULT_GROUP_WINDOW,
     history: Path | None = None,
+    problems: list[PlanProblem] | None = None,
 ) -> Plan:
     """Every audit due by `as_of + within` (overdue ones included, overdue first), every
     certificate out of scope with its reason, and what the plan found wrong.
@@ -531,13 +562,22 @@ def make_plan(
     without anchors (IGC-Santé by policy OID and issuer name, "ancre non vérifiée").
     `history`: a folder of past audits; a habilitation with none since it was issued
     gets an `initial_entry` audit.
+    `problems`: when given, a provider whose bundle is unusable or cannot be read at all
+    is appended there (with the reason) and the plan goes on for the others; without it,
+    unusable bundles are passed over and any other failure raises `PlanError`.
     """
     if within < dt.timedelta(0):
         raise PlanError("the planning window cannot be negative")
     if lead < dt.timedelta(0) or group_window < dt.timedelta(0):
         raise PlanError("the lead time and the grouping window cannot be negative")
     day = _as_date(as_of)
-    horizon = day + within
+    try:
+        horizon = day + within
+    except OverflowError:
+        raise PlanError(
+            f"as of {day.isoformat()} plus {within.days} days is past the last date "
+            "Python can represent (9999-12-31)"
+        ) from None
     instant = dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
     known = list(checkpoints_known) if checkpoints_known is not None else None
     floor = Severity(min_severity)
@@ -563,140 +603,164 @@ def make_plan(
         )
 
     for provider in registry:
-        dependency_text: dict[str, tuple[str, ...]] = {}
-        for hab in provider.habilitations:
-            # a version 1 number is shared by every role of the provider: one entry each
-            issues = registry.dependency_issues(provider, hab, day)
-            noted = dependency_text.get(hab.number, ())
-            dependency_text[hab.number] = noted + tuple(
-                i.message for i in issues if i.message not in noted
-            )
-            findings.extend(
-                PlanFinding(provider.id, "dependency", i.message, habilitation=hab.number)
-                for i in issues
-            )
+        marks = (len(planned), len(out_of_scope), len(findings))
+        try:
+            dependency_text: dict[str, tuple[str, ...]] = {}
+            for hab in provider.habilitations:
+                # a version 1 number is shared by every role of the provider: one entry each
+                issues = registry.dependency_issues(provider, hab, day)
+                noted = dependency_text.get(hab.number, ())
+                dependency_text[hab.number] = noted + tuple(
+                    i.message for i in issues if i.message not in noted
+                )
+                findings.extend(
+                    PlanFinding(provider.id, "dependency", i.message, habilitation=hab.number)
+                    for i in issues
+                )
 
-        bundle = loaded.get(provider.id)
-        if bundle is None:
-            bundle = load_bundle(
-                provider.evidence_bundle,
-                known_requirements=known,
-                as_of=instant,
-                provider_id=provider.id,
-            )
-            loaded[provider.id] = bundle
-        kept, superseded = _merge(_leaf_certificates(provider, observations or (), bundle))
-        # a renewed certificate still valid ends its cycle: its expiry makes the audit due
-        # (seed: at least at each certificate expiry); an expired one is history.
-        kept += [m for m in superseded if m.cert.not_after >= instant]
-        superseded = [m for m in superseded if m.cert.not_after < instant]
-        for m in superseded:
-            out_of_scope.append(
-                OutOfScope(
-                    provider.id,
-                    m.cert.subject,
-                    m.cert.sha256_fingerprint.lower(),
-                    "remplacé par un certificat plus récent de même sujet, et expiré",
-                    tuple(m.sources),
+            bundle = loaded.get(provider.id)
+            if bundle is None:
+                bundle = load_bundle(
+                    provider.evidence_bundle,
+                    known_requirements=known,
+                    as_of=instant,
+                    provider_id=provider.id,
                 )
-            )
-        by_habilitation: dict[str, list[PlannedCertificate]] = {}
-        for m in kept:
-            c = classify.classify(m.cert)
-            fingerprint = m.cert.sha256_fingerprint.lower()
-            if not c.igc_sante:
-                out_of_scope.append(
-                    OutOfScope(provider.id, m.cert.subject, fingerprint, c.reason, tuple(m.sources))
-                )
-                continue
-            owner = attribute_habilitation(provider, c, m.habilitations)
-            if c.is_test and owner is not None and owner.environment is Environment.PRODUCTION:
-                message = (
-                    f"Certificat de la chaîne de TEST « {m.cert.subject} » "
-                    f"({', '.join(m.sources)}) utilisé pour l'habilitation de production "
-                    f"{owner.number}"
-                )
-                findings.append(
-                    PlanFinding(
-                        provider.id,
-                        "test_certificate_in_production",
-                        message,
-                        habilitation=owner.number,
-                        fingerprint=fingerprint,
-                    )
-                )
+                loaded[provider.id] = bundle
+            kept, superseded = _merge(_leaf_certificates(provider, observations or (), bundle))
+            # a renewed certificate still valid ends its cycle: its expiry makes the audit due
+            # (seed: at least at each certificate expiry); an expired one is history.
+            kept += [m for m in superseded if m.cert.not_after >= instant]
+            superseded = [m for m in superseded if m.cert.not_after < instant]
+            for m in superseded:
                 out_of_scope.append(
                     OutOfScope(
                         provider.id,
                         m.cert.subject,
-                        fingerprint,
-                        "chaîne de TEST sur une habilitation de production : pas un moyen "
-                        "d'authentification de production (constat du plan)",
+                        m.cert.sha256_fingerprint.lower(),
+                        "remplacé par un certificat plus récent de même sujet, et expiré",
                         tuple(m.sources),
                     )
                 )
-                continue
-            number = owner.number if owner is not None else ""
-            by_habilitation.setdefault(number, []).append(m.planned(c, number or None))
-        for number, certs in by_habilitation.items():
-            for group in _group(certs, group_window):
-                first = group[0]
-                due = first.not_after.astimezone(dt.UTC).date()
-                if due > horizon:
+            by_habilitation: dict[str, list[PlannedCertificate]] = {}
+            for m in kept:
+                c = classify.classify(m.cert)
+                fingerprint = m.cert.sha256_fingerprint.lower()
+                if not c.igc_sante:
+                    out_of_scope.append(
+                        OutOfScope(
+                            provider.id, m.cert.subject, fingerprint, c.reason, tuple(m.sources)
+                        )
+                    )
                     continue
-                audit(
-                    provider,
-                    AuditTrigger.CERTIFICATE_EXPIRY,
-                    due,
-                    certificate=first,
-                    certificates=tuple(group),
-                    habilitation=number or None,
-                    pentest_renewed=pentest_renewed(bundle, first.not_before, first.not_after),
-                    dependencies=dependency_text.get(number, ()),
-                )
+                owner = attribute_habilitation(provider, c, m.habilitations)
+                if c.is_test and owner is not None and owner.environment is Environment.PRODUCTION:
+                    message = (
+                        f"Certificat de la chaîne de TEST « {m.cert.subject} » "
+                        f"({', '.join(m.sources)}) utilisé pour l'habilitation de production "
+                        f"{owner.number}"
+                    )
+                    findings.append(
+                        PlanFinding(
+                            provider.id,
+                            "test_certificate_in_production",
+                            message,
+                            habilitation=owner.number,
+                            fingerprint=fingerprint,
+                        )
+                    )
+                    out_of_scope.append(
+                        OutOfScope(
+                            provider.id,
+                            m.cert.subject,
+                            fingerprint,
+                            "chaîne de TEST sur une habilitation de production : pas un moyen "
+                            "d'authentification de production (constat du plan)",
+                            tuple(m.sources),
+                        )
+                    )
+                    continue
+                number = owner.number if owner is not None else ""
+                by_habilitation.setdefault(number, []).append(m.planned(c, number or None))
+            for number, certs in by_habilitation.items():
+                for group in _group(certs, group_window):
+                    first = group[0]
+                    due = first.not_after.astimezone(dt.UTC).date()
+                    if due > horizon:
+                        continue
+                    audit(
+                        provider,
+                        AuditTrigger.CERTIFICATE_EXPIRY,
+                        due,
+                        certificate=first,
+                        certificates=tuple(group),
+                        habilitation=number or None,
+                        pentest_renewed=pentest_renewed(bundle, first.not_before, first.not_after),
+                        dependencies=dependency_text.get(number, ()),
+                    )
 
-        entered: set[str] = set()
-        for hab in provider.habilitations:
-            deps = dependency_text.get(hab.number, ())
-            status = hab.status_on(day)
-            audited = past is not None and any(
-                hab.issued is None or d >= hab.issued for d in past.get(provider.id, [])
-            )
-            if hab.number not in entered and (
-                status is HabilitationStatus.CANDIDATE or (past is not None and not audited)
-            ):
-                entered.add(hab.number)
-                audit(
-                    provider,
-                    AuditTrigger.INITIAL_ENTRY,
-                    day,
-                    habilitation=hab.number,
-                    dependencies=deps,
+            entered: set[str] = set()
+            for hab in provider.habilitations:
+                deps = dependency_text.get(hab.number, ())
+                status = hab.status_on(day)
+                audited = past is not None and any(
+                    hab.issued is None or d >= hab.issued for d in past.get(provider.id, [])
                 )
-            if (
-                hab.status is HabilitationStatus.ACTIVE
-                and hab.expires is not None
-                and hab.expires <= horizon
-            ):
-                audit(
-                    provider,
-                    AuditTrigger.HABILITATION_EXPIRY,
-                    hab.expires,
-                    habilitation=hab.number,
-                    dependencies=deps,
+                if hab.number not in entered and (
+                    status is HabilitationStatus.CANDIDATE or (past is not None and not audited)
+                ):
+                    entered.add(hab.number)
+                    audit(
+                        provider,
+                        AuditTrigger.INITIAL_ENTRY,
+                        day,
+                        habilitation=hab.number,
+                        dependencies=deps,
+                    )
+                if (
+                    hab.status is HabilitationStatus.ACTIVE
+                    and hab.expires is not None
+                    and hab.expires <= horizon
+                ):
+                    audit(
+                        provider,
+                        AuditTrigger.HABILITATION_EXPIRY,
+                        hab.expires,
+                        habilitation=hab.number,
+                        dependencies=deps,
+                    )
+                if (
+                    hab.commitments_renewal is not None
+                    and hab.commitments_renewal <= horizon
+                    and status is not HabilitationStatus.EXPIRED
+                ):
+                    audit(
+                        provider,
+                        AuditTrigger.RENEWAL,
+                        hab.commitments_renewal,
+                        habilitation=hab.number,
+                        dependencies=deps,
+                    )
+        except Exception as exc:  # one provider's hostile input must not stop the plan
+            if problems is None:
+                raise PlanError(
+                    f"provider {provider.id!r}: cannot plan: {describe_exception(exc)}"
+                ) from exc
+            del planned[marks[0] :], out_of_scope[marks[1] :], findings[marks[2] :]
+            problems.append(PlanProblem(provider.id, describe_exception(exc)))
+            continue
+        if problems is not None and not bundle.usable:
+            problems.append(PlanProblem(provider.id, _unusable_reason(bundle)))
+        elif problems is not None:
+            problems += [
+                PlanProblem(
+                    provider.id,
+                    f"certificate {item.path} in the evidence bundle is {item.status.value}: "
+                    "its expiry is unknown",
                 )
-            if (
-                hab.commitments_renewal is not None
-                and hab.commitments_renewal <= horizon
-                and status is not HabilitationStatus.EXPIRED
-            ):
-                audit(
-                    provider,
-                    AuditTrigger.RENEWAL,
-                    hab.commitments_renewal,
-                    habilitation=hab.number,
-                    dependencies=deps,
-                )
+                for item in bundle.items
+                if item.kind is ItemKind.CERTIFICATE and item.status is not ItemStatus.OK
+            ]
 
     for event in events or ():
         if not event.severity.at_least(floor):
@@ -707,7 +771,12 @@ def make_plan(
                 f"supervision event of {event.date.isoformat()} ({event.event!r}) names "
                 f"provider {event.provider!r}, which is not in the registry {registry.path}"
             )
-        due = event.date + event_delay
+        try:
+            due = event.date + event_delay
+        except OverflowError:
+            raise PlanError(
+                f"supervision event of {event.date.isoformat()}: date too far"
+            ) from None
         if due > horizon:
             continue
         audit(

@@ -42,6 +42,8 @@ from typing import IO, Any
 from auditlib import __version__
 from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import _error_observation, scan_live, scan_spec
+from auditlib.batch.cluster import ClusterSpec, execute_on_cluster
+from auditlib.batch.kernel_template import die_with_parent
 from auditlib.batch.kernels import WarmKernelManager
 from auditlib.batch.ledger import (
     AuditEnd,
@@ -57,10 +59,17 @@ from auditlib.batch.ledger import (
     provider_observations,
     read_ledger,
 )
-from auditlib.batch.plan import PlannedAudit
+from auditlib.batch.plan import PlannedAudit, PlanProblem, describe_exception
 from auditlib.errors import BatchError, TlsScanError
-from auditlib.files import sha256_bytes, sha256_file
+from auditlib.files import (
+    check_output_dir,
+    check_output_file,
+    redact,
+    sha256_bytes,
+    sha256_file,
+)
 from auditlib.registry import Provider, Registry, load_registry, provider_digest
+from auditlib.report.changes import find_previous
 from auditlib.resources import audit_notebook
 from auditlib.sign import load_signer, sign_pdf
 from auditlib.tls.scan import (
@@ -123,6 +132,8 @@ class BatchSettings:
     """Redo every audit, even those the ledger shows up to date."""
     signing: Any = None
     """`auditlib.sign.SigningSettings`: sign each report.pdf into report.signed.pdf."""
+    cluster: ClusterSpec | None = None
+    """Run the notebooks on this Dask cluster instead of the local worker pool."""
     kernel_name: str = "python3"
     warm_kernels: bool = True
     """Fork each notebook's kernel from a template with the imports done (`auditlib.batch.kernels`);
@@ -329,11 +340,18 @@ class _TaskResult:
     attempts: int
     seconds: float
     failure: NotebookFailure | None = None
+    worker: str | None = None
+    """The Dask worker that ran it (set on the client); None for the local pool."""
 
 
-def _worker_init(log_path: str | None = None) -> None:
+def _worker_init(log_path: str | None = None, batch_pid: int | None = None) -> None:
     # Ctrl-C is the main process's business: it stops the batch and the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # kill -9 of the batch must not leave workers behind (they would keep running their
+    # notebook, their kernel template and kernels, and the resource tracker): Linux kills
+    # the worker when the batch dies; its template sees its stdin close and stops its
+    # kernels; the resource tracker sees its pipe close and exits.
+    die_with_parent(batch_pid)
     if log_path is not None:
         # Kernels inherit the worker's stdout/stderr: their chatter goes to the log,
         # not into the progress display. Errors are reported structurally anyway.
@@ -498,6 +516,9 @@ def check_settings(settings: BatchSettings) -> None:
     """Refuse settings that cannot work, before any scan or notebook (`BatchError`)."""
     if settings.workers is not None and settings.workers < 1:
         raise BatchError("--workers must be at least 1")
+    check_output_dir(settings.output_dir)
+    for name in (LOCK_NAME, LEDGER_NAME):  # appended to: never a link, FIFO or device
+        check_output_file(Path(settings.output_dir) / name)
     for what, folder in (("--ca-dir", settings.ca_dir), ("--verdicts-dir", settings.verdicts_dir)):
         if folder is not None and not Path(folder).is_dir():
             raise BatchError(f"{what} {folder}: no such folder")
@@ -524,9 +545,17 @@ def _parameters(
         ca_dir=settings.ca_dir.resolve() if settings.ca_dir else None,
         auditor=settings.auditor,
         language=settings.language,
+        previous_findings=_previous_findings(settings, job),
     )
     params["trigger_reference"] = job.reference
     return params
+
+
+def _previous_findings(settings: BatchSettings, job: BatchJob) -> Path | None:
+    """The provider's latest audit before this one in the batch folder (its findings.json),
+    compared with by the notebook (`changes_since_previous`)."""
+    found = find_previous(Path(settings.output_dir).resolve(), job.provider_id, job.audit_date)
+    return found.path if found else None
 
 
 def _input_hashes(
@@ -605,7 +634,9 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
             signed = True
         except Exception as exc:
             failure = NotebookFailure(
-                "SignError", f"{type(exc).__name__}: {exc}", notebook=workdir / EXECUTED_NOTEBOOK
+                "SignError",
+                redact(f"{type(exc).__name__}: {exc}"),
+                notebook=workdir / EXECUTED_NOTEBOOK,
             )
     if failure is not None:
         kept = run.output_dir / FAILED_DIR / job.folder
@@ -623,6 +654,7 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
                 inputs=run.hashes[job.folder],
                 error=failure.to_dict(),
                 kept_in=str(kept),
+                worker=result.worker,
             )
         )
         run.progress.update(job.folder, AuditStatus.FAILED)
@@ -642,12 +674,45 @@ def _finalize(run: _Run, job: BatchJob, result: _TaskResult, workdir: Path) -> A
             inputs=run.hashes[job.folder],
             outputs=outputs,
             signed=signed,
+            worker=result.worker,
         )
     )
     run.progress.update(job.folder, AuditStatus.DONE)
     return AuditOutcome(
         job, AuditStatus.DONE, target, outputs, None, result.attempts, result.seconds, signed
     )
+
+
+def _failed_before_start(run: _Run, job: BatchJob, error_name: str, reason: str) -> AuditOutcome:
+    """An audit that cannot even start (its inputs are unreadable): failed, with the reason."""
+    failure = NotebookFailure(error_name, reason)
+    run.ledger.write(
+        AuditEnd(
+            run=run.run_id,
+            audit=job.folder,
+            status=AuditStatus.FAILED.value,
+            inputs=run.hashes.get(job.folder, {}),
+            error=failure.to_dict(),
+            note="not started: its inputs could not be read",
+        )
+    )
+    run.progress.update(job.folder, AuditStatus.FAILED)
+    return AuditOutcome(job, AuditStatus.FAILED, None, {}, failure)
+
+
+def _unplanned(run: _Run, problem: PlanProblem) -> AuditOutcome:
+    """A provider the plan could not judge, recorded as a failed audit with the reason."""
+    day = dt.datetime.now(dt.UTC).date()
+    job = BatchJob(
+        folder=f"{problem.provider_id}_unplanned",
+        provider_id=problem.provider_id,
+        trigger=AuditTrigger.CERTIFICATE_EXPIRY,
+        audit_date=day,
+        due_date=day,
+        reference=f"plan: {problem.reason}",
+        audits=(),
+    )
+    return _failed_before_start(run, job, "PlanError", problem.reason)
 
 
 def _sign_existing(run: _Run, job: BatchJob, previous: dict[str, Any]) -> AuditOutcome:
@@ -709,11 +774,14 @@ def run_batch(
     *,
     progress: IO[str] | None = None,
     observations: Sequence[TlsObservation] | None = None,
+    problems: Sequence[PlanProblem] = (),
 ) -> BatchResult:
     """Produce every due audit's report; see the module docstring for the guarantees.
 
     `progress`: stream for the progress display (the CLI passes stderr; None: silent).
     `observations`: already made scans to use instead of scanning (the demo, tests).
+    `problems`: providers the plan could not judge (`plan_audits(problems=...)`): each is
+    recorded as a failed audit `<provider>_unplanned` with the reason; the others run.
     """
     started = time.monotonic()
     check_settings(settings)
@@ -755,29 +823,42 @@ def run_batch(
             "auditlib": __version__,
         }
         bundle_cache: dict[str, str | None] = {}
-        hashes = {
-            j.folder: _input_hashes(j, settings, registry, observations, common, bundle_cache)
-            for j in jobs
-        }
+        hashes: dict[str, dict[str, str | None]] = {}
+        unusable: dict[str, str] = {}  # job folder -> why its inputs cannot even be hashed
+        for j in jobs:
+            try:
+                hashes[j.folder] = _input_hashes(
+                    j, settings, registry, observations, common, bundle_cache
+                )
+            except Exception as exc:  # one provider's hostile bundle must not stop the rest
+                hashes[j.folder] = {}
+                unusable[j.folder] = describe_exception(exc)
         ledger_path = output_dir / LEDGER_NAME
         previous = last_success(read_ledger(ledger_path))
-        display = Progress(len(jobs), progress)
+        display = Progress(len(jobs) + len(problems), progress)
         with Ledger(ledger_path) as ledger:
             run = _Run(settings, output_dir, ledger, run_id, signer, display, hashes)
             ledger.write(
                 RunStart(
                     run=run_id,
-                    audits=len(jobs),
+                    audits=len(jobs) + len(problems),
                     workers=settings.workers or os.cpu_count() or 1,
                     force=settings.force,
                     kernels="warm" if settings.warm_kernels else "cold",
                     scan_results=str(scans_path) if scans_path else None,
                     auditlib=__version__,
+                    scheduler=settings.cluster.address if settings.cluster else None,
                 )
             )
             outcomes: dict[str, AuditOutcome] = {}
             todo: list[BatchJob] = []
+            unplanned = [_unplanned(run, problem) for problem in problems]
             for job in jobs:
+                if job.folder in unusable:
+                    outcomes[job.folder] = _failed_before_start(
+                        run, job, "InputError", unusable[job.folder]
+                    )
+                    continue
                 prior = previous.get(job.folder)
                 fresh = (
                     not settings.force
@@ -810,7 +891,7 @@ def run_batch(
             except BaseException as exc:
                 ledger.write(RunEnd(run=run_id, status="interrupted", error=repr(exc)))
                 raise
-            ordered = tuple(outcomes[j.folder] for j in jobs)
+            ordered = tuple(outcomes[j.folder] for j in jobs) + tuple(unplanned)
             result = BatchResult(
                 run_id=run_id,
                 output_dir=output_dir,
@@ -842,6 +923,9 @@ def _execute_all(
     settings = run.settings
     workers = max(1, min(settings.workers or os.cpu_count() or 1, len(todo)))
     cwd = None  # every parameter is an absolute path: the kernel's folder does not matter
+    if settings.cluster is not None:
+        _execute_on_cluster(run, settings.cluster, todo, scans_path, outcomes)
+        return
     pending = list(todo)
     log = str(run.output_dir / LOGS_DIR / f"workers-{run.run_id}.log")
     (run.output_dir / LOGS_DIR).mkdir(exist_ok=True)
@@ -850,35 +934,8 @@ def _execute_all(
     try:
 
         def submit(job: BatchJob) -> None:
-            workdir = Path(
-                tempfile.mkdtemp(prefix=f"{job.folder}.", dir=run.output_dir / PARTIAL_DIR)
-            )
-            workdir.chmod(0o755)  # mkdtemp's 0700 would follow the folder into place
-            task = _Task(
-                folder=job.folder,
-                notebook=settings.notebook_path.resolve(),
-                workdir=workdir,
-                # the notebook writes into its private folder, renamed into place when complete
-                parameters=_parameters(job, settings, workdir, scans_path),
-                kernel_name=settings.kernel_name,
-                cwd=cwd,
-                retries=settings.kernel_start_retries,
-                execution_timeout=settings.execution_timeout,
-                warm_kernels=settings.warm_kernels,
-            )
-            run.ledger.write(
-                AuditStart(
-                    run=run.run_id,
-                    audit=job.folder,
-                    provider_id=job.provider_id,
-                    trigger=job.trigger.value,
-                    audit_date=job.audit_date.isoformat(),
-                    due_date=job.due_date.isoformat(),
-                    reference=job.reference,
-                    inputs=run.hashes[job.folder],
-                    parameters=task.parameters,
-                )
-            )
+            task, workdir = _new_task(run, job, scans_path, cwd)
+            _record_start(run, job, task)
             in_flight[pool.submit(_execute, task)] = (job, workdir)
 
         while pending and len(in_flight) < workers:
@@ -911,13 +968,88 @@ def _execute_all(
     pool.shutdown(wait=True)
 
 
+def _new_task(
+    run: _Run, job: BatchJob, scans_path: Path | None, cwd: str | None
+) -> tuple[_Task, Path]:
+    """The task for one audit, and its private folder (renamed into place when complete)."""
+    settings = run.settings
+    workdir = Path(tempfile.mkdtemp(prefix=f"{job.folder}.", dir=run.output_dir / PARTIAL_DIR))
+    workdir.chmod(0o755)  # mkdtemp's 0700 would follow the folder into place
+    task = _Task(
+        folder=job.folder,
+        notebook=settings.notebook_path.resolve(),
+        workdir=workdir,
+        parameters=_parameters(job, settings, workdir, scans_path),
+        kernel_name=settings.kernel_name,
+        cwd=cwd,
+        retries=settings.kernel_start_retries,
+        execution_timeout=settings.execution_timeout,
+        warm_kernels=settings.warm_kernels,
+    )
+    return task, workdir
+
+
+def _record_start(run: _Run, job: BatchJob, task: _Task, worker: str | None = None) -> None:
+    run.ledger.write(
+        AuditStart(
+            run=run.run_id,
+            audit=job.folder,
+            provider_id=job.provider_id,
+            trigger=job.trigger.value,
+            audit_date=job.audit_date.isoformat(),
+            due_date=job.due_date.isoformat(),
+            reference=job.reference,
+            inputs=run.hashes[job.folder],
+            parameters=task.parameters,
+            worker=worker,
+        )
+    )
+
+
+def _execute_on_cluster(
+    run: _Run,
+    spec: ClusterSpec,
+    todo: list[BatchJob],
+    scans_path: Path | None,
+    outcomes: dict[str, AuditOutcome],
+) -> None:
+    """The same tasks on a Dask cluster: one task per audit; the client keeps the ledger,
+    moves folders into place and signs (`auditlib.batch.cluster`)."""
+    tasks = []
+    for job in todo:
+        task, workdir = _new_task(run, job, scans_path, None)
+        tasks.append((f"auditlib-{run.run_id}-{job.folder}", task, (job, task, workdir)))
+
+    def on_start(payload: tuple[BatchJob, _Task, Path], worker: str) -> None:
+        job, task, _ = payload
+        _record_start(run, job, task, worker)
+
+    def on_done(
+        payload: tuple[BatchJob, _Task, Path],
+        result: _TaskResult | None,
+        worker: str | None,
+        error: BaseException | None,
+    ) -> None:
+        job, _, workdir = payload
+        if result is None:
+            reason = f"{type(error).__name__}: {error}" if error else "no result"
+            result = _TaskResult(
+                job.folder, False, 1, 0.0, NotebookFailure("DaskTaskError", reason)
+            )
+        outcomes[job.folder] = _finalize(
+            run, job, dataclasses.replace(result, worker=worker), workdir
+        )
+
+    execute_on_cluster(spec, tasks, _execute, on_start, on_done)
+
+
 def _new_pool(workers: int, log: str) -> cf.ProcessPoolExecutor:
     # spawn, not fork: the main process runs threads (sslyze, hashing) before this
     return cf.ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_init,
-        initargs=(log,),
+        initargs=(log, os.getpid()),
     )
 
 

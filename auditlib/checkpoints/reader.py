@@ -5,6 +5,13 @@ Columns are found by their header text through a layout profile (YAML under
 The workbook is read in openpyxl's read-only mode (about twice as fast): merged cells
 then read as blanks, which is why requirement-level values are filled down until the
 next requirement id.
+
+Formulas are data too, never trusted: a formula in a text column is read as its text
+(`=HYPERLINK(...)`, not its result) with a warning naming the cell; in a key column
+(requirement id, applicability, level) its cached value is used with a warning, and a
+formula without a cached value is an error naming the cell (read as a blank, it would
+silently merge one requirement's controls into the one above). The formula text needs a
+second, formula-preserving read of the sheet, done only when its XML holds a formula.
 """
 
 from __future__ import annotations
@@ -21,14 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 
-from auditlib.errors import ChecklistError
-from auditlib.files import atomic_target, sha256_file, write_atomic
+from auditlib.errors import ChecklistError, YamlInputError
+from auditlib.files import atomic_target, describe_missing, sha256_file, write_atomic
 from auditlib.requirements import Actor, fold, normalise_requirement_id, requirement_sort_key
 from auditlib.resources import profile_path
+from auditlib.xlsxcells import set_text
+from auditlib.yamlio import load_yaml_file
 
 PROFILE_DIR = profile_path("assessment.yaml").parent
 DEFAULT_PROFILE = "checkpoints-ans-v0.1"
@@ -126,7 +135,7 @@ class LayoutProfile:
         if path.suffix not in (".yaml", ".yml"):
             path = PROFILE_DIR / f"{name_or_path}.yaml"
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = load_yaml_file(path)
             fields_raw = raw["fields"]
             return cls(
                 name=str(raw["name"]),
@@ -145,8 +154,9 @@ class LayoutProfile:
                 no_values=frozenset(fold(str(v)) for v in raw["no_values"]),
                 level_pattern=re.compile(raw["level_pattern"], re.IGNORECASE),
             )
-        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-            raise ChecklistError(f"layout profile {path} cannot be used: {exc}") from exc
+        except (OSError, YamlInputError, KeyError, TypeError, ValueError, re.error) as exc:
+            what = f"bad regular expression: {exc}" if isinstance(exc, re.error) else str(exc)
+            raise ChecklistError(f"layout profile {path} cannot be used: {what}") from exc
 
 
 def _folded(values: Iterable[Any]) -> tuple[str, ...]:
@@ -393,12 +403,37 @@ class ControlGrid:
         if kind == "xlsx":
             tmp, final = atomic_target(target)
             try:
-                self.to_dataframe().to_excel(tmp, index=False, sheet_name="Contrôles")
+                self._write_xlsx(tmp)
                 tmp.replace(final)
             finally:
                 tmp.unlink(missing_ok=True)
             return final
         raise ChecklistError(f"unknown export format {kind!r} for {target} (csv, json or xlsx)")
+
+    def _write_xlsx(self, path: Path) -> None:
+        """One sheet `Contrôles`: a header row, then one row per control. Every value is
+        written by `set_text` (workbook text is data: a string cell, never a formula)."""
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("Contrôles")
+        frame = self.to_dataframe()
+
+        def row(values: Iterable[Any]) -> list[WriteOnlyCell]:
+            return [set_text(WriteOnlyCell(sheet), _plain(v)) for v in values]
+
+        sheet.append(row(frame.columns))
+        for values in frame.itertuples(index=False, name=None):
+            sheet.append(row(values))
+        workbook.save(path)
+
+
+def _plain(value: Any) -> Any:
+    """A DataFrame value as a Python value for a cell (NaN/None blank, numpy scalars unboxed)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    item = getattr(value, "item", None)
+    return item() if callable(item) and not isinstance(value, str) else value
 
 
 def _parse_phase(value: Phase | str) -> Phase:
@@ -416,11 +451,49 @@ def _parse_phase(value: Phase | str) -> Phase:
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
+XLSX_MAX_MEMBERS = 10_000
+XLSX_MAX_MEMBER_BYTES = 256 * 1024 * 1024
+XLSX_MAX_TOTAL_BYTES = 512 * 1024 * 1024
+XLSX_MAX_RATIO = 300.0
+"""Largest uncompressed/compressed ratio of one part, once it is over `XLSX_RATIO_FLOOR`
+(real sheets compress 5-50 times; a deflate bomb about 1,000 times)."""
+XLSX_RATIO_FLOOR = 1024 * 1024
+
+
+def check_xlsx_archive(path: Path, archive: zipfile.ZipFile) -> None:
+    """Refuse a zip bomb before openpyxl decompresses anything (a 3 MB xlsx took 3.3 GB):
+    member count, declared uncompressed sizes (zipfile enforces them while reading) and
+    compression ratios. Raises `ChecklistError` naming the part."""
+    infos = archive.infolist()
+    if len(infos) > XLSX_MAX_MEMBERS:
+        raise ChecklistError(
+            f"{path}: refused, {len(infos)} parts in the workbook zip (maximum {XLSX_MAX_MEMBERS})"
+        )
+    total = 0
+    for info in infos:
+        if info.file_size > XLSX_MAX_MEMBER_BYTES:
+            raise ChecklistError(
+                f"{path}: refused, part {info.filename} uncompresses to {info.file_size} bytes "
+                f"(maximum {XLSX_MAX_MEMBER_BYTES})"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size >= XLSX_RATIO_FLOOR and ratio > XLSX_MAX_RATIO:
+            raise ChecklistError(
+                f"{path}: refused, part {info.filename} is compressed {ratio:.0f}:1 "
+                f"(maximum {XLSX_MAX_RATIO:.0f}:1): a decompression bomb"
+            )
+        total += info.file_size
+    if total > XLSX_MAX_TOTAL_BYTES:
+        raise ChecklistError(
+            f"{path}: refused, the workbook uncompresses to {total} bytes "
+            f"(maximum {XLSX_MAX_TOTAL_BYTES})"
+        )
+
 
 def _open_workbook(path: Path) -> Any:
     """Open an xlsx read-only, turning every way it can be unusable into one sentence."""
     if not path.exists():
-        raise ChecklistError(f"{path}: no such file")
+        raise ChecklistError(describe_missing(path))
     if path.is_dir():
         raise ChecklistError(f"{path}: is a folder, not an .xlsx workbook")
     try:
@@ -442,6 +515,7 @@ def _open_workbook(path: Path) -> Any:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
+            check_xlsx_archive(path, archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ChecklistError(f"{path}: the workbook is corrupted ({exc})") from exc
     if "xl/workbook.xml" not in names:
@@ -489,7 +563,8 @@ def load_checkpoints(
             layout = _find_layout(rows, name, layout_profile, reasons)
             if layout is None:
                 continue
-            grid = _parse_rows(rows, name, layout, layout_profile, source)
+            formulas = _formula_cells(workbook, source, name)
+            grid = _parse_rows(rows, name, layout, layout_profile, source, formulas)
             return grid
         if sheet is not None:
             raise ChecklistError(f"{source}: sheet {sheet!r} cannot be used", reasons)
@@ -498,6 +573,149 @@ def load_checkpoints(
         )
     finally:
         workbook.close()
+
+
+_NS = rb"(?:[A-Za-z_][\w.-]*:)?"
+_FORMULA_TAG = re.compile(rb"<" + _NS + rb"f([\s/>])")
+_SHEET_DATA = re.compile(rb"<" + _NS + rb"sheetData[\s>]")
+_SHEET_DATA_END = re.compile(rb"</" + _NS + rb"sheetData>")
+_CELL_BEFORE = re.compile(rb"<" + _NS + rb"c\s([^<>]*)>\s*$")
+_CELL_REF = re.compile(rb'(?:^|\s)r\s*=\s*"([A-Z]{1,3})([1-9][0-9]{0,6})"')
+_F_ATTR = re.compile(rb'(?:^|\s)(t|si|ref)\s*=\s*"([^"]*)"')
+_F_END = re.compile(rb"</" + _NS + rb"f>")
+
+
+def _formula_cells(workbook: Any, source: Path, sheet: str) -> dict[tuple[int, int], str]:
+    """The formulas of a sheet, by 0-based (row, column): their text, `=` included.
+
+    The first read (read-only, cached values) cannot tell a formula from a value, so
+    the formulas come from the sheet's XML: a search for formula elements, which finds
+    none in most workbooks (the cost is one decompression and one regex scan). Should
+    the XML be laid out in a way this scan does not know (no cell reference, another
+    openpyxl's internals), the sheet is read again by openpyxl with formulas kept:
+    slower, never blind.
+    """
+    part = getattr(workbook[sheet], "_worksheet_path", None)
+    archive = getattr(workbook, "_archive", None)
+    if part is not None and archive is not None:
+        try:
+            found = _formulas_in_xml(archive.read(part))
+        except (KeyError, OSError, zipfile.BadZipFile):
+            found = None
+        if found is not None:
+            return found
+    return _formulas_by_openpyxl(source, sheet)
+
+
+def _formulas_in_xml(xml: bytes) -> dict[tuple[int, int], str] | None:
+    """Formula cells of a worksheet part, or None when the layout is not the usual one."""
+    from html import unescape
+
+    from openpyxl.formula.translate import Translator
+    from openpyxl.utils import column_index_from_string
+
+    begin = _SHEET_DATA.search(xml)
+    if begin is None:
+        return {}
+    end = _SHEET_DATA_END.search(xml, begin.end())
+    region = xml[begin.end() : end.start() if end else len(xml)]
+    formulas: dict[tuple[int, int], str] = {}
+    shared: dict[str, tuple[str, str]] = {}
+    pending: list[tuple[tuple[int, int], str, str]] = []
+    for match in _FORMULA_TAG.finditer(region):
+        cell = _CELL_BEFORE.search(region, max(0, match.start() - 1024), match.start())
+        ref = _CELL_REF.search(cell.group(1)) if cell else None
+        if ref is None:
+            return None  # a cell without `r`, or an <f> outside a cell: let openpyxl read it
+        coordinate = ref.group(1).decode() + ref.group(2).decode()
+        key = (int(ref.group(2)) - 1, column_index_from_string(ref.group(1).decode()) - 1)
+        tag_end = region.find(b">", match.start())
+        attrs = dict(
+            (k.decode(), v.decode()) for k, v in _F_ATTR.findall(region[match.end() - 1 : tag_end])
+        )
+        if region[tag_end - 1 : tag_end] == b"/":
+            text = ""
+        else:
+            closing = _F_END.search(region, tag_end)
+            if closing is None:
+                return None
+            text = unescape(region[tag_end + 1 : closing.start()].decode("utf-8", "replace"))
+        if attrs.get("t") == "shared" and "si" in attrs:
+            if text:
+                shared[attrs["si"]] = ("=" + text, coordinate)
+            else:
+                pending.append((key, attrs["si"], coordinate))
+                continue
+        formulas[key] = "=" + text
+    for key, si, coordinate in pending:
+        master = shared.get(si)
+        if master is None:
+            return None
+        try:
+            formulas[key] = Translator(master[0], origin=master[1]).translate_formula(coordinate)
+        except Exception:
+            formulas[key] = master[0]
+    return formulas
+
+
+def _formulas_by_openpyxl(source: Path, sheet: str) -> dict[tuple[int, int], str]:
+    formulas: dict[tuple[int, int], str] = {}
+    try:
+        again = load_workbook(source, read_only=True, data_only=False, keep_links=False)
+    except Exception as exc:  # opened a moment ago: damaged in between
+        raise ChecklistError(f"{source}: cannot read its formulas ({exc})") from exc
+    try:
+        for row in again[sheet].iter_rows():
+            for cell in row:
+                if getattr(cell, "data_type", None) == "f":
+                    value = cell.value
+                    text = str(getattr(value, "text", value) or "")
+                    formulas[(cell.row - 1, cell.column - 1)] = (
+                        text if text.startswith("=") else f"={text}"
+                    )
+    finally:
+        again.close()
+    return formulas
+
+
+def _apply_formulas(
+    rows: list[tuple[Any, ...]],
+    formulas: dict[tuple[int, int], str],
+    layout: ColumnLayout,
+    problems: _Problems,
+) -> list[tuple[Any, ...]]:
+    """Rows where each formula cell holds its text (text columns) or its cached value
+    (key columns: requirement id, applicability, level), with a warning or an error."""
+    if not formulas:
+        return rows
+    key_columns = {layout.fields["requirement_id"]: "requirement id"}
+    key_columns.update({col: f"applicability ({a.value})" for a, col in layout.actors.items()})
+    for phase, cols in layout.phases.items():
+        if "level" in cols:
+            key_columns[cols["level"]] = f"level ({phase.value})"
+    patched = list(rows)
+    for (r, c), formula in sorted(formulas.items()):
+        if r < layout.data_row or r >= len(rows):
+            continue  # header and title rows: their cached text is only matched
+        where = problems.at(r + 1, c)
+        row = list(patched[r]) + [None] * max(0, c + 1 - len(patched[r]))
+        cached = row[c]
+        if c in key_columns:
+            if cached is None or not str(cached).strip():
+                problems.errors.append(
+                    f"{where}: the {key_columns[c]} is a formula ({formula}) without a "
+                    "cached value: type the value, or open and save the workbook in Excel"
+                )
+            else:
+                problems.warnings.append(
+                    f"{where}: the {key_columns[c]} is a formula ({formula}); its cached "
+                    f"value {_clean(cached)!r} is used"
+                )
+            continue
+        problems.warnings.append(f"{where}: formula read as its text: {formula}")
+        row[c] = formula
+        patched[r] = tuple(row)
+    return patched
 
 
 def _find_layout(
@@ -641,8 +859,10 @@ def _parse_rows(
     layout: ColumnLayout,
     profile: LayoutProfile,
     source: Path,
+    formulas: dict[tuple[int, int], str] | None = None,
 ) -> ControlGrid:
     problems = _Problems(sheet)
+    rows = _apply_formulas(rows, formulas or {}, layout, problems)
     for col, header in layout.extra.items():
         problems.warnings.append(
             f"{problems.at(layout.header_row + 1, col)}: unknown column {header!r} "

@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from auditlib import __version__
 from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
+from auditlib.files import redact
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -39,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 all good, 1 non-compliance found, 2 error or incomplete.",
     )
     parser.add_argument("--version", action="version", version=f"auditlib {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, print the Python traceback after the one-line message",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in SUBCOMMAND_MODULES:
@@ -46,15 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(command: str, exc: BaseException) -> str:
+    """The one line an error is reported with: the project's own message, or the
+    exception's type and first line (anything unexpected is still exit 2, never a traceback
+    without `--debug`)."""
+    message = str(exc).strip()
+    if not isinstance(exc, AuditlibError):
+        first = message.splitlines()[0] if message else ""
+        message = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename is not None:
+            message = f"{exc.filename}: {exc.strerror or first or type(exc).__name__}"
+    return redact(f"auditlib {command}: error: {message}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    debug = bool(getattr(args, "debug", False))
     try:
         return handler(args)
-    except AuditlibError as exc:
-        print(f"auditlib {args.command}: error: {exc}", file=sys.stderr)
-        return ExitCode.ERROR
     except KeyboardInterrupt:
         print(f"auditlib {args.command}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -62,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` and closed early: not an error worth a traceback.
         sys.stderr.close()
         return ExitCode.OK
+    except Exception as exc:  # every failure is exit 2 with one line (--debug: traceback)
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        print(error_line(args.command, exc), file=sys.stderr)
+        return ExitCode.ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,9 +11,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditlib.cli.exitcodes import ExitCode
 from auditlib.cli.plan import add_common_options, plan_from_args
+from auditlib.errors import BatchError
+
+if TYPE_CHECKING:
+    from auditlib.batch.cluster import ClusterSpec
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,6 +64,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="start every kernel from scratch instead of forking a pre-imported template",
     )
+    dask = parser.add_argument_group(
+        "Dask cluster (optional extra [dask]; outputs in a folder every worker sees)"
+    )
+    dask.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the notebooks on this Dask scheduler: tcp://127.0.0.1:PORT (loopback only) "
+        "or tls://HOST:PORT with the three files below",
+    )
+    dask.add_argument("--dask-ca", type=Path, metavar="FILE", help="CA of the cluster (tls://)")
+    dask.add_argument("--dask-cert", type=Path, metavar="FILE", help="client certificate (tls://)")
+    dask.add_argument("--dask-key", type=Path, metavar="FILE", help="client key, PEM (tls://)")
     sign = parser.add_argument_group("signing (PAdES, auditlib.sign)")
     sign.add_argument("--sign", action="store_true", help="sign each report.pdf")
     key = sign.add_mutually_exclusive_group()
@@ -98,6 +115,18 @@ def _signing(args: argparse.Namespace) -> object | None:
     )
 
 
+def _cluster(args: argparse.Namespace) -> ClusterSpec | None:
+    from auditlib.batch.cluster import ClusterSpec, check_spec
+
+    if args.scheduler is None:
+        if args.dask_ca or args.dask_cert or args.dask_key:
+            raise BatchError("--dask-ca, --dask-cert and --dask-key go with --scheduler")
+        return None
+    spec = ClusterSpec(args.scheduler, args.dask_ca, args.dask_cert, args.dask_key)
+    check_spec(spec)  # before any scan: a bad address fails at once
+    return spec
+
+
 def run(args: argparse.Namespace) -> int:
     from auditlib.batch.plan import parse_date, parse_duration
     from auditlib.batch.runner import (
@@ -109,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         scan_due_endpoints,
     )
     from auditlib.errors import BatchError
+    from auditlib.files import redact
 
     if args.timeout is not None and args.timeout <= 0:
         raise BatchError("--timeout must be a positive number of seconds")
@@ -130,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         signing=_signing(args),
         execution_timeout=args.timeout,
         warm_kernels=not args.cold_kernels,
+        cluster=_cluster(args),
     )
     check_settings(settings)
     observations = None
@@ -143,13 +174,20 @@ def run(args: argparse.Namespace) -> int:
         count = sum(len(p.endpoints) for p in registry)
         print(f"batch: scanning {count} endpoint(s) once", file=sys.stderr)
         observations = scan_due_endpoints(list(registry), ScanSettings(ca_dir=args.ca_dir))
-    audits, as_of, within = plan_from_args(args, args.scan_results, observations)
+    from auditlib.batch.plan import PlanProblem
+
+    problems: list[PlanProblem] = []
+    audits, as_of, within = plan_from_args(args, args.scan_results, observations, problems)
+    for problem in problems:
+        print(f"batch: {problem.provider_id} not planned: {problem.reason}", file=sys.stderr)
     print(
         f"batch: {len(audits)} audit(s) due by {(as_of + within).isoformat()} "
         f"(as of {as_of.isoformat()})",
         file=sys.stderr,
     )
-    result = run_batch(audits, settings, progress=sys.stderr, observations=observations)
+    result = run_batch(
+        audits, settings, progress=sys.stderr, observations=observations, problems=problems
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -163,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
                     line += f" (notebook: {f.notebook})"
             elif outcome.signed:
                 line += " (signed)"
-            print(line)
+            print(redact(line))
         print(
             f"{result.count(AuditStatus.DONE)} done, {result.count(AuditStatus.SKIPPED)} up to "
             f"date, {result.count(AuditStatus.FAILED)} failed in {result.seconds:.1f}s; "

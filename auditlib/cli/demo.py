@@ -15,7 +15,6 @@ from auditlib.checkpoints.reader import load_checkpoints
 from auditlib.cli.checkpoints import format_summary
 from auditlib.cli.exitcodes import ExitCode
 from auditlib.demo.data import (
-    CA_DIR,
     DATA_DIR,
     DEFAULT_OUTPUT,
     DEMO_DATE,
@@ -112,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the demo run pulls in the batch, the audit and
     # WeasyPrint (0.35 s measured), and `auditlib --help` builds this module's parser.
     from auditlib.demo.run import DemoSettings, run_demo
+    from auditlib.files import check_output_dir
 
+    check_output_dir(args.output)
     data_dir = Path(args.data)
     workbook = data_dir / DEMO_WORKBOOK
     if not workbook.exists():
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if result.seal is not None:
         print(
             f"Verify a sealed report yourself: auditlib verify <report>{SIGNED_SUFFIX} "
-            f"--ca-dir {data_dir / CA_DIR}"
+            f"--ca-dir {result.trust_dir}"
         )
     print(f"Done in {result.elapsed_seconds:.1f} s; every demo server stopped.")
     for problem in result.problems:

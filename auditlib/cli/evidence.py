@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
             }
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
-        print(format_bundle(bundle, coverage, roles))
+        from auditlib.files import printable  # file names come from the audited party
+
+        print(printable(format_bundle(bundle, coverage, roles)))
     if not bundle.usable:
         return ExitCode.ERROR
     return ExitCode.FINDINGS if bundle.findings else ExitCode.OK

@@ -1,7 +1,8 @@
 """`auditlib plan`: the audits due within a window, overdue first.
 
 Exit codes: 0 plan made, nothing overdue; 1 plan made and at least one audit is
-overdue; 2 error (registry, dates, events or scan file unusable).
+overdue; 2 error (registry, dates, events or scan file unusable), or a provider could not
+be planned (its bundle is unusable: the plan of the others is printed, `problems` in JSON).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from auditlib.errors import PlanError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from auditlib.batch.plan import Plan, PlannedAudit
+    from auditlib.batch.plan import Plan, PlannedAudit, PlanProblem
     from auditlib.tls.scan import TlsObservation
 
 PLAN_FORMAT = "auditlib.plan/1"
@@ -103,9 +104,12 @@ def plan_from_args(
     args: argparse.Namespace,
     scan_results: Path | None = None,
     observations: Sequence[TlsObservation] | None = None,
+    problems: list[PlanProblem] | None = None,
 ) -> tuple[list[PlannedAudit], dt.date, dt.timedelta]:
-    """Parse the shared options and make the plan (with saved or fresh observations)."""
-    plan, as_of, within = full_plan_from_args(args, scan_results, observations)
+    """Parse the shared options and make the plan (with saved or fresh observations).
+
+    `problems`: receives the providers that could not be planned (see `make_plan`)."""
+    plan, as_of, within = full_plan_from_args(args, scan_results, observations, problems)
     return plan.audits, as_of, within
 
 
@@ -113,6 +117,7 @@ def full_plan_from_args(
     args: argparse.Namespace,
     scan_results: Path | None = None,
     observations: Sequence[TlsObservation] | None = None,
+    problems: list[PlanProblem] | None = None,
 ) -> tuple[Plan, dt.date, dt.timedelta]:
     """The whole plan (audits, out-of-scope certificates, findings)."""
     from auditlib.batch.plan import make_plan, parse_date, parse_duration
@@ -144,16 +149,19 @@ def full_plan_from_args(
         lead=lead,
         group_window=window,
         history=getattr(args, "history", None),
+        problems=problems,
     )
     return plan, as_of, within
 
 
 def run(args: argparse.Namespace) -> int:
     from auditlib.batch.plan import format_plan
+    from auditlib.files import printable
 
     if args.scan_results is not None and not args.scan_results.is_file():
         raise PlanError(f"scan results {args.scan_results}: no such file")
-    plan, as_of, within = full_plan_from_args(args, args.scan_results)
+    problems: list[PlanProblem] = []
+    plan, as_of, within = full_plan_from_args(args, args.scan_results, problems=problems)
     audits = plan.audits
     if args.json:
         payload = {
@@ -163,8 +171,16 @@ def run(args: argparse.Namespace) -> int:
             "audits": [a.to_dict() for a in audits],
             "out_of_scope": [o.to_dict() for o in plan.out_of_scope],
             "findings": [f.to_dict() for f in plan.findings],
+            "problems": [p.to_dict() for p in problems],
         }
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        print(format_plan(audits, as_of, within, plan=plan), end="")
+        text = format_plan(audits, as_of, within, plan=plan)
+        if problems:
+            text += f"{len(problems)} provider(s) not fully planned:\n" + "".join(
+                f"  {p.provider_id}: {p.reason}\n" for p in problems
+            )
+        print(printable(text), end="")
+    if problems:
+        return ExitCode.ERROR
     return ExitCode.FINDINGS if any(a.overdue for a in audits) else ExitCode.OK

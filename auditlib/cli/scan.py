@@ -10,7 +10,7 @@ from typing import Any
 
 from auditlib.cli.exitcodes import ExitCode
 from auditlib.errors import AuditlibError
-from auditlib.files import write_atomic
+from auditlib.files import check_output_file, printable, write_atomic
 
 REPORT_FORMAT = "auditlib.tls-evaluations/1"
 
@@ -22,12 +22,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=(
             "Scan HOST:PORT endpoints concurrently and judge each against the ANSSI TLS "
             "profile (EXI EDC PSC 115/116). Exit 0 compliant, 1 non-compliant, "
-            "2 incomplete or error."
+            "2 incomplete (a rule not tested included) or error."
         ),
     )
     parser.add_argument("endpoints", nargs="*", metavar="HOST:PORT", help="endpoints to scan")
     parser.add_argument("--sni", help="server name for SNI and certificate checks (default: HOST)")
-    parser.add_argument("--client-cert", type=Path, help="PEM client certificate for mutual TLS")
+    parser.add_argument(
+        "--client-cert",
+        type=Path,
+        help="PEM client certificate for mutual TLS: the leaf, optionally followed by its "
+        "intermediate CAs (a chain file); the key goes in --client-key",
+    )
     parser.add_argument("--client-key", type=Path, help="PEM client private key for mutual TLS")
     parser.add_argument(
         "--key-pass-env",
@@ -75,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         scan_endpoints,
     )
 
+    # Output paths checked before any scan: never a device, FIFO, link or folder.
+    if args.json and args.json != "-":
+        check_output_file(args.json)
+    if args.save_observations:
+        check_output_file(args.save_observations)
     profile = load_profile(args.profile)
     if args.level:
         profile = profile.model_copy(update={"level": args.level})
@@ -135,12 +145,15 @@ def run(args: argparse.Namespace) -> int:
             write_atomic(args.json, text)
     if args.json != "-":
         for evaluation in evaluations:
-            print(format_evaluation(evaluation))
+            print(printable(format_evaluation(evaluation)))
 
     verdicts = {e.bottom_line for e in evaluations}
     if Verdict.NON_COMPLIANT in verdicts:
         return ExitCode.FINDINGS
     if verdicts & {Verdict.ERROR, Verdict.INCOMPLETE}:
+        return ExitCode.ERROR
+    # a counted rule never tested leaves the result incomplete: not "all good"
+    if any(r.not_tested for e in evaluations for r in e.requirements):
         return ExitCode.ERROR
     return ExitCode.OK
 
@@ -177,8 +190,15 @@ def format_evaluation(evaluation: Any) -> str:
                 + "; ".join(notes)
             )
     for req in evaluation.requirements:
-        lines.append(f"   {req.requirement}: {req.bottom_line.value}")
+        untested = f" (not tested: {', '.join(req.not_tested)})" if req.not_tested else ""
+        lines.append(f"   {req.requirement}: {req.bottom_line.value}{untested}")
     if evaluation.days_until_expiry is not None:
         lines.append(f"   certificate expires in {evaluation.days_until_expiry} days")
+    unverified = [r.rule_id for r in evaluation.results if not r.verified]
+    if unverified and not not_scanned:
+        lines.append(
+            f"   rule numbers/titles not verified against the guide's text: "
+            f"{len(unverified)} of {len(evaluation.results)} (docs/guide/tls-rules.md)"
+        )
     lines.append(f"   bottom line: {evaluation.bottom_line.value}")
     return "\n".join(lines)

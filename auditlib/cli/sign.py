@@ -1,8 +1,10 @@
 """`auditlib sign` and `auditlib verify`: seal report PDFs (PAdES) and check them offline.
 
 Exit codes. sign: 0 every file signed, 2 any file not signed (bad key, passphrase, PDF).
-verify: 0 every file has only intact, trusted signatures covering the whole file;
-1 a file is unsigned, altered, untrusted or modified after signing;
+verify: 0 every file has only intact, trusted signatures covering the whole file, made
+with a certificate fit for sealing (the seal policy, unless --no-seal-policy);
+1 a file is unsigned, altered, untrusted, modified after signing, or its seal does not
+conform to the seal policy ("cachet non conforme");
 2 a file (or the CA folder) could not be read. The highest code wins.
 """
 
@@ -65,15 +67,34 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "verify",
         help="verify signed PDFs offline (intact, trusted, modified after signing)",
         description=(
-            "Check every signature of each PDF against the CA certificates in --ca-dir. "
-            "Offline: no CRL/OCSP fetching, so revocation is not checked."
+            "Check every signature of each PDF against the CA certificates in --ca-dir, and "
+            "its signer against the seal policy (Key Usage, Extended Key Usage, certificate "
+            "policy, optional pinned subject or fingerprint). Offline: no CRL/OCSP "
+            "fetching, so revocation is not checked."
         ),
         epilog=(
-            "Exit codes: 0 all good, 1 unsigned/altered/untrusted/modified, 2 unreadable input."
+            "Exit codes: 0 all good, 1 unsigned/altered/untrusted/modified/cachet non "
+            "conforme, 2 unreadable input."
         ),
     )
     verify.add_argument("pdfs", nargs="+", type=Path, metavar="PDF")
     verify.add_argument("--ca-dir", type=Path, metavar="DIR", help="folder of trusted CA files")
+    policy = verify.add_mutually_exclusive_group()
+    policy.add_argument(
+        "--seal-policy",
+        default="seal-policy",
+        metavar="NAME|FILE",
+        help="seal policy profile name or YAML file (default: the shipped seal-policy)",
+    )
+    policy.add_argument(
+        "--no-seal-policy",
+        action="store_true",
+        help="judge integrity and trust only (a third-party document, not an audit report)",
+    )
+    verify.add_argument("--seal-subject", metavar="DN", help="expected seal subject (RFC 4514)")
+    verify.add_argument(
+        "--seal-fingerprint", metavar="SHA256", help="expected seal certificate SHA-256"
+    )
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(handler=run_verify)
 
@@ -84,9 +105,28 @@ def _output_for(pdf: Path, args: argparse.Namespace) -> Path:
     return pdf.with_name(f"{pdf.stem}{args.suffix}{pdf.suffix or '.pdf'}")
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """`--suffix` is a name suffix (no folder separator), `--output-dir` a folder or absent,
+    and every output path a regular file or absent; before any passphrase prompt."""
+    from auditlib.errors import OutputPathError
+    from auditlib.files import check_output_dir, check_output_file
+
+    suffix = str(args.suffix)
+    if args.output_dir is None and (
+        not suffix or "/" in suffix or "\\" in suffix or "\x00" in suffix or suffix in (".", "..")
+    ):
+        raise OutputPathError(
+            f"--suffix {suffix!r}: a name suffix such as .signed, without a folder separator"
+        )
+    if args.output_dir is not None:
+        check_output_dir(args.output_dir)
+    for pdf in args.pdfs:
+        check_output_file(_output_for(pdf, args))
+
+
 def run_sign(args: argparse.Namespace) -> int:
     from auditlib.errors import KeyMaterialError
-    from auditlib.sign import SignerSpec, SigningSettings, load_signer, sign_pdf
+    from auditlib.sign import SealPolicy, SignerSpec, SigningSettings, load_signer, sign_pdf
 
     _quiet_pyhanko()
 
@@ -109,7 +149,16 @@ def run_sign(args: argparse.Namespace) -> int:
         timestamp_url=args.timestamp_url,
         visible=not args.invisible,
     )
+    _check_outputs(args)
     signer = load_signer(spec)  # once: one prompt for all files
+    unfit = SealPolicy.load().check(signer.certificate)
+    if unfit:  # signing goes on (a test key, a third-party use); verify will say it
+        print(
+            f"warning: {signer.common_name!r} is not fit to seal an audit report under the "
+            f"shipped seal policy (auditlib verify will say 'cachet non conforme'): "
+            + "; ".join(unfit),
+            file=sys.stderr,
+        )
     outputs: dict[Path, Path] = {}
     records: list[dict[str, Any]] = []
     code: ExitCode = ExitCode.OK
@@ -129,9 +178,11 @@ def run_sign(args: argparse.Namespace) -> int:
         try:
             result = sign_pdf(pdf, target, settings, signer=signer)
         except AuditlibError as exc:
+            from auditlib.files import redact  # a timestamp URL may carry user:password@
+
             code = ExitCode.ERROR
-            records.append({"input": str(pdf), "error": str(exc)})
-            _say(args, f"{pdf}: error: {exc}", err=True)
+            records.append({"input": str(pdf), "error": redact(str(exc))})
+            _say(args, f"{pdf}: error: {redact(str(exc))}", err=True)
             continue
         records.append(
             {
@@ -174,17 +225,26 @@ def _yes(flag: bool) -> str:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from auditlib.sign import VerifyResult, load_trust_roots, verify_pdf
+    from auditlib.sign import SealPolicy, VerifyResult, load_trust_roots, verify_pdf
+    from auditlib.sign.policy import SealPolicyError
 
     _quiet_pyhanko()
 
     if args.ca_dir is not None:
         load_trust_roots(args.ca_dir)  # an unusable CA folder is one error, not N
+    policy: SealPolicy | None = None
+    if args.no_seal_policy:
+        if args.seal_subject or args.seal_fingerprint:
+            raise SealPolicyError("--seal-subject/--seal-fingerprint need a seal policy")
+    else:
+        policy = SealPolicy.load(args.seal_policy).pinned(
+            subject=args.seal_subject, fingerprint=args.seal_fingerprint
+        )
     code: ExitCode = ExitCode.OK
     records: list[dict[str, Any]] = []
     for pdf in args.pdfs:
         try:
-            result: VerifyResult = verify_pdf(pdf, args.ca_dir)
+            result: VerifyResult = verify_pdf(pdf, args.ca_dir, policy=policy)
         except AuditlibError as exc:
             code = ExitCode.ERROR
             records.append({"path": str(pdf), "error": str(exc), "bottom_line": False})
@@ -209,6 +269,8 @@ def _verify_record(result: Any) -> dict[str, Any]:
         "intact": result.intact,
         "trusted": result.trusted,
         "modified_after_signing": result.modified_after_signing,
+        "seal_policy": result.seal_policy,
+        "seal_conforming": result.seal_conforming,
         "revocation_checked": result.revocation_checked,
         "trust_source": result.trust_source,
         "problems": list(result.problems),
@@ -228,6 +290,8 @@ def _verify_record(result: Any) -> dict[str, Any]:
                 "coverage": s.coverage,
                 "modification_level": s.modification_level,
                 "modified_after_signing": s.modified_after_signing,
+                "changes_after": list(s.changes_after),
+                "seal_problems": list(s.seal_problems),
                 "bottom_line": s.bottom_line,
                 "error": s.error,
             }
@@ -243,6 +307,9 @@ def _print_verify(result: Any) -> None:
         f"trusted: {_yes(result.trusted)}, modified after signing: "
         f"{'YES' if result.modified_after_signing else 'no'})"
     )
+    if result.seal_conforming is not None:
+        seal = "cachet conforme" if result.seal_conforming else "cachet non conforme"
+        print(f"  {seal} (seal policy: {result.seal_policy})")
     for sig in result.signatures:
         when = sig.signing_time.strftime("%Y-%m-%d %H:%M:%SZ") if sig.signing_time else "?"
         print(
@@ -251,4 +318,6 @@ def _print_verify(result: Any) -> None:
         )
     for problem in result.problems:
         print(f"  problem: {problem}")
+    if result.seal_policy is None:
+        print("  seal policy: none (integrity and trust only)")
     print(f"  trust anchors: {result.trust_source}; {'; '.join(result.notes)}")

@@ -183,6 +183,12 @@ def write_demo_ca(pki: TestPki, data_dir: Path, test_pki: TestPki | None = None)
     write_atomic(folder / "anchors.yaml", ANCHORS_HEADER + body)
 
 
+def has_demo_ca_keys(data_dir: Path) -> bool:
+    """True in a checkout; False in an installed wheel, which leaves the demo CA's private
+    keys out (the demo then generates its seal CA into its output folder)."""
+    return (data_dir / CA_KEY_DIR / "issuing.key.pem").is_file()
+
+
 def load_demo_pki(data_dir: Path, chain: Literal["production", "test"] = "production") -> TestPki:
     """The demo PKI written by `write_demo_ca` (the chain declared production, or the
     test one), able to issue more certificates."""

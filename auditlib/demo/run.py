@@ -45,13 +45,14 @@ from auditlib.demo.data import (
     TRACE_END,
     TRACE_START,
     Posture,
+    has_demo_ca_keys,
 )
 from auditlib.demo.seal import ensure_seal, seal_spec
 from auditlib.demo.servers import port_is_free, start_demo_servers
 from auditlib.errors import DemoError
 from auditlib.files import sha256_file
 from auditlib.registry import Registry, load_registry
-from auditlib.sign import SigningSettings, verify_pdf
+from auditlib.sign import SealPolicy, SigningSettings, verify_pdf
 from auditlib.traces import (
     TraceSettings,
     analyse_traces,
@@ -128,6 +129,8 @@ class DemoResult:
     secrets_set: list[str] = field(default_factory=list)
     seal: Path | None = None
     seal_created: bool = False
+    trust_dir: Path | None = None
+    """The CA folder that verifies the sealed reports (`auditlib verify --ca-dir`)."""
     problems: list[str] = field(default_factory=list)
     ports_left_open: list[int] = field(default_factory=list)
     elapsed_seconds: float = 0.0
@@ -235,8 +238,10 @@ def fetch_demo_traces(
 
 
 def verify_reports(reports: Sequence[Path], ca_dir: Path) -> list[SignedReport]:
-    """Verify the sealed copy (`report.signed.pdf`) of each report against `ca_dir`."""
+    """Verify the sealed copy (`report.signed.pdf`) of each report against `ca_dir`, and
+    its seal against the shipped seal policy (an audit report, not a third-party file)."""
 
+    policy = SealPolicy.load()
     done: list[SignedReport] = []
     for report in reports:
         target = report.with_name(report.stem + SIGNED_SUFFIX)
@@ -245,7 +250,7 @@ def verify_reports(reports: Sequence[Path], ca_dir: Path) -> list[SignedReport]:
                 SignedReport(report, target, sha256_file(report), "", False, ("not sealed",))
             )
             continue
-        check = verify_pdf(target, ca_dir)
+        check = verify_pdf(target, ca_dir, policy=policy)
         done.append(
             SignedReport(
                 report=report,
@@ -301,11 +306,18 @@ def run_demo(settings: DemoSettings, out: Any = None) -> DemoResult:
             + ", ".join(result.secrets_set)
         )
     output.mkdir(parents=True, exist_ok=True)
-    result.seal, result.seal_created = ensure_seal(data_dir, output / "pki")
+    seal = ensure_seal(data_dir, output / "pki")
+    result.seal, result.seal_created, result.trust_dir = seal.path, seal.created, seal.trust_dir
+    issuer = "demo CA" if seal.trust_dir == data_dir / CA_DIR else "seal CA generated locally"
     say(
-        f"Organisation seal (ORG SIGN, demo CA): {result.seal} "
+        f"Organisation seal (ORG SIGN, {issuer}): {result.seal} "
         + ("(new)" if result.seal_created else "(reused)")
     )
+    if not has_demo_ca_keys(data_dir):
+        say(
+            "Installed package: the demo CA's private keys are not shipped, so the compliant "
+            "endpoint staples no OCSP response (R35 is reported as such)."
+        )
     _check_ports(registry)
     try:
         with _sigterm_unwinds(), contextlib.ExitStack() as stack:
@@ -329,7 +341,7 @@ def run_demo(settings: DemoSettings, out: Any = None) -> DemoResult:
         result.ports_left_open = [p.port for p in DEMO_POSTURES if not port_is_free(p.port)]
     reports = [r.report for r in result.rows if r.report is not None]
     if reports:
-        signed = verify_reports(reports, data_dir / CA_DIR)
+        signed = verify_reports(reports, seal.trust_dir)
         by_report = {s.report: s for s in signed}
         for row in result.rows:
             if row.report is not None:

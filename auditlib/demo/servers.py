@@ -25,6 +25,7 @@ from auditlib.demo.data import (
     EndpointPosture,
     Posture,
     demo_ca_bundle,
+    has_demo_ca_keys,
     load_demo_pki,
 )
 from auditlib.errors import TestServerError
@@ -100,7 +101,13 @@ def start_demo_servers(
     postures: Sequence[EndpointPosture] = DEMO_POSTURES,
 ) -> list[DemoEndpoint]:
     """Start every posture's server on its registry port; they stop when `stack` closes."""
-    pkis = [load_demo_pki(data_dir, "production"), load_demo_pki(data_dir, "test")]
+    # The demo CA's keys sign the stapled OCSP response; an installed wheel has none (the
+    # compliant posture then staples nothing, and the demo says so).
+    pkis = (
+        [load_demo_pki(data_dir, "production"), load_demo_pki(data_dir, "test")]
+        if has_demo_ca_keys(data_dir)
+        else []
+    )
     ca_bundle = demo_ca_bundle(data_dir)
     started: list[DemoEndpoint] = []
     for posture in postures:
@@ -111,7 +118,7 @@ def start_demo_servers(
         chain = _read_pem(folder / f"{posture.cert_file}.crt.pem", "certificate")
         key = _read_pem(folder / f"{posture.cert_file}.key.pem", "key")
         leaf = x509.load_pem_x509_certificate(chain)
-        pki = next((k for k in pkis if k.issuing.certificate.subject == leaf.issuer), pkis[0])
+        pki = next((k for k in pkis if k.issuing.certificate.subject == leaf.issuer), None)
         server = stack.enter_context(_server_for(posture, chain, key, ca_bundle, pki, data_dir))
         started.append(DemoEndpoint(posture, server))
     return started
@@ -122,7 +129,7 @@ def _server_for(
     chain: bytes,
     key: bytes,
     ca_bundle: bytes,
-    pki: TestPki,
+    pki: TestPki | None,
     data_dir: Path,
 ) -> contextlib.AbstractContextManager[RunningServer]:
     port = posture.port
@@ -137,7 +144,7 @@ def _server_for(
                 cert_pem=leaf_pem,
                 key_pem=key,
                 chain_pem=rest or None,
-                ocsp_response_der=ocsp_good_response(pki, leaf),
+                ocsp_response_der=ocsp_good_response(pki, leaf) if pki else None,
                 extra_args=COMPLIANT_ARGS,
             ),
             port=port,

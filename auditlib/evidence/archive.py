@@ -34,6 +34,31 @@ class ZipLimits:
     """Largest uncompressed/compressed size ratio accepted for one member..."""
     ratio_floor_bytes: int = 1 * MiB
     """...once the member is at least this large (small text compresses very well)."""
+    max_depth: int = 32
+    """Most folder levels in a member path (a zip of 2,000 nested folders broke pathlib)."""
+    max_path_chars: int = 1024
+    """Longest member path, in characters."""
+    max_manifest_bytes: int = 1 * MiB
+    """Largest `manifest.yaml` accepted."""
+
+
+def path_shape_rule(name: str, limits: ZipLimits) -> Refusal | None:
+    """Refuse a path nested deeper or spelled longer than the limits allow."""
+    shown = name if len(name) <= 80 else name[:80] + "…"
+    if len(name) > limits.max_path_chars:
+        return Refusal(
+            FindingCode.PATH_TOO_DEEP,
+            shown,
+            f"chemin de {len(name)} caractères (maximum {limits.max_path_chars})",
+        )
+    depth = name.replace("\\", "/").strip("/").count("/") + 1
+    if depth > limits.max_depth:
+        return Refusal(
+            FindingCode.PATH_TOO_DEEP,
+            shown,
+            f"chemin de {depth} niveaux (maximum {limits.max_depth})",
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -99,7 +124,7 @@ def check_zip(archive: zipfile.ZipFile, limits: ZipLimits) -> list[Refusal]:
     total = 0
     for info in infos:
         name = info.filename
-        path_refusal = unsafe_path_rule(name)
+        path_refusal = unsafe_path_rule(name) or path_shape_rule(name, limits)
         if path_refusal:
             refusals.append(path_refusal)
             continue
@@ -273,6 +298,10 @@ def scan_folder(root: Path, limits: ZipLimits) -> tuple[list[FileEntry], list[Re
         for entry in children:
             spelled = entry.path[cut:].replace(os.sep, "/")
             rel = unicodedata.normalize("NFC", spelled)
+            shape = path_shape_rule(spelled, limits)
+            if shape is not None:
+                refusals.append(shape)
+                continue
             if entry.is_symlink():
                 refusals.append(Refusal(FindingCode.LINK, rel, "lien symbolique refusé"))
             elif entry.is_dir(follow_symlinks=False):

@@ -41,6 +41,7 @@ from auditlib.evidence.manifest import (
 )
 from auditlib.evidence.model import (
     BundleFingerprint,
+    CorrectiveActionFacts,
     EvidenceBundle,
     Finding,
     FindingCode,
@@ -54,7 +55,8 @@ from auditlib.files import sha256_bytes, sha256_file
 from auditlib.requirements import normalise_requirement_id
 from auditlib.severity import Severity
 
-MANIFEST_MAX_BYTES = 5 * 1024 * 1024
+MANIFEST_MAX_BYTES = ZipLimits().max_manifest_bytes
+"""Largest manifest.yaml accepted by default (1 MiB holds thousands of items)."""
 HASH_WORKERS = min(4, os.cpu_count() or 1)
 
 
@@ -93,6 +95,7 @@ def load_bundle(
         provider_id=provider_id,
         current_certificate=current_certificate,
         profile=document_profile or load_document_profile(),
+        limits=limits,
     )
     if source.is_dir():
         entries, refusals = scan_folder(source, limits)
@@ -113,6 +116,7 @@ class _Context:
     provider_id: str | None
     current_certificate: CertificateInfo | None
     profile: DocumentProfile
+    limits: ZipLimits = ZipLimits()  # noqa: RUF009 - frozen dataclass, safe as a default
 
 
 def _unusable(
@@ -216,7 +220,7 @@ def _load_tree(
             [Refusal(FindingCode.MANIFEST_MISSING, None, f"aucun fichier {MANIFEST_NAME}")],
             source_sha,
         )
-    if manifest_entry.size > MANIFEST_MAX_BYTES:
+    if manifest_entry.size > context.limits.max_manifest_bytes:
         return _unusable(
             source,
             source_type,
@@ -225,7 +229,8 @@ def _load_tree(
                 Refusal(
                     FindingCode.MANIFEST_INVALID,
                     MANIFEST_NAME,
-                    f"manifeste trop volumineux ({manifest_entry.size} octets)",
+                    f"manifeste trop volumineux ({manifest_entry.size} octets, maximum "
+                    f"{context.limits.max_manifest_bytes})",
                 )
             ],
             source_sha,
@@ -446,6 +451,10 @@ def _judge_item(
         "title": spec.title,
         "certificate_use": spec.certificate.use if spec.certificate else None,
         "pentest": pentest,
+        "corrective_actions": tuple(
+            CorrectiveActionFacts(a.action, a.due, tuple(a.targets), a.owner)
+            for a in (spec.corrective_plan.actions if spec.corrective_plan else ())
+        ),
     }
     entry = present.get(rel)
     if entry is None:

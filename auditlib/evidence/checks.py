@@ -33,6 +33,20 @@ from auditlib.severity import Severity
 CERT_MAX_BYTES = 1024 * 1024
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
 PKCS12_SUFFIXES = {".p12", ".pfx"}
+PASSPHRASE_ENV_PREFIX = "AUDITLIB_"
+"""Default prefix of the variables a manifest may name as a PKCS#12 passphrase."""
+PASSPHRASE_ENV_PREFIX_VARIABLE = "AUDITLIB_P12_ENV_PREFIX"
+"""The auditor sets this variable to allow another prefix (never the manifest)."""
+
+
+def passphrase_env_prefix() -> str:
+    """The prefix a manifest's `passphrase_env` must start with (configured, or `AUDITLIB_`).
+
+    Without it a manifest could name any variable of the auditor's environment (a cloud
+    token, a signing passphrase) and learn from "wrong passphrase" / "unreadable" whether
+    it opens the file: an oracle on the auditor's secrets.
+    """
+    return os.environ.get(PASSPHRASE_ENV_PREFIX_VARIABLE) or PASSPHRASE_ENV_PREFIX
 
 
 def read_certificates(
@@ -65,6 +79,13 @@ def read_certificates(
         if file.suffix.lower() in PKCS12_SUFFIXES:
             passphrase: bytes | None = None
             if cert_spec.passphrase_env:
+                prefix = passphrase_env_prefix()
+                if not cert_spec.passphrase_env.startswith(prefix):
+                    return unreadable(
+                        f"la variable d'environnement {cert_spec.passphrase_env} ne peut pas "
+                        f"servir de mot de passe PKCS#12 (seuls les noms commençant par {prefix} "
+                        "sont acceptés)"
+                    )
                 value = os.environ.get(cert_spec.passphrase_env)
                 if value is None:
                     return unreadable(
@@ -73,21 +94,17 @@ def read_certificates(
                     )
                 passphrase = value.encode("utf-8")
             try:
-                _key, leaf, extra = pkcs12.load_key_and_certificates(data, passphrase)
+                key, leaf, extra = pkcs12.load_key_and_certificates(data, passphrase)
             except ValueError:
                 return unreadable("fichier PKCS#12 invalide ou mot de passe incorrect")
+            except Exception as exc:  # unsupported algorithms inside the PKCS#12
+                return unreadable(f"fichier PKCS#12 non pris en charge ({type(exc).__name__})")
+            if key is not None:
+                findings.append(_private_key_finding(rel))
             certs = ([leaf] if leaf else []) + list(extra)
         elif b"-----BEGIN" in data:
             if b"PRIVATE KEY-----" in data:
-                findings.append(
-                    Finding(
-                        FindingCode.PRIVATE_KEY_IN_BUNDLE,
-                        Severity.HIGH,
-                        f"Le fichier « {rel} » contient une clé privée : une clé privée ne doit "
-                        "jamais être transmise, elle doit être considérée comme compromise.",
-                        rel,
-                    )
-                )
+                findings.append(_private_key_finding(rel))
             certs = list(x509.load_pem_x509_certificates(data))
         else:
             certs = [x509.load_der_x509_certificate(data)]
@@ -95,10 +112,24 @@ def read_certificates(
         return unreadable("format non reconnu (PEM, DER ou PKCS#12 attendu)")
     if not certs:
         return unreadable("aucun certificat dans le fichier")
-    described = [describe_certificate(c) for c in certs]
+    try:
+        described = [describe_certificate(c) for c in certs]
+    except Exception as exc:  # unknown key algorithm, undecodable field...
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        return unreadable(f"certificat non pris en charge ({detail})")
     leaves = [c for c in described if not c.is_ca]
     cas = [c for c in described if c.is_ca]
     return tuple(leaves + cas), False
+
+
+def _private_key_finding(rel: str) -> Finding:
+    return Finding(
+        FindingCode.PRIVATE_KEY_IN_BUNDLE,
+        Severity.HIGH,
+        f"Le fichier « {rel} » contient une clé privée : une clé privée ne doit "
+        "jamais être transmise, elle doit être considérée comme compromise.",
+        rel,
+    )
 
 
 _EKU_FOR_USE = {CertificateUse.TLS_SERVER: "serverAuth", CertificateUse.MTLS_CLIENT: "clientAuth"}

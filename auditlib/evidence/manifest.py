@@ -10,11 +10,19 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from auditlib.errors import YamlInputError
 from auditlib.evidence.archive import Refusal, clean_member_path, unsafe_path_rule
 from auditlib.evidence.model import CertificateUse, FindingCode, ItemKind
+from auditlib.requirements import normalise_requirement_id
 from auditlib.yamlio import parse_yaml_text
 
 MANIFEST_NAME = "manifest.yaml"
@@ -40,9 +48,55 @@ class CertificateSpec(BaseModel):
     @field_validator("passphrase_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
+        if value is not None and not ENV_NAME_RE.fullmatch(value):
             raise ValueError("must be the NAME of an environment variable")
         return value
+
+
+class ActionSpec(BaseModel):
+    """One action of a corrective plan: what, by when, for which controls or requirements."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Annotated[str, Field(min_length=1)]
+    due: dt.date
+    targets: Annotated[list[str], Field(min_length=1)]
+    """Control refs (`EXI EDC PSC 115/APRES/1`) or requirement ids (`115`)."""
+    owner: str | None = None
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets(cls, value: Any) -> Any:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _normalised(cls, value: list[str]) -> list[str]:
+        out = []
+        for target in value:
+            head, sep, tail = target.partition("/")
+            ident = normalise_requirement_id(head, allow_bare_number=True)
+            if ident is None:
+                raise ValueError(f"{target!r} is neither a control ref nor a requirement id")
+            out.append(ident + sep + tail.strip().upper())
+        return out
+
+    @field_validator("due", mode="before")
+    @classmethod
+    def _date_only(cls, value: Any) -> Any:
+        return value.date() if isinstance(value, dt.datetime) else value
+
+
+class CorrectivePlanSpec(BaseModel):
+    """Manifest `corrective_plan` of an item of kind `corrective_plan`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    actions: Annotated[list[ActionSpec], Field(min_length=1)]
 
 
 class ItemSpec(BaseModel):
@@ -56,6 +110,15 @@ class ItemSpec(BaseModel):
     title: str | None = None
     pentest: PentestSpec | None = None
     certificate: CertificateSpec | None = None
+    corrective_plan: CorrectivePlanSpec | None = None
+
+    @model_validator(mode="after")
+    def _plan_with_its_kind(self) -> ItemSpec:
+        if self.kind is ItemKind.CORRECTIVE_PLAN and self.corrective_plan is None:
+            raise ValueError("kind corrective_plan needs corrective_plan.actions")
+        if self.corrective_plan is not None and self.kind is not ItemKind.CORRECTIVE_PLAN:
+            raise ValueError("corrective_plan is only for an item of kind corrective_plan")
+        return self
 
     @field_validator("requirements", mode="before")
     @classmethod

@@ -31,6 +31,8 @@ class ItemKind(StrEnum):
     CGU_COMMITMENT = "cgu_commitment"
     ARCHITECTURE_DOCUMENT = "architecture_document"
     SUPERVISION_TRACE_EXPORT = "supervision_trace_export"
+    CORRECTIVE_PLAN = "corrective_plan"
+    """The provider's corrective plan: its actions and dates are in the manifest entry."""
     OTHER = "other"
 
     @property
@@ -46,6 +48,7 @@ _KIND_LABELS = {
     ItemKind.CGU_COMMITMENT: "Engagement aux CGU Pro Santé Connect",
     ItemKind.ARCHITECTURE_DOCUMENT: "Document d'architecture",
     ItemKind.SUPERVISION_TRACE_EXPORT: "Export de traces de supervision",
+    ItemKind.CORRECTIVE_PLAN: "Plan d'actions correctives du prestataire",
     ItemKind.OTHER: "Autre",
 }
 
@@ -117,6 +120,8 @@ class FindingCode(StrEnum):
     TOTAL_TOO_LARGE = "total_too_large"
     COMPRESSION_RATIO = "compression_ratio"
     ENCRYPTED_MEMBER = "encrypted_member"
+    PATH_TOO_DEEP = "path_too_deep"
+    """More nested folders, or a longer path, than `ZipLimits` allows."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,17 @@ class PentestFacts:
 
 
 @dataclass(frozen=True)
+class CorrectiveActionFacts:
+    """One action of the provider's corrective plan, as its manifest entry declares it."""
+
+    action: str
+    due: dt.date
+    targets: tuple[str, ...]
+    """Control refs (`EXI EDC PSC 115/APRES/1`) or requirement ids (`EXI EDC PSC 115`)."""
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
 class InventoryItem:
     """One file of the bundle, listed or not."""
 
@@ -167,6 +183,8 @@ class InventoryItem:
     certificates: tuple[CertificateInfo, ...] = ()
     """Parsed certificates (leaf first when the file holds a chain)."""
     pentest: PentestFacts | None = None
+    corrective_actions: tuple[CorrectiveActionFacts, ...] = ()
+    """Kind `corrective_plan` only: the plan's actions."""
 
     @property
     def intact(self) -> bool:

@@ -35,7 +35,7 @@ STATUS_CHART_COLOURS = {
     ControlStatus.NON_APPLICABLE: "#b0b0b0",
     ControlStatus.A_EVALUER: "#6f94c4",
     ControlStatus.ERREUR: "#b45fb0",
-    ControlStatus.HORS_PERIMETRE: "#dcdcdc",
+    ControlStatus.HORS_PERIMETRE: "#d6d6d6",
 }
 RULE_COLOURS = {
     RuleStatus.PASS: STATUS_CHART_COLOURS[ControlStatus.CONFORME],
@@ -43,6 +43,7 @@ RULE_COLOURS = {
     RuleStatus.FAIL: STATUS_CHART_COLOURS[ControlStatus.NON_CONFORME],
     RuleStatus.NOT_APPLICABLE: STATUS_CHART_COLOURS[ControlStatus.NON_APPLICABLE],
     RuleStatus.INCOMPLETE: STATUS_CHART_COLOURS[ControlStatus.ERREUR],
+    RuleStatus.NOT_TESTED: STATUS_CHART_COLOURS[ControlStatus.A_EVALUER],
 }
 RULE_LETTERS = {
     RuleStatus.PASS: "",
@@ -50,6 +51,7 @@ RULE_LETTERS = {
     RuleStatus.FAIL: "✗",
     RuleStatus.NOT_APPLICABLE: "–",
     RuleStatus.INCOMPLETE: "?",
+    RuleStatus.NOT_TESTED: "?",
 }
 
 TEXT = {
@@ -72,6 +74,7 @@ TEXT = {
         RuleStatus.FAIL: "non conforme",
         RuleStatus.NOT_APPLICABLE: "sans objet",
         RuleStatus.INCOMPLETE: "non évalué",
+        RuleStatus.NOT_TESTED: "non testé",
     },
     "en": {
         "chapter_title": "Control status by chapter",
@@ -92,6 +95,7 @@ TEXT = {
         RuleStatus.FAIL: "fail",
         RuleStatus.NOT_APPLICABLE: "not applicable",
         RuleStatus.INCOMPLETE: "not evaluated",
+        RuleStatus.NOT_TESTED: "not tested",
     },
 }
 STATUS_EN = {

@@ -15,16 +15,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditlib.audit.assess import DEADLINE_BASIS
+from auditlib.audit.plan import actions_for, corrective_actions
 from auditlib.errors import AuditlibError
+from auditlib.report.changes import PreviousFindings, changes_since
 from auditlib.resources import schema_path
 
 if TYPE_CHECKING:
-    from auditlib.audit.assess import ControlAssessment
+    from auditlib.audit.assess import ControlAssessment, UnplacedResult
+    from auditlib.audit.plan import CorrectiveAction
     from auditlib.audit.run import AuditRun
     from auditlib.certs import CertificateInfo
     from auditlib.tls.evaluate import EndpointEvaluation, RuleResult
 
-FINDINGS_SCHEMA_VERSION = "1.0"
+FINDINGS_SCHEMA_VERSION = "1.1"
 FINDINGS_FORMAT = "auditlib.findings"
 SCHEMA_PATH = schema_path("findings.schema.json")
 
@@ -61,6 +65,7 @@ def _certificate(cert: CertificateInfo) -> dict[str, Any]:
         "key": f"{cert.key_type} {cert.key_size}",
         "signature_hash": cert.signature_hash,
         "sha256_fingerprint": cert.sha256_fingerprint,
+        "public_key_sha256": cert.public_key_sha256,
     }
 
 
@@ -155,11 +160,57 @@ def _control(c: ControlAssessment) -> dict[str, Any]:
     }
 
 
-def findings_record(run: AuditRun, generated_at: dt.datetime | None = None) -> dict[str, Any]:
-    """Everything the audit concluded, JSON-ready, in the documented shape."""
+def _unplaced(u: UnplacedResult) -> dict[str, Any]:
+    k = u.check
+    return {
+        "check": k.check,
+        "name": k.name,
+        "outcome": k.outcome.value,
+        "message": k.message,
+        "severity": k.severity,
+        "source": k.source,
+        "requirements": list(k.requirements),
+        "phases": [ph.value for ph in k.phases],
+        "disposition": u.disposition,
+        "reason": u.reason,
+    }
+
+
+def _action(x: CorrectiveAction) -> dict[str, Any]:
+    return {
+        "action": x.action,
+        "due": _iso(x.due),
+        "owner": x.owner,
+        "targets": list(x.targets),
+        "plan": x.plan,
+    }
+
+
+def findings_record(
+    run: AuditRun,
+    generated_at: dt.datetime | None = None,
+    previous: PreviousFindings | None = None,
+) -> dict[str, Any]:
+    """Everything the audit concluded, JSON-ready, in the documented shape; with
+    `previous` (the provider's previous record), what changed since
+    (`changes_since_previous`, `auditlib.report.changes`), else null there."""
+    record = _record(run, generated_at)
+    record["changes_since_previous"] = changes_since(record, previous) if previous else None
+    return record
+
+
+def changes_for(run: AuditRun, previous: PreviousFindings | None) -> dict[str, Any] | None:
+    """What `findings_record(run, previous=previous)` will hold as `changes_since_previous`."""
+    return changes_since(_record(run, None), previous) if previous else None
+
+
+def _record(run: AuditRun, generated_at: dt.datetime | None) -> dict[str, Any]:
     a = run.assessment
     p = run.provider
     bundle = run.bundle
+    outcome = a.outcome
+    settings = run.assessment_settings
+    plan = corrective_actions(bundle)
     return {
         "schema_version": FINDINGS_SCHEMA_VERSION,
         "format": FINDINGS_FORMAT,
@@ -202,17 +253,36 @@ def findings_record(run: AuditRun, generated_at: dt.datetime | None = None) -> d
             for r in a.applicability
         ],
         "controls": [_control(c) for c in a.controls],
+        "outcome": {
+            "value": outcome.value.value,
+            "recommendation": outcome.recommendation.value,
+            "reservations": list(outcome.reservations),
+            "grounds": outcome.grounds,
+            "basis": outcome.basis,
+            "phases": [ph.value for ph in a.phases],
+        },
+        "remediation": {
+            "basis": DEADLINE_BASIS,
+            "days": dict(settings.remediation_days) if settings else None,
+        },
         "nonconformities": [
             {
                 "control": n.control_ref,
                 "requirement": n.requirement_id,
                 "status": n.status.value,
                 "severity": n.severity,
-                "deadline": n.deadline.isoformat(),
+                "deadline": n.deadline.isoformat() if n.deadline else None,
+                "deadline_basis": n.deadline_basis,
                 "reasons": list(n.reasons),
+                "corrective_actions": [
+                    _action(x) for x in actions_for(plan, n.control_ref, n.requirement_id)
+                ],
             }
             for n in a.nonconformities
         ],
+        "corrective_plan": [_action(x) for x in plan],
+        "unmapped_findings": [_unplaced(u) for u in a.unmapped_findings],
+        "set_aside_findings": [_unplaced(u) for u in a.unplaced if not u.unmapped],
         "conflicts": [
             {
                 "control": c.control_ref,
@@ -222,7 +292,7 @@ def findings_record(run: AuditRun, generated_at: dt.datetime | None = None) -> d
             }
             for c in a.conflicts
         ],
-        "unmatched_verdicts": list(a.unmatched_verdicts),
+        "unmatched_verdicts": unmatched_verdicts(run),
         "tls": [_endpoint(e, run) for e in run.evaluations],
         "evidence": _evidence(run),
         "supervision": [t.to_dict() for t in run.traces],
@@ -374,3 +444,26 @@ def _check(
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(value):
             _check(item, schema["items"], root, f"{at}[{index}]", out)
+
+
+def unmatched_verdicts(run: Any) -> list[str]:
+    """Every auditor verdict that judged no assessed control, with the reason: the
+    assessment's own list (no such control), then verdicts on controls that do not apply
+    to the provider's roles (kept, never dropped silently: the auditor wrote them)."""
+    a = run.assessment
+    found = list(a.unmatched_verdicts)
+    assessed = {c.control.ref for c in a.controls}
+    listed = {text.rsplit(": ", 1)[-1] for text in found}
+    reasons = {r.requirement_id: r.reason for r in a.applicability if not r.applies}
+    requirement_of = {c.ref: c.requirement_id for c in run.grid.controls}
+    for verdict in getattr(run, "verdicts", None) or ():
+        ref = verdict.control_ref
+        if ref in assessed or ref in listed:
+            continue
+        requirement = requirement_of.get(ref)
+        why = reasons.get(requirement or "", "not applicable to the provider's roles")
+        found.append(
+            f"{verdict.source or 'verdicts'}: {ref} ({verdict.status.value}): "
+            f"control not applicable: {why}"
+        )
+    return found

@@ -7,6 +7,9 @@ Each control's values go on the control's own row; where several controls share 
 (several phases, or two controls written in one cell) and their values differ, each line
 is prefixed with the control's `PHASE/index` (`parse_cell` reads it back). Rows of
 requirements that do not apply to the provider say `non applicable (rôle)`.
+Every value is written with `auditlib.xlsxcells.set_text`: a string cell, never a
+formula, with Excel's quote prefix on text starting with `= + - @`, tab or CR; formulas
+of the copied workbook become their text the same way (`neutralise_formulas`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditlib.errors import AuditlibError
 from auditlib.files import sha256_file, write_atomic
+from auditlib.xlsxcells import set_text
 
 if TYPE_CHECKING:
     from auditlib.audit.assess import ControlAssessment
@@ -37,6 +41,7 @@ STATUS_FILLS = {
     "non applicable": "E8E8E8",
     "à évaluer": "DDE6F0",
     "erreur": "F3D3F0",
+    "hors périmètre de cet audit": "EFEFEF",
 }
 
 
@@ -73,6 +78,23 @@ def parse_cell(text: str | None) -> dict[str, str]:
     return {"": str(text)}
 
 
+def neutralise_formulas(workbook: Any) -> int:
+    """Turn every formula of a copied workbook into its text (a string cell, quote-prefixed).
+
+    The audit read those cells as text (`auditlib.checkpoints`: a formula in a text
+    column is read as its text), and grille.xlsx shows what the audit used; a live
+    formula from an input would run in the auditor's spreadsheet program."""
+    count = 0
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    text = str(getattr(cell.value, "text", cell.value) or "")
+                    set_text(cell, text if text.startswith("=") else f"={text}")
+                    count += 1
+    return count
+
+
 def write_grille(run: AuditRun, path: str | os.PathLike[str], language: str = "fr") -> Path:
     """Copy the run's checkpoint workbook to `path` with the audit's columns filled."""
     return write_atomic(path, grille_bytes(run, language))
@@ -97,6 +119,7 @@ def grille_bytes(run: AuditRun, language: str = "fr") -> bytes:
     workbook = load_workbook(source)
     if grid.sheet is None or grid.sheet not in workbook.sheetnames:
         raise GrilleError(f"{source}: sheet {grid.sheet!r} not found")
+    neutralise_formulas(workbook)
     sheet = workbook[grid.sheet]
     first = sheet.max_column + 1
     header_row = (grid.layout.header_row + 1) if grid.layout else 1
@@ -144,7 +167,8 @@ def grille_bytes(run: AuditRun, language: str = "fr") -> bytes:
                 value = ""
             else:
                 value = "\n".join(f"{key} : {v[offset]}" for key, v in entries if v[offset])
-            cell = sheet.cell(row=row, column=first + offset, value=value or None)
+            # data (file names, comments, auditor names): a string cell, never a formula
+            cell = set_text(sheet.cell(row=row, column=first + offset), value or None)
             cell.alignment = wrap
         statuses = {v[0] for _, v in entries}
         if len(statuses) == 1:

@@ -34,7 +34,40 @@ LABELS: dict[str, dict[str, str]] = {
         "control": "Contrôle",
         "requirement": "Exigence",
         "severity": "Sévérité",
-        "deadline": "Échéance",
+        "deadline": "Échéance proposée (proposition de l'auditeur)",
+        "deadline_note": "Les échéances de remédiation sont une proposition de l'auditeur "
+        "(délais par gravité : {days}) : ni le référentiel EDC PSC ni les documents publics de "
+        "l'ANS ne fixent de délai.",
+        "no_deadline_note": "Aucune échéance de remédiation n'est proposée.",
+        "compte_rendu": "Compte rendu",
+        "scope": "Périmètre",
+        "endpoints": "Points d'accès",
+        "phases": "Phases auditées",
+        "audit_outcome": "Conclusion de l'audit",
+        "worst_status": "statut le plus défavorable",
+        "recommendation": "Recommandation (proposition de l'auditeur)",
+        "grounds": "Motifs",
+        "reservations": "Réserves",
+        "no_reservation": "Aucune réserve.",
+        "nc_short": "Non-conformités",
+        "unmapped_short": "Constats hors grille",
+        "more": "et {n} autre(s) : voir la synthèse",
+        "signatures": "Signatures",
+        "signature_auditor": "L'auditeur",
+        "signature_provider": "Le prestataire (pris connaissance)",
+        "unmapped": "Constats hors grille",
+        "unmapped_intro": "Résultats de vérifications automatiques dont aucune exigence n'existe "
+        "dans le classeur de points de contrôle utilisé : ils ne sont rattachés à aucun "
+        "contrôle mais restent des constats de l'audit ; un constat en échec rend l'audit non "
+        "conforme.",
+        "no_unmapped": "Aucun constat hors grille : chaque résultat est rattaché à un contrôle.",
+        "set_aside": "Résultats écartés (non applicables ou hors périmètre)",
+        "set_aside_intro": "Résultats dont l'exigence ne s'applique pas aux rôles du prestataire "
+        "ou aux phases de cet audit : ils ne changent pas la conclusion.",
+        "result": "Résultat",
+        "disposition": "Classement",
+        "corrective_plan": "Plan d'actions du prestataire",
+        "corrective_due": "échéance du prestataire",
         "reason": "Motif",
         "conflicts": "Divergences à examiner",
         "conflicts_intro": "L'auditeur a conclu « conforme » là où une vérification automatique "
@@ -96,6 +129,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rules": "Règles ANSSI",
         "rule": "Règle",
         "no_rule_judged": "Aucune des %d règles n'a pu être évaluée :",
+        "rule_unverified": "(numéro non vérifié)",
         "hsts": "HSTS (rapporté à part, hors conclusion)",
         "expires_in": "Expiration du certificat (jours)",
         "matrix": "Matrice des règles",
@@ -126,6 +160,21 @@ LABELS: dict[str, dict[str, str]] = {
         "sha256": "SHA-256",
         "status_chart": "Statut par chapitre",
         "none": "aucun",
+        "changes": "Évolutions depuis l'audit précédent",
+        "changes_intro": "Comparaison, contrôle par contrôle, avec l'audit %s du %s "
+        "(conclusion : %s).",
+        "change_new": "nouvelle",
+        "change_resolved": "levée",
+        "change_not_reassessed": "non réévaluée",
+        "change_persisting": "persistante",
+        "change_status": "changement de statut",
+        "change": "Évolution",
+        "previous_status": "Statut précédent",
+        "current_status": "Statut actuel",
+        "no_change": "Aucun changement de statut depuis l'audit précédent.",
+        "changes_counts": "Non-conformités : %d nouvelle(s), %d levée(s), %d non réévaluée(s) "
+        "(contrôle à évaluer ou retiré : non réputée levée), %d persistante(s) ; "
+        "%d changement(s) de statut.",
     },
     "en": {
         "title": "EDC PSC audit report",
@@ -154,7 +203,38 @@ LABELS: dict[str, dict[str, str]] = {
         "control": "Control",
         "requirement": "Requirement",
         "severity": "Severity",
-        "deadline": "Deadline",
+        "deadline": "Proposed deadline (auditor's proposal)",
+        "deadline_note": "Remediation deadlines are the auditor's proposal (delays by "
+        "severity: {days}): neither the EDC PSC framework nor public ANS material sets any.",
+        "no_deadline_note": "No remediation deadline is proposed.",
+        "compte_rendu": "Summary report",
+        "scope": "Scope",
+        "endpoints": "Endpoints",
+        "phases": "Phases audited",
+        "audit_outcome": "Audit outcome",
+        "worst_status": "worst status",
+        "recommendation": "Recommendation (auditor's proposal)",
+        "grounds": "Grounds",
+        "reservations": "Reservations",
+        "no_reservation": "No reservation.",
+        "nc_short": "Non-conformities",
+        "unmapped_short": "Findings outside the workbook",
+        "more": "and {n} more: see the summary",
+        "signatures": "Signatures",
+        "signature_auditor": "The auditor",
+        "signature_provider": "The provider (acknowledged)",
+        "unmapped": "Findings outside the workbook",
+        "unmapped_intro": "Results of automated checks none of whose requirements exists in the "
+        "checkpoint workbook in use: they reach no control but remain findings of the audit; a "
+        "failing one makes the audit non compliant.",
+        "no_unmapped": "No finding outside the workbook: every result reaches a control.",
+        "set_aside": "Results set aside (not applicable or outside this audit's scope)",
+        "set_aside_intro": "Results whose requirement does not apply to the provider's roles or "
+        "to this audit's phases: they do not change the outcome.",
+        "result": "Result",
+        "disposition": "Disposition",
+        "corrective_plan": "Provider's action plan",
+        "corrective_due": "provider's date",
         "reason": "Reason",
         "conflicts": "Conflicts to review",
         "conflicts_intro": "The auditor concluded “compliant” where an automated check failed: "
@@ -215,6 +295,7 @@ LABELS: dict[str, dict[str, str]] = {
         "rules": "ANSSI rules",
         "rule": "Rule",
         "no_rule_judged": "None of the %d rules could be judged:",
+        "rule_unverified": "(number not verified)",
         "hsts": "HSTS (reported apart, not in the bottom line)",
         "expires_in": "Certificate expiry (days)",
         "matrix": "Rule matrix",
@@ -244,6 +325,20 @@ LABELS: dict[str, dict[str, str]] = {
         "sha256": "SHA-256",
         "status_chart": "Status by chapter",
         "none": "none",
+        "changes": "Changes since the previous audit",
+        "changes_intro": "Control-by-control comparison with audit %s of %s (bottom line: %s).",
+        "change_new": "new",
+        "change_resolved": "resolved",
+        "change_not_reassessed": "not reassessed",
+        "change_persisting": "persisting",
+        "change_status": "status change",
+        "change": "Change",
+        "previous_status": "Previous status",
+        "current_status": "Current status",
+        "no_change": "No status changed since the previous audit.",
+        "changes_counts": "Non-conformities: %d new, %d resolved, %d not reassessed "
+        "(control to assess or withdrawn: not deemed resolved), %d persisting; "
+        "%d status change(s).",
     },
 }
 
@@ -274,6 +369,7 @@ RULE_STATUS = {
         "DEGRADED": "toléré",
         "NOT_APPLICABLE": "sans objet",
         "INCOMPLETE": "non évalué",
+        "NOT_TESTED": "non testé",
     },
     "en": {
         "PASS": "pass",
@@ -281,6 +377,7 @@ RULE_STATUS = {
         "DEGRADED": "tolerated",
         "NOT_APPLICABLE": "not applicable",
         "INCOMPLETE": "not evaluated",
+        "NOT_TESTED": "not tested",
     },
 }
 OUTCOME = {
@@ -301,6 +398,46 @@ OUTCOME = {
         "not_applicable": "not applicable",
     },
 }
+AUDIT_OUTCOME = {
+    "fr": {
+        "conforme": "conforme",
+        "conforme avec réserves": "conforme avec réserves",
+        "non conforme": "non conforme",
+        "non conclu": "non conclu",
+    },
+    "en": {
+        "conforme": "compliant",
+        "conforme avec réserves": "compliant with reservations",
+        "non conforme": "non compliant",
+        "non conclu": "not concluded",
+    },
+}
+RECOMMENDATION = {
+    "fr": {
+        "aucune": "aucune",
+        "plan d'actions correctives": "plan d'actions correctives",
+        "suspension recommandée": "suspension recommandée",
+        "compléter l'audit": "compléter l'audit",
+    },
+    "en": {
+        "aucune": "none",
+        "plan d'actions correctives": "corrective action plan",
+        "suspension recommandée": "suspension recommended",
+        "compléter l'audit": "complete the audit",
+    },
+}
+DISPOSITION = {
+    "fr": {
+        "hors grille": "hors grille",
+        "non applicable": "non applicable",
+        "hors périmètre de cet audit": "hors périmètre de cet audit",
+    },
+    "en": {
+        "hors grille": "outside the workbook",
+        "non applicable": "not applicable",
+        "hors périmètre de cet audit": "outside this audit's scope",
+    },
+}
 INPUT_NAMES = {
     "fr": {
         "checkpoints": "Classeur de points de contrôle",
@@ -309,6 +446,8 @@ INPUT_NAMES = {
         "bundle_manifest": "Manifeste du dossier",
         "scan_results": "Résultats d'analyse TLS",
         "verdicts": "Appréciations de l'auditeur",
+        "mapping": "Correspondance vérifications / exigences (--mapping)",
+        "crl_source": "Source de CRL de l'auditeur",
     },
     "en": {
         "checkpoints": "Checkpoint workbook",
@@ -317,6 +456,8 @@ INPUT_NAMES = {
         "bundle_manifest": "Bundle manifest",
         "scan_results": "TLS scan results",
         "verdicts": "Auditor verdicts",
+        "mapping": "Check-to-requirement mapping (--mapping)",
+        "crl_source": "Auditor's CRL source",
     },
 }
 INTEGRITY = {

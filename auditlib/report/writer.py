@@ -13,24 +13,31 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditlib import resources
-from auditlib.audit.assess import STATUS_ORDER, CheckOutcome
+from auditlib.audit.assess import STATUS_ORDER, CheckOutcome, ControlStatus
+from auditlib.audit.plan import actions_for, corrective_actions
 from auditlib.errors import AuditlibError
 from auditlib.files import write_atomic
 from auditlib.report import charts
+from auditlib.report.changes import PreviousFindings, previous_for
 from auditlib.report.findings import check_record, findings_record, to_json
 from auditlib.report.grille import grille_bytes, short_sha
 from auditlib.report.text import (
+    AUDIT_OUTCOME,
     BUNDLE_STATE,
+    DISPOSITION,
     INPUT_NAMES,
     INTEGRITY,
     LABELS,
     LANGUAGES,
     OUTCOME,
+    RECOMMENDATION,
     RULE_STATUS,
     SEVERITY,
     VERDICT,
@@ -39,7 +46,7 @@ from auditlib.tls.profile import RuleStatus
 from auditlib.traces.analysis import trace_chart, trace_totals
 
 if TYPE_CHECKING:
-    from auditlib.audit.assess import ControlAssessment
+    from auditlib.audit.assess import ControlAssessment, UnplacedResult
     from auditlib.audit.run import AuditRun
 
 TEMPLATE = "report.html.j2"
@@ -196,12 +203,114 @@ def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
     return sections
 
 
-def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
-    """Everything the template shows, computed once (charts as `data:` URIs)."""
+UNMAPPED_RANK = {
+    CheckOutcome.FAIL: 0,
+    CheckOutcome.ERROR: 1,
+    CheckOutcome.INCOMPLETE: 1,
+    CheckOutcome.DEGRADED: 2,
+    CheckOutcome.PASS: 3,
+    CheckOutcome.NOT_APPLICABLE: 4,
+}
+"""The compte rendu shows the unmapped findings that weigh most first."""
+
+
+def _set_aside_groups(unplaced: Sequence[UnplacedResult]) -> list[dict[str, Any]]:
+    """Results set aside (non applicable, hors périmètre), one row per check family,
+    requirement and reason, with the count of each outcome (each is in findings.json)."""
+    groups: dict[tuple[str, str, str, str], Counter[str]] = {}
+    for u in unplaced:
+        if u.unmapped:
+            continue
+        key = (u.check.check, ", ".join(u.check.requirements), u.disposition, u.reason)
+        groups.setdefault(key, Counter())[u.check.outcome.value] += 1
+    return [
+        {
+            "check": check,
+            "requirements": requirements,
+            "disposition": disposition,
+            "reason": reason,
+            "outcomes": dict(counts),
+            "total": sum(counts.values()),
+        }
+        for (check, requirements, disposition, reason), counts in groups.items()
+    ]
+
+
+def _status_text(value: str | None, language: str) -> str:
+    if value is None:
+        return "—"
+    try:
+        return charts.status_label(ControlStatus(value), language)
+    except ValueError:
+        return value
+
+
+def change_rows(changes: dict[str, Any] | None, language: str = "fr") -> list[dict[str, str]]:
+    """The report's lines for `changes_since_previous`: new, resolved and persisting
+    non-conformities, then the other status changes (each control once)."""
+    if not changes:
+        return []
+    words = LABELS[language]
+    rows: list[dict[str, str]] = []
+    for kind in ("new", "resolved", "not_reassessed", "persisting"):
+        for entry in changes.get(kind, []):
+            rows.append(
+                {
+                    "kind": kind,
+                    "label": words[f"change_{kind}"],
+                    "ref": entry["control"],
+                    "before": _status_text(entry.get("previous_status"), language),
+                    "after": _status_text(entry.get("status"), language),
+                }
+            )
+    listed = {row["ref"] for row in rows}
+    for change in changes["status_changes"]:
+        if change["ref"] in listed:
+            continue
+        rows.append(
+            {
+                "kind": "status",
+                "label": words["change_status"],
+                "ref": change["ref"],
+                "before": _status_text(change["previous"], language),
+                "after": _status_text(change["current"], language),
+            }
+        )
+    return rows
+
+
+def report_context(
+    run: AuditRun, language: str = "fr", changes: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything the template shows, computed once (charts as `data:` URIs); `changes`:
+    the record's `changes_since_previous` (None: no previous audit to compare with)."""
     a = run.assessment
     counts = a.counts()
     rule_reasons = {(e.label, r.rule_id): r.reason for e in run.evaluations for r in e.results}
+    plan = corrective_actions(run.bundle)
+    labels = LABELS[language]
+    days = run.assessment_settings.remediation_days if run.assessment_settings else {}
+    severity_words = SEVERITY[language]
+    deadline_note = (
+        labels["deadline_note"].format(
+            days=", ".join(f"{severity_words.get(k, k)} {v} j" for k, v in days.items())
+        )
+        if days
+        else labels["no_deadline_note"]
+    )
     return {
+        "outcome": a.outcome,
+        "audit_outcome_label": AUDIT_OUTCOME[language],
+        "recommendation_label": RECOMMENDATION[language],
+        "disposition_label": DISPOSITION[language],
+        "deadline_note": deadline_note,
+        "unmapped": a.unmapped_findings,
+        "unmapped_ranked": sorted(
+            a.unmapped_findings, key=lambda u: UNMAPPED_RANK.get(u.check.outcome, 9)
+        ),
+        "set_aside": _set_aside_groups(a.unplaced),
+        "actions_for": lambda n: actions_for(plan, n.control_ref, n.requirement_id),
+        "phase_labels": [ph.label for ph in a.phases],
         "run": run,
         "a": a,
         "p": run.provider,
@@ -225,6 +334,8 @@ def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
         "requirements": _requirement_sections(run),
         "endpoints": _endpoints(run),
         "supervision": _supervision(run, language),
+        "changes": changes,
+        "change_rows": change_rows(changes, language),
         "charts": {
             "chapters": charts.figure_data_uri(charts.chart(run, "status_by_chapter", language)),
             "matrix": charts.figure_data_uri(charts.chart(run, "tls_matrix", language))
@@ -235,8 +346,11 @@ def report_context(run: AuditRun, language: str = "fr") -> dict[str, Any]:
     }
 
 
-def render_html(run: AuditRun, language: str | None = None) -> str:
-    """The report as one self-contained HTML document (CSS inlined, charts as data URIs)."""
+def render_html(
+    run: AuditRun, language: str | None = None, changes: dict[str, Any] | None = None
+) -> str:
+    """The report as one self-contained HTML document (CSS inlined, charts as data URIs);
+    `changes`: what changed since the previous audit (`changes_since_previous`)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     lang = _language(run, language)
@@ -250,7 +364,7 @@ def render_html(run: AuditRun, language: str | None = None) -> str:
     )
     env.filters["css_string"] = css_string
     env.filters["date"] = lambda d: d.strftime("%d/%m/%Y") if lang == "fr" else d.isoformat()
-    context = report_context(run, lang)
+    context = report_context(run, lang, changes)
     context["stylesheet"] = (folder / STYLESHEET).read_text(encoding="utf-8")
     return env.get_template(TEMPLATE).render(**context)
 
@@ -286,16 +400,31 @@ def _guard(text: str, markers: list[str], what: str) -> None:
             raise ReportError(f"{what} would contain {shown}: refusing to write it")
 
 
+def previous_audit(
+    run: AuditRun,
+    previous_findings: str | os.PathLike[str] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+) -> PreviousFindings | None:
+    """The provider's previous audit record to compare `run` with: `previous_findings` when
+    given (a findings.json or an audit folder), else the latest earlier audit of the same
+    provider beside the output folder (default `out/<AuditSpec.folder_name>`)."""
+    folder = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / run.spec.folder_name
+    return previous_for(run.spec.provider_id, run.spec.date, previous_findings, folder)
+
+
 def write_outputs(
     run: AuditRun,
     output_dir: str | os.PathLike[str] | None = None,
     *,
     notebook_path: str | os.PathLike[str] | None = None,
     language: str | None = None,
+    previous: PreviousFindings | None = None,
 ) -> ReportOutputs:
     """Write report.html, report.pdf, grille.xlsx, findings.json (and a copy of the executed
     notebook) into `output_dir` (default: `out/<AuditSpec.folder_name>` under the current
-    folder), replacing earlier versions atomically.
+    folder), replacing earlier versions atomically. `previous`: the provider's previous
+    audit record (`auditlib.report.changes.previous_for`): findings.json and the report
+    then say what changed since.
 
     Everything is produced in memory first: if anything fails (templates, workbook,
     schema, a secret found), nothing is written and earlier outputs stay as they were."""
@@ -303,11 +432,11 @@ def write_outputs(
     folder = Path(output_dir) if output_dir else DEFAULT_OUTPUT_ROOT / run.spec.folder_name
     markers = secret_markers(run)
 
-    record = findings_record(run)
+    record = findings_record(run, previous=previous)
     check_record(record)
     findings_text = to_json(record)
     _guard(findings_text, markers, "findings.json")
-    html = render_html(run, lang)
+    html = render_html(run, lang, record["changes_since_previous"])
     _guard(html, markers, "report.html")
     notebook_data: bytes | None = None
     if notebook_path is not None:

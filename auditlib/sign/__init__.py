@@ -15,12 +15,16 @@ from auditlib.sign.model import (
     StampPlacement,
     VerifyResult,
 )
+from auditlib.sign.policy import DEFAULT_SEAL_POLICY, SealPolicy, SealPolicyError
 from auditlib.sign.signer import async_sign_pdf, sign_pdf
 from auditlib.sign.verify import async_verify_pdf, load_trust_roots, verify_pdf
 
 __all__ = [
+    "DEFAULT_SEAL_POLICY",
     "LoadedSigner",
     "PadesLevel",
+    "SealPolicy",
+    "SealPolicyError",
     "SignResult",
     "SignatureCheck",
     "SignerSpec",

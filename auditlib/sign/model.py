@@ -122,11 +122,23 @@ class SignatureCheck:
     modification_level: str | None
     """pyHanko's judgement of later updates: NONE, LTA_UPDATES, FORM_FILLING, ANNOTATIONS, OTHER."""
     modified_after_signing: bool
-    """Bytes were appended after this signature (other than signatures/LTA data)."""
+    """Something other than a later signature was changed or appended after this one."""
     docmdp_ok: bool | None
     level: PadesLevel | None
     pyhanko_bottom_line: bool
     error: str | None = None
+    signed_revision: int | None = None
+    """Zero-based revision this signature covers (None when unreadable)."""
+    covered_end: int | None = None
+    """Offset where the signature's byte range ends (the file size when nothing follows)."""
+    seal_problems: tuple[str, ...] = ()
+    """Why the signer may not seal under the seal policy (empty: fit, or no policy)."""
+    changes_after: tuple[str, ...] = ()
+    """The changes after this signature that are not a later signature."""
+
+    @property
+    def seal_conforming(self) -> bool:
+        return not self.seal_problems
 
     @property
     def bottom_line(self) -> bool:
@@ -137,6 +149,8 @@ class SignatureCheck:
             and self.valid
             and self.trusted
             and self.coverage in ("ENTIRE_FILE", "ENTIRE_REVISION")
+            and not self.modified_after_signing
+            and not self.seal_problems
         )
 
 
@@ -149,6 +163,9 @@ class VerifyResult:
     """The CA folder used, or a note that none was given."""
     revocation_checked: bool = False
     notes: tuple[str, ...] = field(default=(REVOCATION_NOTE,))
+    seal_policy: str | None = None
+    """Name of the seal policy applied; None: integrity and trust only (third-party file)."""
+    file_size: int = 0
 
     @property
     def signed(self) -> bool:
@@ -166,8 +183,15 @@ class VerifyResult:
 
     @property
     def modified_after_signing(self) -> bool:
-        """True when the last signature does not cover everything after it."""
-        return self.signed and self.signatures[-1].modified_after_signing
+        """True when anything but a later signature changed after a signature."""
+        return self.signed and any(s.modified_after_signing for s in self.signatures)
+
+    @property
+    def seal_conforming(self) -> bool | None:
+        """Every signer fits the seal policy; None when no policy was applied."""
+        if self.seal_policy is None:
+            return None
+        return self.signed and all(s.seal_conforming for s in self.signatures)
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -189,12 +213,14 @@ class VerifyResult:
                 found.append(f"{where}: byte range does not cover its revision ({sig.coverage})")
             if sig.docmdp_ok is False:
                 found.append(f"{where}: later changes not allowed ({sig.modification_level})")
-        if self.modified_after_signing:
-            last = self.signatures[-1]
-            found.append(
-                f"modified after signing: unsigned incremental update(s) after "
-                f"{last.field_name!r} (modification level {last.modification_level})"
-            )
+            for problem in sig.seal_problems:
+                found.append(f"{where}: cachet non conforme: {problem}")
+        reported: set[str] = set()
+        for sig in self.signatures:
+            for change in sig.changes_after:
+                if change not in reported:
+                    reported.add(change)
+                    found.append(f"modified after signing {sig.field_name!r}: {change}")
         return tuple(found)
 
     @property

@@ -8,6 +8,10 @@ public test chain (`TEST AC RACINE IGC-SANTE ELEMENTAIRE` over
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_address
@@ -20,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from auditlib.errors import TestServerError
 from auditlib.files import write_atomic
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -289,6 +294,34 @@ class TestPki:
         self.issued.append(issued)
         return issued
 
+    def crl(
+        self,
+        revoked: Sequence[IssuedCert | int] = (),
+        *,
+        this_update: dt.datetime | None = None,
+        next_update_days: int = 7,
+        signer: IssuedCert | None = None,
+    ) -> bytes:
+        """A DER CRL of the issuing CA revoking `revoked` (certificates or serial numbers,
+        revoked a day before `this_update`); `signer` another key to forge a bad signature."""
+        when = this_update or self.now
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.issuing.certificate.subject)
+            .last_update(when)
+            .next_update(when + dt.timedelta(days=next_update_days))
+        )
+        for cert in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(cert if isinstance(cert, int) else cert.certificate.serial_number)
+                .revocation_date(when - dt.timedelta(days=1))
+                .build()
+            )
+        key = (signer or self.issuing).key
+        crl = builder.sign(key, _sign_hash(key, "sha256"))
+        return crl.public_bytes(serialization.Encoding.DER)
+
     def chain_pem(self, leaf: IssuedCert, include_issuing: bool = True) -> bytes:
         """Leaf then issuing CA, as a server should send it (the root is not sent)."""
         pem = leaf.cert_pem()
@@ -314,6 +347,68 @@ class TestPki:
 
     def ca_bundle_pem(self) -> bytes:
         return self.root.cert_pem() + self.issuing.cert_pem()
+
+    def ocsp_response(
+        self,
+        leaf: IssuedCert,
+        *,
+        revoked: bool = False,
+        signer: IssuedCert | None = None,
+        days: int = 7,
+    ) -> bytes:
+        """A DER OCSP response about `leaf` made by `openssl ocsp` acting as the issuing
+        CA's responder (for `openssl s_server -status_file`).
+
+        `revoked` marks the certificate revoked (keyCompromise, the day before); `signer`
+        signs with another certificate and key (a forged or foreign responder)."""
+        binary = shutil.which("openssl")
+        if binary is None:
+            raise TestServerError("the `openssl` command is not installed (needed for ocsp)")
+        sign_with = signer or self.issuing
+        cert = leaf.certificate
+        stamp = "%y%m%d%H%M%SZ"
+        serial = format(cert.serial_number, "X")
+        serial = serial if len(serial) % 2 == 0 else "0" + serial
+        revocation = ""
+        if revoked:
+            revocation = (self.now - dt.timedelta(days=1)).strftime(stamp) + ",keyCompromise"
+        subject = "/" + "/".join(
+            f"{a.rfc4514_attribute_name}={a.value}" for a in reversed(list(cert.subject))
+        )
+        line = "\t".join(
+            [
+                "R" if revoked else "V",
+                cert.not_valid_after_utc.strftime(stamp),
+                revocation,
+                serial,
+                "unknown",
+                subject,
+            ]
+        )
+        with tempfile.TemporaryDirectory(prefix="auditlib-ocsp-") as tmp:
+            folder = Path(tmp)
+            write_atomic(folder / "index.txt", line + "\n")
+            write_atomic(folder / "index.txt.attr", "unique_subject = no\n")
+            issuing = write_atomic(folder / "issuing.pem", self.issuing.cert_pem())
+            about = write_atomic(folder / "leaf.pem", leaf.cert_pem())
+            rsigner = write_atomic(folder / "signer.pem", sign_with.cert_pem())
+            rkey = write_atomic(folder / "signer.key", sign_with.key_pem())
+            out = folder / "response.der"
+            cmd = [binary, "ocsp", "-index", str(folder / "index.txt")]
+            cmd += ["-CA", str(issuing), "-issuer", str(issuing), "-cert", str(about)]
+            cmd += ["-rsigner", str(rsigner), "-rkey", str(rkey), "-no_nonce"]
+            cmd += ["-ndays", str(days), "-respout", str(out)]
+            done = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
+                env={**os.environ, "OPENSSL_CONF": os.devnull},
+            )
+            if done.returncode != 0 or not out.is_file():
+                raise TestServerError(f"openssl ocsp failed: {done.stderr.strip()[-300:]}")
+            return out.read_bytes()
 
 
 def _common_name(cert: x509.Certificate) -> str:

@@ -258,6 +258,9 @@ class OpenSslServerSpec:
     """When set, `-Verify 1` with these CAs: a client certificate is required."""
     ocsp_response_der: bytes | None = None
     """A DER OCSP response to staple (`-status_file`)."""
+    www: bool = True
+    """Answer HTTP (`-www`). False: a bare TLS server that answers no HTTP request (needed
+    with `-early_data`, which s_server refuses to combine with `-www`)."""
 
 
 @contextlib.contextmanager
@@ -280,7 +283,7 @@ def openssl_server(
         if port:
             _bind(port).close()
         cmd = [binary, "s_server", "-accept", f"{LOOPBACK}:{port}", "-cert", str(cert)]
-        cmd += ["-key", str(key), "-www"]
+        cmd += ["-key", str(key)] + (["-www"] if spec.www else [])
         if spec.chain_pem:
             chain = write_atomic(folder / "chain.pem", spec.chain_pem)
             cmd += ["-cert_chain", str(chain)]
@@ -293,7 +296,8 @@ def openssl_server(
         cmd += list(spec.extra_args)
         proc = subprocess.Popen(
             cmd,
-            stdin=subprocess.DEVNULL,
+            # kept open and never written: without -www, s_server stops at end of input
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -311,6 +315,8 @@ def openssl_server(
                 proc.wait()
             if proc.stdout:
                 proc.stdout.close()
+            if proc.stdin:
+                proc.stdin.close()
 
 
 def _read_accept_port(proc: subprocess.Popen[str], timeout: float, requested: int = 0) -> int:
@@ -364,8 +370,14 @@ DEMO_CLIENT_KEY_PASS = "demo-only-passphrase"
 """Demo/test material only: the passphrase of a throw-away key generated on the spot."""
 
 
-def ocsp_good_response(pki: TestPki, leaf: IssuedCert) -> bytes:
-    """A signed 'good' OCSP response for `leaf`, for `openssl s_server -status_file`."""
+def ocsp_good_response(
+    pki: TestPki,
+    leaf: IssuedCert,
+    this_update: dt.datetime | None = None,
+    next_update: dt.datetime | None = None,
+) -> bytes:
+    """A signed 'good' OCSP response for `leaf`, for `openssl s_server -status_file`
+    (dates chosen by the caller to build stale responses, which `openssl ocsp` cannot)."""
     now = dt.datetime.now(dt.UTC)
     builder = (
         ocsp.OCSPResponseBuilder()
@@ -374,8 +386,8 @@ def ocsp_good_response(pki: TestPki, leaf: IssuedCert) -> bytes:
             issuer=pki.issuing.certificate,
             algorithm=hashes.SHA256(),
             cert_status=ocsp.OCSPCertStatus.GOOD,
-            this_update=now - dt.timedelta(minutes=5),
-            next_update=now + dt.timedelta(days=7),
+            this_update=this_update or now - dt.timedelta(minutes=5),
+            next_update=next_update or now + dt.timedelta(days=7),
             revocation_time=None,
             revocation_reason=None,
         )
@@ -545,3 +557,105 @@ def start_fixture_servers(stack: contextlib.ExitStack, folder: Path) -> FixtureS
     # 9. closed port.
     fx.specs["closed"] = ScanSpec(host="127.0.0.1", port=closed_port(), label="closed")
     return fx
+
+
+# --------------------------------------------------------------------------- stalling proxy
+
+
+def offered_suites(client_hello: bytes) -> tuple[int, tuple[int, ...]] | None:
+    """(legacy version, cipher suite codes) of a TLS ClientHello record, or None when the
+    bytes are not (yet) a whole ClientHello up to its suite list. Bytes that cannot become
+    one (an SSLv2 hello, another record) give (0, ())."""
+    if client_hello[:1] not in (b"", b"\x16") or client_hello[5:6] not in (b"", b"\x01"):
+        return 0, ()
+    if len(client_hello) < 5:
+        return None
+    body = client_hello[5:]
+    if len(body) < 4 + 2 + 32 + 1:
+        return None
+    version = int.from_bytes(body[4:6], "big")
+    at = 4 + 2 + 32
+    at += 1 + body[at]  # session id
+    if len(body) < at + 2:
+        return None
+    length = int.from_bytes(body[at : at + 2], "big")
+    codes = body[at + 2 : at + 2 + length]
+    if len(codes) < length:
+        return None
+    return version, tuple(int.from_bytes(codes[i : i + 2], "big") for i in range(0, length, 2))
+
+
+SIGNALLING_SUITES = frozenset({0x00FF, 0x5600})
+"""TLS_EMPTY_RENEGOTIATION_INFO_SCSV and TLS_FALLBACK_SCSV: not real suites."""
+
+
+@contextlib.contextmanager
+def stalling_proxy(
+    backend: RunningServer, stall_suite: int, stall_version: int = 0x0303
+) -> Iterator[RunningServer]:
+    """A TCP proxy to `backend` that never answers a ClientHello offering `stall_suite`
+    alone (legacy version `stall_version`): that one probe times out, every other
+    connection is relayed. It makes a scanner meet a time-out on a suite the backend
+    accepts, the case where a time-out must not be read as a refusal."""
+    listener = _bind(0)
+    listener.listen(64)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    port = listener.getsockname()[1]
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(30)
+        with conn:
+            data = b""
+            parsed = None
+            with contextlib.suppress(OSError):
+                while parsed is None and len(data) < 65536:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                    parsed = offered_suites(data)
+            real = set(parsed[1]) - SIGNALLING_SUITES if parsed else set()
+            if parsed and parsed[0] == stall_version and real == {stall_suite}:
+                with contextlib.suppress(OSError):
+                    while conn.recv(65536) and not stop.is_set():
+                        pass  # hold the connection, answer nothing
+                return
+            try:
+                upstream = socket.create_connection((backend.host, backend.port), timeout=30)
+            except OSError:
+                return
+            with upstream:
+                upstream.sendall(data)
+                back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+                back.start()
+                pump(conn, upstream)
+                back.join(timeout=30)
+
+    def accept_loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept_loop, name=f"stalling-proxy-{port}", daemon=True)
+    thread.start()
+    try:
+        yield RunningServer(LOOPBACK, port, backend.spec)
+    finally:
+        stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(timeout=2)

@@ -19,7 +19,9 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.merge import MergedCellRange
 
+from auditlib.checkpoints.reader import ControlGrid
 from auditlib.files import atomic_target
+from auditlib.requirements import Actor
 
 
 @dataclass(frozen=True)
@@ -204,3 +206,57 @@ def _merge_header(sheet: object, columns: Sequence[Column], header: int) -> None
                 start_row=header, start_column=col, end_row=header + 1, end_column=col
             )
         index += span
+
+
+ACTOR_KEYS = ("fs_utilisateur", "editeur_utilisateur", "fs_proxy", "editeur_proxy")
+PHASE_KEYS = {
+    "AVANT": ("avant", "avant_level", "avant_format"),
+    "PENDANT": ("pendant", None, "pendant_format"),
+    "APRES": ("apres", "apres_level", "apres_format"),
+}
+
+
+def rows_from_grid(grid: ControlGrid) -> list[RequirementRows]:
+    """A read control grid back as workbook rows (to rewrite a workbook with changes)."""
+    out = []
+    for requirement_id in grid.requirement_ids():
+        req = grid.requirements[requirement_id]
+        values: dict[str, object] = {
+            "requirement_id": req.id,
+            "chapter": req.chapter,
+            "requirement_text": req.text,
+            "source_note": req.source_note,
+        }
+        for key in ACTOR_KEYS:
+            flag = req.applicability.get(Actor(key))
+            if flag is not None:
+                values[key] = "OUI" if flag else "NON"
+        rows: list[dict[str, object]] = []
+        for control in grid.controls:
+            if control.requirement_id != requirement_id:
+                continue
+            text_key, level_key, format_key = PHASE_KEYS[control.phase.value]
+            while len(rows) < control.index:
+                rows.append({})
+            row = rows[control.index - 1]
+            row[text_key] = control.text
+            if level_key and control.level:
+                row[level_key] = control.level.label
+            if format_key and control.expected_format:
+                row[format_key] = control.expected_format
+        out.append(RequirementRows(values=values, rows=rows))
+    return out
+
+
+def renumbered(requirements: Sequence[RequirementRows], offset: int = 100) -> list[RequirementRows]:
+    """The same requirements numbered otherwise (`EXI EDC PSC 115` -> `EXI EDC PSC 215`
+    with the default offset): a workbook whose numbering the shipped mapping does not know,
+    as the real ANS workbook may be."""
+    out = []
+    for requirement in requirements:
+        values = dict(requirement.values)
+        head, _, number = str(values["requirement_id"]).rpartition(" ")
+        main, dash, sub = number.partition("-")
+        values["requirement_id"] = f"{head} {int(main) + offset}{dash}{sub}"
+        out.append(RequirementRows(values=values, rows=[dict(r) for r in requirement.rows]))
+    return out

@@ -53,6 +53,8 @@ class RuleResult:
     deviation: str | None = None
     """Set when a DEGRADED status is a documented, accepted deviation (IGC-Santé 3 years)."""
     counts: bool = True
+    verified: bool = False
+    """Whether the rule's number and title were checked against a cited public text."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class RequirementVerdict:
     failed: tuple[str, ...] = ()
     degraded: tuple[str, ...] = ()
     incomplete: tuple[str, ...] = ()
+    not_tested: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class EndpointEvaluation:
                 "severity": r.severity,
                 "deviation": r.deviation,
                 "counts": r.counts,
+                "verified": r.verified,
             }
             for r in self.results
         ]
@@ -130,6 +134,7 @@ def _result(spec: RuleSpec, outcome: Outcome) -> RuleResult:
         level=spec.level,
         deviation=deviation,
         counts=spec.counts,
+        verified=spec.verified,
     )
 
 
@@ -190,10 +195,17 @@ def evaluate(
     profile = profile or load_profile()
     when = _utc(as_of)
     obs = observation
-    unreachable = obs.status == ScanStatus.ERROR and not obs.protocols
+    needs_client_cert = client_certificate_required(obs)
+    unreachable = obs.status == ScanStatus.ERROR and (not obs.protocols or needs_client_cert)
     results: list[RuleResult] = []
     suite_verdicts: tuple[SuiteVerdict, ...] = ()
-    if unreachable:
+    if needs_client_cert:
+        reason = (
+            "certificat client exigé : le serveur demande un certificat client (TLS mutuel) "
+            "et aucun n'a été fourni ; point d'accès non analysé"
+        )
+        results = [_result(spec, (RuleStatus.INCOMPLETE, reason)) for spec in profile.rules]
+    elif unreachable:
         reason = f"point d'accès non analysé : {obs.error or 'erreur inconnue'}"
         results = [_result(spec, (RuleStatus.INCOMPLETE, reason)) for spec in profile.rules]
     else:
@@ -245,12 +257,22 @@ def evaluate(
         as_of=when,
         results=tuple(results),
         requirements=requirements,
-        bottom_line=_bottom_line(counted, profile, obs.status == ScanStatus.ERROR),
+        bottom_line=(
+            Verdict.INCOMPLETE
+            if needs_client_cert
+            else _bottom_line(counted, profile, obs.status == ScanStatus.ERROR)
+        ),
         days_until_expiry=leaf.days_until_expiry(when) if leaf else None,
         certificate_not_after=leaf.not_after if leaf else None,
         hsts=hsts_result,
         suites=suite_verdicts,
     )
+
+
+def client_certificate_required(obs: TlsObservation) -> bool:
+    """The server demands a client certificate and the scan had none: nothing it showed
+    can be judged (its probes end in refusals or time-outs), the endpoint is incomplete."""
+    return obs.status == ScanStatus.ERROR and obs.client_auth == "REQUIRED" and not obs.client_cert
 
 
 def _requirement_verdict(
@@ -264,6 +286,7 @@ def _requirement_verdict(
             r.rule_id for r in results if r.status == RuleStatus.DEGRADED and not _fails(r, profile)
         ),
         incomplete=tuple(r.rule_id for r in results if r.status == RuleStatus.INCOMPLETE),
+        not_tested=tuple(r.rule_id for r in results if r.status == RuleStatus.NOT_TESTED),
     )
 
 
@@ -278,14 +301,16 @@ def _fails(result: RuleResult, profile: Profile) -> bool:
 
 
 def _bottom_line(results: Sequence[RuleResult], profile: Profile, scan_error: bool) -> Verdict:
-    """NON_COMPLIANT beats ERROR beats INCOMPLETE beats DEGRADED beats COMPLIANT."""
+    """NON_COMPLIANT beats ERROR beats INCOMPLETE beats DEGRADED beats COMPLIANT.
+
+    A rule NOT_TESTED never counts as compliant: the verdict is at best DEGRADED."""
     if any(_fails(r, profile) for r in results):
         return Verdict.NON_COMPLIANT
     if scan_error:
         return Verdict.ERROR
     if any(r.status == RuleStatus.INCOMPLETE for r in results):
         return Verdict.INCOMPLETE
-    if any(r.status == RuleStatus.DEGRADED for r in results):
+    if any(r.status in (RuleStatus.DEGRADED, RuleStatus.NOT_TESTED) for r in results):
         return Verdict.DEGRADED
     return Verdict.COMPLIANT
 

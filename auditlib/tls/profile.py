@@ -14,10 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from auditlib.errors import ProfileError
+from auditlib.errors import ProfileError, YamlInputError
+from auditlib.yamlio import parse_yaml_text
 
 
 class RuleStatus(StrEnum):
@@ -28,6 +28,10 @@ class RuleStatus(StrEnum):
     NOT_APPLICABLE = "NOT_APPLICABLE"
     INCOMPLETE = "INCOMPLETE"
     """The scan could not observe what the rule needs: not a FAIL."""
+    NOT_TESTED = "NOT_TESTED"
+    """The rule's question got no usable answer (no stapled OCSP response to judge
+    revocation by, a 0-RTT probe that could not run): never a PASS, never counted as
+    compliant. The endpoint is at best DEGRADED while a counted rule is not tested."""
 
 
 class Verdict(StrEnum):
@@ -37,7 +41,8 @@ class Verdict(StrEnum):
     NON_COMPLIANT = "NON_COMPLIANT"
     INCOMPLETE = "INCOMPLETE"
     ERROR = "ERROR"
-    """The endpoint could not be scanned (unreachable, refused, client certificate needed)."""
+    """The endpoint could not be scanned (unreachable, refused, handshake refused). An
+    endpoint that demands a client certificate none was given for is INCOMPLETE."""
 
 
 # --------------------------------------------------------------------------- profile
@@ -99,6 +104,9 @@ class RuleSpec(BaseModel):
     severity: Literal["high", "medium", "low"]
     counts: bool = True
     """False for rules reported separately (HSTS): never part of a bottom line."""
+    verified: bool = False
+    """True only when the rule's number and title were checked against the public text
+    cited in `docs/guide/tls-rules.md`; the report marks the others "(numéro non vérifié)"."""
 
 
 class Profile(BaseModel):
@@ -114,6 +122,9 @@ class Profile(BaseModel):
     groups: _Groups
     keys: KeyParams
     certificates: _Certificates
+    ocsp_max_age_days: int = Field(default=7, ge=1)
+    """A stapled OCSP response whose thisUpdate is older than this is stale (our own
+    value: neither the guide nor the IGC-Santé policy text at hand states one)."""
     rules: list[RuleSpec]
 
     def rule(self, rule_id: str) -> RuleSpec:
@@ -148,8 +159,8 @@ def read_profile(name_or_path: str | os.PathLike[str] = "anssi") -> tuple[Profil
                 f"profile {key}: not a known name ({known}) nor a readable file ({exc})"
             ) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = parse_yaml_text(text.encode("utf-8"), source)  # strict: no aliases
+    except YamlInputError as exc:
         raise ProfileError(f"profile {source}: not valid YAML ({exc})") from None
     try:
         profile = Profile.model_validate(data)

@@ -187,12 +187,13 @@ class EndpointContext:
 Outcome = tuple[RuleStatus, str] | tuple[RuleStatus, str, str | None]
 EndpointRule = Callable[[EndpointContext], Outcome]
 
-_P, _F, _D, _NA, _INC = (
+_P, _F, _D, _NA, _INC, _NT = (
     RuleStatus.PASS,
     RuleStatus.FAIL,
     RuleStatus.DEGRADED,
     RuleStatus.NOT_APPLICABLE,
     RuleStatus.INCOMPLETE,
+    RuleStatus.NOT_TESTED,
 )
 
 
@@ -210,10 +211,20 @@ def missing_reason(ctx: EndpointContext, *commands: str) -> str | None:
 
 
 def _versions_missing(ctx: EndpointContext) -> str | None:
-    gaps = [p.version for p in ctx.obs.protocols if p.accepted is None]
+    """Why the accepted-suite list may be incomplete: versions not probed, or suite
+    probes that timed out twice (a time-out is never read as a refusal)."""
     if not ctx.obs.protocols:
         return "versions de protocole non observées"
-    return "versions non sondées : " + ", ".join(gaps) if gaps else None
+    gaps = [p.version for p in ctx.obs.protocols if p.accepted is None]
+    slow = [f"{p.version} ({len(p.timed_out)})" for p in ctx.obs.protocols if p.timed_out]
+    parts = []
+    if gaps:
+        parts.append("versions non sondées : " + ", ".join(gaps))
+    if slow:
+        parts.append(
+            "sondes de suites sans réponse (délai dépassé, réessayées) : " + ", ".join(slow)
+        )
+    return " ; ".join(parts) if parts else None
 
 
 def _suite_rule(
@@ -263,6 +274,8 @@ def r3(ctx: EndpointContext) -> Outcome:
         return _INC, "TLS 1.3 non sondé"
     if tls12 and tls12.accepted:
         return _D, "TLS 1.2 seul accepté : TLS 1.3 est à privilégier"
+    if tls12 is None or tls12.accepted is None:
+        return _INC, "TLS 1.3 refusé, TLS 1.2 non sondé"
     return _F, "ni TLS 1.3 ni TLS 1.2 acceptés"
 
 
@@ -325,9 +338,10 @@ def r7(ctx: EndpointContext) -> Outcome:
 
 
 def r7_minus(ctx: EndpointContext) -> Outcome:
-    dhe = [(s.name, s.kx_size) for _, s, p in ctx.suites if p.kx == "DHE" and p.auth != "anon"]
+    # every finite-field group offered: DHE, anonymous DH, and TLS 1.3 ffdhe groups
+    dhe = [(s.name, s.kx_size) for _, s, p in ctx.suites if p.kx == "DHE" or s.kx_type == "DH"]
     if not dhe:
-        return _NA, "aucune suite DHE acceptée"
+        return _NA, "aucune suite DHE (groupe à corps fini) acceptée"
     keys = ctx.profile.keys
     small = [f"{n} ({size or '?'} bits)" for n, size in dhe if (size or 0) < keys.dh_min_bits]
     if small:
@@ -345,9 +359,34 @@ def r7_minus(ctx: EndpointContext) -> Outcome:
 
 
 def r8(ctx: EndpointContext) -> Outcome:
-    return _suite_rule(
+    """Server authentication: the suites' authentication part (no DSS, no anonymous)
+    and the server key behind it: ECDSA >= 256 bits or RSA >= 2048 bits, both found in
+    the guide's Annex A.1 recommended suites (ECDHE-ECDSA and ECDHE-RSA)."""
+    status, reason, *_ = _suite_rule(
         ctx, "auth", ctx.profile.suite_classification.authentication, "authentification", "R8"
     )
+    if status in (_F, _INC):
+        return status, reason
+    leaf = ctx.obs.leaf
+    if leaf is None:
+        return _INC, missing_reason(ctx, "certificate_info") or "certificat serveur non observé"
+    keys = ctx.profile.keys
+    if leaf.key_type == "RSA" and leaf.key_size < keys.rsa_min_bits:
+        return (
+            _F,
+            f"authentification RSA avec une clé de {leaf.key_size} bits (< {keys.rsa_min_bits})",
+        )
+    if leaf.key_type == "EC" and leaf.key_size < keys.ec_min_bits:
+        return (
+            _F,
+            f"authentification ECDSA avec une clé de {leaf.key_size} bits (< {keys.ec_min_bits})",
+        )
+    if leaf.key_type not in ("RSA", "EC", "Ed25519", "Ed448"):
+        return _F, f"authentification par clé {leaf.key_type}, hors annexe A.1"
+    kind = {"EC": "ECDSA", "RSA": "RSA"}.get(leaf.key_type, leaf.key_type)
+    if status == _D:
+        return status, reason
+    return _P, f"authentification {kind} {leaf.key_size} bits (suites de l'annexe A.1)"
 
 
 def r9(ctx: EndpointContext) -> Outcome:
@@ -380,6 +419,28 @@ def r10_minus(ctx: EndpointContext) -> Outcome:
 
 def r11(ctx: EndpointContext) -> Outcome:
     return _suite_rule(ctx, "hash", ctx.profile.suite_classification.hash, "hachage", "R11")
+
+
+def r12(ctx: EndpointContext) -> Outcome:
+    """Suites: recommended (PASS) when every accepted suite is recommended by its parts,
+    DEGRADED when some are only tolerated, FAIL when one breaks a rule (no annex copied by
+    hand: the per-suite classification that R5–R11 derive is reused)."""
+    if not ctx.suites:
+        return _INC, _versions_missing(ctx) or "aucune suite acceptée observée"
+    verdicts = classify_suites(ctx.suites, ctx.profile)
+    bad = [f"{v.name} ({', '.join(v.breaks)})" for v in verdicts if v.status == _F]
+    unknown = [v.name for v in verdicts if v.status == _INC]
+    tolerated = [f"{v.name} ({', '.join(v.tolerated_by)})" for v in verdicts if v.status == _D]
+    if bad:
+        return _F, f"suite(s) ni recommandée(s) ni tolérée(s) : {_join(bad, 4)}"
+    if unknown:
+        return _INC, f"suite(s) non classée(s) : {_join(unknown)}"
+    gap = _versions_missing(ctx)
+    if gap:
+        return _INC, gap
+    if tolerated:
+        return _D, f"suite(s) seulement tolérée(s) : {_join(tolerated, 4)}"
+    return _P, f"les {len(verdicts)} suites acceptées sont des suites recommandées"
 
 
 def r13(ctx: EndpointContext) -> Outcome:
@@ -435,18 +496,37 @@ def r22(ctx: EndpointContext) -> Outcome:
     )
 
 
+def client_renegotiation(ctx: EndpointContext) -> Outcome:
+    """Client-initiated renegotiation refused (judged beside R22, from sslyze's attempt
+    to renegotiate from the client side)."""
+    if _pre13_accepted(ctx) is False:
+        return _NA, "TLS 1.3 seul : pas de renégociation"
+    return _flag(
+        ctx,
+        ctx.obs.client_renegotiation_dos,
+        "session_renegotiation",
+        False,
+        "renégociation à l'initiative du client refusée",
+        "renégociation à l'initiative du client acceptée (déni de service possible)",
+    )
+
+
 def r23(ctx: EndpointContext) -> Outcome:
+    """0-RTT: FAIL when either probe saw early data accepted; PASS only when our own probe
+    saw it refused; otherwise NOT_TESTED (sslyze's "not supported" may only mean that the
+    server did not answer its HTTP request)."""
     tls13 = ctx.obs.protocol("TLSv1.3")
     if tls13 is not None and tls13.accepted is False:
         return _NA, "TLS 1.3 non accepté : pas de 0-RTT"
-    return _flag(
-        ctx,
-        ctx.obs.early_data,
-        "tls_1_3_early_data",
-        False,
-        "données 0-RTT refusées",
-        "données précoces 0-RTT acceptées",
-    )
+    if tls13 is None or tls13.accepted is None:
+        return _INC, "TLS 1.3 non sondé"
+    detail = ctx.obs.early_data_detail
+    if ctx.obs.early_data_probe or ctx.obs.early_data:
+        return _F, "données précoces 0-RTT acceptées" + (f" ({detail})" if detail else "")
+    if ctx.obs.early_data_probe is False:
+        return _P, f"données 0-RTT refusées : {detail or 'sonde openssl'}"
+    why = detail or "sonde 0-RTT non exécutée"
+    return _NT, f"0-RTT non testé : {why}"
 
 
 def heartbleed(ctx: EndpointContext) -> Outcome:
@@ -508,13 +588,98 @@ def r34(ctx: EndpointContext) -> Outcome:
     return _P, f"chaîne complète et ordonnée ({len(chain)} certificat(s))"
 
 
+def _ocsp_problems(ctx: EndpointContext) -> tuple[list[str], list[str]]:
+    """(why the stapled response cannot vouch for the served certificate, what could not
+    be checked about it); both empty: it vouches."""
+    facts = ctx.obs.ocsp
+    assert facts is not None
+    if facts.response_status != "SUCCESSFUL":
+        return [f"réponse OCSP en erreur ({facts.response_status})"], []
+    problems: list[str] = []
+    doubts: list[str] = []
+    leaf = ctx.obs.leaf
+    if facts.for_leaf is False:
+        expected = f", certificat servi : {leaf.serial}" if leaf else ""
+        problems.append(
+            f"réponse OCSP pour un autre certificat (numéro de série {facts.serial}{expected})"
+        )
+    elif facts.for_leaf is None:
+        doubts.append("réponse OCSP non rattachée au certificat servi (émetteur inconnu)")
+    if facts.signature_valid is False:
+        problems.append(f"signature OCSP non valide ({facts.signature_error or 'raison inconnue'})")
+    elif facts.signature_valid is None:
+        doubts.append(f"signature OCSP non vérifiée ({facts.signature_error or 'émetteur absent'})")
+    max_age = dt.timedelta(days=ctx.profile.ocsp_max_age_days)
+    if facts.next_update is not None and facts.next_update < ctx.as_of:
+        problems.append(f"réponse OCSP périmée (nextUpdate {facts.next_update:%Y-%m-%d %H:%M} UTC)")
+    elif facts.this_update is not None and ctx.as_of - facts.this_update > max_age:
+        problems.append(
+            f"réponse OCSP trop ancienne (thisUpdate {facts.this_update:%Y-%m-%d}, plus de "
+            f"{ctx.profile.ocsp_max_age_days} jours)"
+        )
+    elif facts.this_update is None:
+        problems.append("réponse OCSP sans date thisUpdate")
+    return problems, doubts
+
+
+def _revocation_text(ctx: EndpointContext) -> str:
+    facts = ctx.obs.ocsp
+    assert facts is not None
+    when = f" le {facts.revocation_time:%Y-%m-%d}" if facts.revocation_time else ""
+    why = f" ({facts.revocation_reason})" if facts.revocation_reason else ""
+    return f"certificat révoqué{when}{why} selon la réponse OCSP agrafée"
+
+
 def r35(ctx: EndpointContext) -> Outcome:
+    """OCSP stapling: a response is stapled AND it vouches for the served certificate:
+    successful, about this certificate, signed by its CA (or a delegated responder),
+    fresh, and not REVOKED/UNKNOWN."""
     value = ctx.obs.ocsp_stapling
     if value is None:
         return _INC, missing_reason(ctx, "certificate_info") or "non observé"
-    if value:
-        return _P, f"réponse OCSP agrafée ({ctx.obs.ocsp_status or 'statut inconnu'})"
-    return _F, "aucune réponse OCSP agrafée"
+    if not value:
+        return _F, "aucune réponse OCSP agrafée"
+    facts = ctx.obs.ocsp
+    if facts is None:
+        return _INC, "réponse OCSP agrafée mais non analysée (observation antérieure)"
+    problems, doubts = _ocsp_problems(ctx)
+    if facts.for_leaf is not False and facts.cert_status == "REVOKED":
+        problems.insert(0, _revocation_text(ctx))
+    elif facts.for_leaf is not False and facts.cert_status not in (None, "GOOD"):
+        problems.insert(0, f"statut OCSP {facts.cert_status}")
+    if problems:
+        return _F, "; ".join(problems + doubts)
+    if doubts:  # unverifiable is not "bad", and never PASS
+        return _INC, "; ".join(doubts)
+    return _P, (
+        f"réponse OCSP agrafée : GOOD, signée par « {facts.responder} », "
+        f"thisUpdate {facts.this_update:%Y-%m-%d}"
+        if facts.this_update
+        else "réponse OCSP agrafée : GOOD"
+    )
+
+
+def igc_revocation(ctx: EndpointContext) -> Outcome:
+    """The served certificate is not revoked. Judged from the stapled OCSP response only
+    (no network query to the IGC-Santé responder or CRL): a certificate the response says
+    is REVOKED fails; without a usable GOOD answer the rule is NOT_TESTED, never PASS."""
+    if ctx.obs.ocsp_stapling is None:
+        return _INC, missing_reason(ctx, "certificate_info") or "non observé"
+    facts = ctx.obs.ocsp
+    if facts is None:
+        return _NT, (
+            "révocation non vérifiée : aucune réponse OCSP agrafée exploitable "
+            "(ni OCSP ni CRL interrogés par l'outil)"
+        )
+    if facts.for_leaf is not False and facts.cert_status == "REVOKED":
+        signed = "" if facts.signature_valid else " (signature de la réponse non validée)"
+        return _F, _revocation_text(ctx) + signed
+    problems, doubts = _ocsp_problems(ctx)
+    if problems or doubts:
+        return _NT, "révocation non vérifiée : " + "; ".join(problems + doubts)
+    if facts.cert_status == "GOOD":
+        return _P, "non révoqué : réponse OCSP agrafée GOOD, valide et à jour"
+    return _NT, f"révocation non vérifiée : statut OCSP {facts.cert_status or 'absent'}"
 
 
 def igc_anchor(ctx: EndpointContext) -> Outcome:
@@ -643,21 +808,67 @@ def r26(c: CertificateContext) -> Outcome:
     )
 
 
+KU_FORBIDDEN_ON_LEAF = ("key_cert_sign", "crl_sign")
+"""Key Usage bits reserved to certification authorities: never on a TLS leaf."""
+KU_ALLOWED = {
+    "RSA": {"digital_signature", "key_encipherment"},
+    "EC": {"digital_signature", "key_agreement"},
+    "Ed25519": {"digital_signature"},
+    "Ed448": {"digital_signature"},
+}
+"""What a TLS server or client key may be used for, by key type (RFC 5246/8446 usages)."""
+EKU_FORBIDDEN = {
+    "codeSigning",
+    "emailProtection",
+    "timeStamping",
+    "OCSPSigning",
+    "documentSigning",
+    "2.5.29.37.0",  # anyExtendedKeyUsage
+}
+"""Extended key usages that have nothing to do on a TLS authentication certificate."""
+
+
 def r27(c: CertificateContext) -> Outcome:
-    if c.info.key_usage_critical is None:
-        return _F, f"{_who(c.info)} sans extension Key Usage"
-    if not c.info.key_usage_critical:
-        return _F, f"{_who(c.info)} : Key Usage non critique"
-    return _P, f"Key Usage critique ({', '.join(c.info.key_usage)})"
+    """Key Usage present, critical, with digitalSignature, and nothing beyond what a TLS
+    key of this type needs (never keyCertSign / cRLSign on a leaf)."""
+    info = c.info
+    if info.key_usage_critical is None:
+        return _F, f"{_who(info)} sans extension Key Usage"
+    problems = []
+    if not info.key_usage_critical:
+        problems.append("Key Usage non critique")
+    usages = set(info.key_usage)
+    if "digital_signature" not in usages:
+        problems.append("digitalSignature absent")
+    ca_bits = [u for u in KU_FORBIDDEN_ON_LEAF if u in usages]
+    if ca_bits:
+        problems.append(f"{', '.join(ca_bits)} présent(s) (réservé(s) aux AC)")
+    allowed = KU_ALLOWED.get(info.key_type, {"digital_signature"})
+    extra = sorted(usages - allowed - set(KU_FORBIDDEN_ON_LEAF))
+    if extra:
+        problems.append(f"usage(s) hors TLS pour une clé {info.key_type} : {', '.join(extra)}")
+    if problems:
+        return _F, f"{_who(info)} : " + " ; ".join(problems)
+    return _P, f"Key Usage critique ({', '.join(info.key_usage)})"
 
 
 def r28(c: CertificateContext) -> Outcome:
+    """EKU present with serverAuth (server) or clientAuth (client), and no usage foreign
+    to TLS authentication (codeSigning, emailProtection, anyExtendedKeyUsage...)."""
     wanted = "serverAuth" if c.usage == "server" else "clientAuth"
-    if not c.info.extended_key_usage:
+    ekus = c.info.extended_key_usage
+    if not ekus:
         return _F, f"{_who(c.info)} sans extension Extended Key Usage ({wanted} attendu)"
-    if wanted not in c.info.extended_key_usage:
-        return _F, f"{_who(c.info)} : EKU {', '.join(c.info.extended_key_usage)} sans {wanted}"
-    return _P, f"EKU {', '.join(c.info.extended_key_usage)}"
+    problems = []
+    if wanted not in ekus:
+        problems.append(f"EKU {', '.join(ekus)} sans {wanted}")
+    foreign = [e for e in ekus if e in EKU_FORBIDDEN]
+    if foreign:
+        names = ["anyExtendedKeyUsage" if e == "2.5.29.37.0" else e for e in foreign]
+        problems.append(f"usage(s) étranger(s) à TLS : {', '.join(names)}")
+    if problems:
+        return _F, f"{_who(c.info)} : " + " ; ".join(problems)
+    return _P, f"EKU {', '.join(ekus)}"
 
 
 def _name_matches(name: str, patterns: Iterable[str]) -> bool:
@@ -808,12 +1019,15 @@ ENDPOINT_RULES: dict[str, EndpointRule] = {
     "R10": r10,
     "R10-": r10_minus,
     "R11": r11,
+    "R12": r12,
     "R13": r13,
     "R19": r19,
     "R22": r22,
+    "RENEGOCIATION-CLIENT": client_renegotiation,
     "R23": r23,
     "R34": r34,
     "R35": r35,
+    "IGC-REVOCATION": igc_revocation,
     "VULN-HEARTBLEED": heartbleed,
     "VULN-ROBOT": robot,
     "FALLBACK-SCSV": fallback_scsv,

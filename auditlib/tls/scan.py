@@ -21,14 +21,19 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from auditlib.certs import CertificateInfo, describe_certificate
@@ -101,7 +106,9 @@ class ScanSettings:
     commands: tuple[str, ...] = DEFAULT_COMMANDS
     concurrent_connections_per_server: int = 5
     extra_probes: bool = True
-    """Also probe the server's suite order (R13) and encrypt_then_mac (R10-) ourselves."""
+    """Also probe the server's suite order (R13), encrypt_then_mac (R10-) and 0-RTT (R23)
+    ourselves, and retry suite probes that timed out. Off: time-outs stay unknown and
+    R23 is NOT_TESTED unless sslyze saw early data accepted."""
 
 
 class Suite(BaseModel):
@@ -128,6 +135,34 @@ class ProtocolResult(BaseModel):
     accepted: bool | None
     """None when the version could not be probed (command failed or not run)."""
     suites: tuple[Suite, ...] = ()
+    timed_out: tuple[str, ...] = ()
+    """Suites whose probe timed out even after one retry: neither accepted nor refused."""
+
+
+class OcspFacts(BaseModel):
+    """The stapled OCSP response, parsed: what it says and whether it can be believed.
+
+    `None` in a check means "could not be checked" (e.g. the issuer certificate was not
+    available to verify the signature), never "checked and fine"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    response_status: str
+    """`SUCCESSFUL`, `TRY_LATER`, `UNAUTHORIZED`..."""
+    cert_status: str | None = None
+    """`GOOD`, `REVOKED` or `UNKNOWN` for the served certificate (or the first response)."""
+    serial: str | None = None
+    """Serial number (upper-case hex) of the certificate the response is about."""
+    for_leaf: bool | None = None
+    """True when serial number and issuer hashes match the served certificate."""
+    signature_valid: bool | None = None
+    signature_error: str | None = None
+    responder: str | None = None
+    """Who signed it: the issuing CA itself or a delegated OCSP responder (its subject)."""
+    produced_at: dt.datetime | None = None
+    this_update: dt.datetime | None = None
+    next_update: dt.datetime | None = None
+    revocation_time: dt.datetime | None = None
+    revocation_reason: str | None = None
 
 
 class PathValidation(BaseModel):
@@ -183,8 +218,15 @@ class TlsObservation(BaseModel):
     heartbleed: bool | None = None
     robot: str | None = None
     early_data: bool | None = None
+    """sslyze's answer; its probe needs an HTTP reply, so False may mean "no answer"."""
+    early_data_probe: bool | None = None
+    """Our own 0-RTT probe (`openssl s_client -early_data`, no HTTP): True accepted,
+    False refused (refused at resumption, or tickets allow no early data), None not tested."""
+    early_data_detail: str | None = None
+    """What the 0-RTT probe saw, or why it could not conclude."""
     ocsp_stapling: bool | None = None
     ocsp_status: str | None = None
+    ocsp: OcspFacts | None = None
     hsts: Hsts | None = None
     http_observed: bool = False
     """True when the HTTP headers command ran, so `hsts=None` means "no HSTS header"."""
@@ -311,6 +353,28 @@ def _anchor_file(ca_dir: Path | None) -> Iterator[_Anchors | None]:
         yield _Anchors(bundle, tuple(roots))
 
 
+LEGACY_COMMANDS = ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites")
+"""SSLv2/SSLv3 probes: sslyze's legacy client cannot present a certificate chain, and a
+protocol refusal does not depend on the client certificate, so with client credentials
+they run in a second request without them."""
+
+
+def _requests(
+    spec: ScanSpec, settings: ScanSettings, anchors: _Anchors | None
+) -> tuple[Any, Any | None]:
+    """The main sslyze request, and the credential-less SSLv2/SSLv3 one when needed."""
+    has_credentials = spec.client_cert is not None or spec.client_key is not None
+    legacy = tuple(c for c in settings.commands if c in LEGACY_COMMANDS)
+    if not has_credentials or not legacy:
+        return _request(spec, settings, anchors), None
+    main = replace(settings, commands=tuple(c for c in settings.commands if c not in legacy))
+    bare = replace(spec, client_cert=None, client_key=None, key_pass_env=None)
+    return (
+        _request(spec, main, anchors),
+        _request(bare, replace(settings, commands=legacy), None),
+    )
+
+
 def _request(spec: ScanSpec, settings: ScanSettings, anchors: _Anchors | None) -> Any:
     from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
     from sslyze.plugins.scan_commands import ScanCommand
@@ -386,47 +450,65 @@ def scan_endpoints(
     with _anchor_file(settings.ca_dir) as anchors:
         roots = anchors.roots if anchors else ()
         # Set-up mistakes (credentials, commands) raise here, before any traffic.
-        requests: list[Any] = []
+        requests: list[tuple[Any, Any | None] | None] = []
         for spec in specs:
             try:
-                requests.append(_request(spec, settings, anchors))
+                requests.append(_requests(spec, settings, anchors))
             except (ServerHostnameCouldNotBeResolved, _UnresolvableError):
                 requests.append(None)
         done: dict[int, TlsObservation | Future[TlsObservation]] = {}
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(specs)))) as pool:
             # A quick reachability check first: sslyze would otherwise spend its retries
-            # (many seconds) on a silent or closed port before calling it unreachable.
+            # (many seconds) on a silent or closed port before calling it unreachable;
+            # then, without client credentials, whether the server demands a certificate
+            # (scanning such a server would only collect time-outs and refusals).
             checks = list(
                 pool.map(
                     lambda spec, req: (
-                        f"host name {spec.host} does not resolve"
+                        (f"host name {spec.host} does not resolve", None)
                         if req is None
-                        else _preflight(spec, settings.timeout)
+                        else _precheck(spec, req[0], settings.timeout)
                     ),
                     specs,
                     requests,
                 )
             )
             live = []
-            for index, (spec, request, problem) in enumerate(
+            for index, (spec, request, (problem, client_auth)) in enumerate(
                 zip(specs, requests, checks, strict=True)
             ):
-                if problem is None:
+                if problem is None and request is not None:
                     live.append((index, spec, request))
                 else:
-                    done[index] = _error_observation(spec, problem, scanned_at)
+                    done[index] = _error_observation(
+                        spec, problem or "not scanned", scanned_at, client_auth
+                    )
             if live:
                 scanner = Scanner(
                     per_server_concurrent_connections_limit=settings.concurrent_connections_per_server,
-                    concurrent_server_scans_limit=max(1, len(live)),
+                    concurrent_server_scans_limit=max(1, 2 * len(live)),
                 )
-                scanner.queue_scans([request for _, _, request in live])
-                by_uuid = {request.uuid: (index, spec) for index, spec, request in live}
+                queued = [r for _, _, pair in live for r in pair if r is not None]
+                scanner.queue_scans(queued)
+                by_uuid: dict[Any, tuple[int, ScanSpec, str]] = {}
+                expected: dict[int, int] = {}
+                for index, spec, (main, legacy) in live:
+                    by_uuid[main.uuid] = (index, spec, "main")
+                    if legacy is not None:
+                        by_uuid[legacy.uuid] = (index, spec, "legacy")
+                    expected[index] = 1 if legacy is None else 2
+                parts: dict[int, dict[str, Any]] = {}
                 # Each endpoint becomes an observation (and its own probes start) as soon
                 # as sslyze is done with it, so the probes overlap the scans still running.
                 for result in scanner.get_results():
-                    index, spec = by_uuid[result.uuid]
-                    obs = _safe_observe(spec, settings, result, scanned_at, roots)
+                    index, spec, kind = by_uuid[result.uuid]
+                    parts.setdefault(index, {})[kind] = result
+                    if len(parts[index]) < expected[index]:
+                        continue
+                    got = parts.pop(index)
+                    obs = _safe_observe(
+                        spec, settings, got["main"], scanned_at, roots, got.get("legacy")
+                    )
                     done[index] = (
                         pool.submit(_probe_extras, spec, obs, settings)
                         if settings.extra_probes
@@ -448,10 +530,11 @@ def _safe_observe(
     result: Any,
     scanned_at: dt.datetime,
     roots: tuple[str, ...],
+    legacy: Any = None,
 ) -> TlsObservation:
     """`_observe`, but a server that sends something we cannot interpret is a result too."""
     try:
-        return _observe(spec, settings, result, scanned_at, roots)
+        return _observe(spec, settings, result, scanned_at, roots, legacy)
     except Exception as exc:  # hostile or broken server data must not sink the batch
         obs = _error_observation(
             spec, f"could not interpret the scan result: {type(exc).__name__}: {exc}", scanned_at
@@ -459,8 +542,11 @@ def _safe_observe(
         return obs.model_copy(update={"raw_sslyze": _raw_json(result)})
 
 
-def _error_observation(spec: ScanSpec, reason: str, scanned_at: dt.datetime) -> TlsObservation:
+def _error_observation(
+    spec: ScanSpec, reason: str, scanned_at: dt.datetime, client_auth: str | None = None
+) -> TlsObservation:
     return TlsObservation(
+        client_auth=client_auth,
         label=spec.name,
         host=spec.host,
         port=spec.port,
@@ -470,6 +556,34 @@ def _error_observation(spec: ScanSpec, reason: str, scanned_at: dt.datetime) -> 
         status=ScanStatus.ERROR,
         error=reason,
     )
+
+
+CLIENT_CERT_REQUIRED = (
+    "certificat client exigé: the server requires a client certificate (mutual TLS) and "
+    "none was supplied (--client-cert/--client-key); nothing was scanned beyond the "
+    "handshake that showed it"
+)
+
+
+def _precheck(spec: ScanSpec, request: Any, timeout: int) -> tuple[str | None, str | None]:
+    """(why the endpoint is not scanned, client authentication seen) before sslyze runs.
+
+    Without client credentials, sslyze's connectivity handshake tells at once whether the
+    server demands a certificate: such an endpoint is not scanned (every probe would end
+    in a refusal or a time-out on a single-threaded server) and is reported incomplete.
+    """
+    problem = _preflight(spec, timeout)
+    if problem is not None or spec.client_cert is not None:
+        return problem, None
+    from sslyze.server_connectivity import check_connectivity_to_server
+
+    try:
+        probe = check_connectivity_to_server(request.server_location, request.network_configuration)
+    except Exception:  # sslyze's own run will record the connectivity error with detail
+        return None, None
+    if probe.client_auth_requirement.value == "REQUIRED":
+        return CLIENT_CERT_REQUIRED, "REQUIRED"
+    return None, None
 
 
 def _preflight(spec: ScanSpec, timeout: int) -> str | None:
@@ -517,7 +631,16 @@ def _probe_extras(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -
 def _run_probes(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
     if obs.status != ScanStatus.OK:
         return obs
+    obs = _retry_timeouts(spec, obs, settings)
     update: dict[str, Any] = {}
+    tls13 = obs.protocol("TLSv1.3")
+    if obs.early_data:  # sslyze saw early data accepted: nothing more to learn
+        update["early_data_detail"] = "données 0-RTT acceptées (sonde sslyze)"
+    elif tls13 is not None and tls13.accepted:
+        groups = [s.kx_group for s in tls13.suites if s.kx_group]
+        update["early_data_probe"], update["early_data_detail"] = _zero_rtt(
+            spec, settings.timeout, groups[0] if groups else None
+        )
     tls12 = obs.protocol("TLSv1.2")
     if tls12 is not None and len(tls12.suites) >= 2:
         update["server_cipher_order"] = _server_cipher_order(spec, tls12.suites, settings.timeout)
@@ -532,6 +655,156 @@ def _run_probes(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> 
         version, suite = cbc[-1]
         update["encrypt_then_mac"] = _encrypt_then_mac(spec, version, suite, settings.timeout)
     return obs.model_copy(update=update) if update else obs
+
+
+def _retry_timeouts(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
+    """Probe once more every version where a suite probe timed out; what still times out
+    stays unknown (the rules say INCOMPLETE), never "refused"."""
+    from sslyze.scanner.models import ServerConnectivityStatusEnum
+    from sslyze.scanner.scanner import Scanner
+
+    versions = {p.version for p in obs.protocols if p.timed_out}
+    if not versions:
+        return obs
+    commands = tuple(cmd for version, cmd in TLS_VERSIONS if version in versions)
+    main, legacy = _requests(spec, replace(settings, commands=commands), None)
+    scanner = Scanner(
+        per_server_concurrent_connections_limit=settings.concurrent_connections_per_server,
+        concurrent_server_scans_limit=2,
+    )
+    scanner.queue_scans([r for r in (main, legacy) if r is not None])
+    retried: dict[str, ProtocolResult] = {}
+    for result in scanner.get_results():
+        if result.connectivity_status != ServerConnectivityStatusEnum.COMPLETED:
+            continue
+        for version, command in TLS_VERSIONS:
+            attempt = getattr(result.scan_result, command, None) if version in versions else None
+            if attempt is not None and attempt.result is not None:
+                retried[version] = _protocol(version, attempt.result)
+    protocols, missing = [], dict(obs.missing)
+    for proto, (_, command) in zip(obs.protocols, TLS_VERSIONS, strict=False):
+        again = retried.get(proto.version)
+        if again is None or not proto.timed_out:
+            protocols.append(proto)
+            if proto.timed_out:
+                missing[command] = f"{len(proto.timed_out)} suite probe(s) timed out, retry failed"
+            continue
+        suites = {s.name: s for s in (*proto.suites, *again.suites)}
+        still = tuple(n for n in proto.timed_out if n in set(again.timed_out) and n not in suites)
+        accepted: bool | None = True if suites else (None if still else False)
+        protocols.append(
+            ProtocolResult(
+                version=proto.version,
+                accepted=accepted,
+                suites=tuple(suites.values()),
+                timed_out=still,
+            )
+        )
+        if still:
+            missing[command] = f"{len(still)} suite probe(s) timed out twice (retried once)"
+        else:
+            missing.pop(command, None)
+    return obs.model_copy(update={"protocols": tuple(protocols), "missing": missing})
+
+
+def _openssl_client_args(spec: ScanSpec) -> list[str]:
+    host = f"[{spec.host}]" if ":" in spec.host else spec.host
+    args = ["s_client", "-connect", f"{host}:{spec.port}", "-servername", spec.sni or spec.host]
+    if spec.client_cert and spec.client_key:
+        args += ["-cert", str(spec.client_cert), "-key", str(spec.client_key)]
+        if spec.key_pass_env:
+            args += ["-pass", f"env:{spec.key_pass_env}"]  # the name, never the value
+    return args
+
+
+def _zero_rtt(spec: ScanSpec, timeout: int, group: str | None = None) -> tuple[bool | None, str]:
+    """Does the server accept TLS 1.3 early data? Our own probe, with no HTTP exchange:
+    take a session ticket, then resume with early data and read OpenSSL's verdict.
+
+    `group` is the key-exchange group the server chose with TLS 1.3 (sslyze saw it): the
+    key share is offered in it, since a HelloRetryRequest would reject early data anyway.
+    Returns (True accepted / False refused / None not tested, what was seen)."""
+    binary = shutil.which("openssl")
+    if binary is None:
+        return None, "commande openssl absente : sonde 0-RTT impossible"
+    env = {**os.environ, "OPENSSL_CONF": os.devnull}
+    base = [binary, *_openssl_client_args(spec), "-tls1_3"]
+    if group and re.fullmatch(r"[A-Za-z0-9_-]{1,40}", group):
+        base += ["-groups", group]
+    with tempfile.TemporaryDirectory(prefix="auditlib-0rtt-") as tmp:
+        session = Path(tmp) / "session.pem"
+        # a busy (single-threaded) server may not answer in time: one retry, as for suites
+        for _attempt in range(2):
+            problem = _take_ticket([*base, "-sess_out", str(session)], session, timeout, env)
+            if problem is None:
+                break
+        if problem is not None:
+            return None, problem
+        try:
+            text = subprocess.run(
+                [binary, "sess_id", "-in", str(session), "-noout", "-text"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env=env,
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            text = ""
+        found = re.search(r"Max Early Data:\s*(\d+)", text)
+        if found and int(found.group(1)) == 0:
+            return False, "les tickets de session du serveur n'autorisent aucune donnée 0-RTT"
+        early = Path(tmp) / "early.txt"
+        early.write_bytes(b"HEAD / HTTP/1.0\r\n\r\n")
+        try:
+            done = subprocess.run(
+                [*base, "-sess_in", str(session), "-early_data", str(early)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout + 2,
+                check=False,
+                env=env,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None, "reprise de session avec données 0-RTT sans réponse"
+    out = done.stdout + done.stderr
+    if "Early data was accepted" in out:
+        return True, "données 0-RTT acceptées à la reprise de session (sonde openssl)"
+    if "Early data was rejected" in out:
+        return False, "données 0-RTT rejetées à la reprise de session (sonde openssl)"
+    return None, "la reprise de session avec données 0-RTT n'a pas abouti"
+
+
+def _take_ticket(cmd: list[str], session: Path, timeout: int, env: dict[str, str]) -> str | None:
+    """Run `s_client -sess_out` until a TLS 1.3 session ticket is saved; None when it is,
+    else why not (French, for the rule's reason)."""
+    try:
+        client = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError as exc:
+        return f"sonde 0-RTT impossible ({exc.strerror or exc})"
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and client.poll() is None:
+            if session.exists() and session.stat().st_size > 0:
+                break
+            time.sleep(0.05)
+        # End of input: s_client closes with close_notify. A connection cut short
+        # makes OpenSSL servers drop the session, and refuse its early data.
+        time.sleep(0.1)
+        client.communicate(timeout=2)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.communicate()
+    if session.exists() and session.stat().st_size > 0:
+        return None
+    return f"aucun ticket de session TLS 1.3 reçu en {timeout} s (deux essais)"
 
 
 def _client_context(spec: ScanSpec) -> ssl.SSLContext:
@@ -571,14 +844,8 @@ def _encrypt_then_mac(spec: ScanSpec, version: str, suite: Suite, timeout: int) 
     binary = shutil.which("openssl")
     if binary is None:
         return None
-    host = f"[{spec.host}]" if ":" in spec.host else spec.host
-    cmd = [binary, "s_client", "-connect", f"{host}:{spec.port}", "-tlsextdebug"]
-    cmd += ["-servername", spec.sni or spec.host, _OPENSSL_VERSION_FLAGS[version]]
+    cmd = [binary, *_openssl_client_args(spec), "-tlsextdebug", _OPENSSL_VERSION_FLAGS[version]]
     cmd += ["-cipher", f"{suite.openssl_name}:@SECLEVEL=0"]
-    if spec.client_cert and spec.client_key:
-        cmd += ["-cert", str(spec.client_cert), "-key", str(spec.client_key)]
-        if spec.key_pass_env:
-            cmd += ["-pass", f"env:{spec.key_pass_env}"]  # the name, never the value
     try:
         done = subprocess.run(
             cmd,
@@ -636,7 +903,10 @@ def _observe(
     result: Any,
     scanned_at: dt.datetime,
     roots: tuple[str, ...] = (),
+    legacy: Any = None,
 ) -> TlsObservation:
+    """One endpoint's observation from sslyze's result (and, with client credentials,
+    the credential-less SSLv2/SSLv3 result `legacy`)."""
     from sslyze.scanner.models import ServerConnectivityStatusEnum
 
     base: dict[str, Any] = {
@@ -659,11 +929,21 @@ def _observe(
     missing: dict[str, str] = {}
     values: dict[str, Any] = {}
 
+    legacy_ok = (
+        legacy is not None and legacy.connectivity_status == ServerConnectivityStatusEnum.COMPLETED
+    )
+
     def get(command: str) -> Any:
         if command not in settings.commands:
             missing[command] = "not run"
             return None
-        attempt = getattr(attempts, command, None)
+        source = attempts
+        if legacy is not None and command in LEGACY_COMMANDS:
+            if not legacy_ok:
+                missing[command] = "not run: " + _error_reason(legacy)
+                return None
+            source = legacy.scan_result
+        attempt = getattr(source, command, None)
         if attempt is None:
             missing[command] = "not run"
             return None
@@ -682,8 +962,9 @@ def _observe(
         if res is None:
             protocols.append(ProtocolResult(version=version, accepted=None))
             continue
-        suites = tuple(_suite(s) for s in res.accepted_cipher_suites)
-        protocols.append(ProtocolResult(version=version, accepted=bool(suites), suites=suites))
+        protocols.append(_protocol(version, res))
+        if protocols[-1].timed_out:
+            missing[command] = f"{len(protocols[-1].timed_out)} suite probe(s) timed out"
     values["protocols"] = tuple(protocols)
 
     curves = get("elliptic_curves")
@@ -701,6 +982,14 @@ def _observe(
         values["ocsp_stapling"] = deployment.ocsp_response is not None
         if deployment.ocsp_response is not None:
             values["ocsp_status"] = str(deployment.ocsp_response.response_status.name)
+            verified = [
+                c
+                for result in deployment.path_validation_results
+                for c in (result.verified_certificate_chain or [])
+            ]
+            values["ocsp"] = _ocsp_facts(
+                deployment.ocsp_response, deployment.received_certificate_chain, verified
+            )
 
     simple = (
         ("tls_compression", "compression", "supports_compression"),
@@ -739,10 +1028,7 @@ def _observe(
     status, error = ScanStatus.OK, None
     if client_auth == "REQUIRED" and spec.client_cert is None:
         status = ScanStatus.ERROR
-        error = (
-            "the server requires a client certificate (mutual TLS) and none was supplied; "
-            "only what the handshake shows before client authentication was observed"
-        )
+        error = CLIENT_CERT_REQUIRED
     return TlsObservation(
         **base,
         status=status,
@@ -752,6 +1038,147 @@ def _observe(
         raw_sslyze=raw,
         **values,
     )
+
+
+def _ocsp_facts(
+    response: ocsp.OCSPResponse,
+    chain: Sequence[x509.Certificate],
+    extra_issuers: Sequence[x509.Certificate] = (),
+) -> OcspFacts:
+    """Parse a stapled OCSP response: status, the certificate it is about, who signed it
+    and whether the signature holds, and its validity window."""
+    status = response.response_status.name
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return OcspFacts(response_status=status)
+    leaf = chain[0] if chain else None
+    issuer = _find_issuer(leaf, [*chain[1:], *extra_issuers]) if leaf is not None else None
+    singles = list(response.responses)
+    match = None
+    for single in singles:
+        if (
+            leaf is not None
+            and single.serial_number == leaf.serial_number
+            and (issuer is None or _same_issuer(single, leaf, issuer))
+        ):
+            match = single
+            break
+    chosen = match or (singles[0] if singles else None)
+    for_leaf: bool | None = match is not None
+    if match is not None and issuer is None:
+        for_leaf = None  # serial matches, issuer hashes could not be compared
+    if leaf is None:
+        for_leaf = None
+    valid, error, responder = _ocsp_signature(response, issuer)
+    return OcspFacts(
+        response_status=status,
+        cert_status=chosen.certificate_status.name if chosen else None,
+        serial=format(chosen.serial_number, "X") if chosen else None,
+        for_leaf=for_leaf,
+        signature_valid=valid,
+        signature_error=error,
+        responder=responder,
+        produced_at=response.produced_at_utc,
+        this_update=chosen.this_update_utc if chosen else None,
+        next_update=chosen.next_update_utc if chosen else None,
+        revocation_time=chosen.revocation_time_utc if chosen else None,
+        revocation_reason=(
+            chosen.revocation_reason.name if chosen and chosen.revocation_reason else None
+        ),
+    )
+
+
+def _find_issuer(
+    cert: x509.Certificate, candidates: Sequence[x509.Certificate]
+) -> x509.Certificate | None:
+    for cand in candidates:
+        if cand.subject == cert.issuer and cand != cert:
+            return cand
+    return None
+
+
+def _same_issuer(single: Any, leaf: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Do the response's issuer name and key hashes designate the leaf's issuer?"""
+    try:
+        request = (
+            ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, single.hash_algorithm).build()
+        )
+    except (ValueError, TypeError):
+        return False
+    return bool(
+        request.issuer_key_hash == single.issuer_key_hash
+        and request.issuer_name_hash == single.issuer_name_hash
+    )
+
+
+def _ocsp_signature(
+    response: ocsp.OCSPResponse, issuer: x509.Certificate | None
+) -> tuple[bool | None, str | None, str | None]:
+    """(signature valid?, why not, responder). The signer is the issuing CA itself, or a
+    responder certificate carried in the response, issued by that CA, with OCSPSigning."""
+    if issuer is None:
+        return None, "certificat de l'émetteur non disponible pour vérifier la signature", None
+    signer: x509.Certificate | None = None
+    if _designates(response, issuer):
+        signer = issuer
+    else:
+        for cert in response.certificates:
+            if not _designates(response, cert):
+                continue
+            try:
+                cert.verify_directly_issued_by(issuer)
+                eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+                return False, "répondeur délégué non émis par l'AC ou sans usage OCSPSigning", None
+            if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
+                return False, "répondeur délégué sans usage OCSPSigning", None
+            signer = cert
+            break
+    if signer is None:
+        return (
+            False,
+            "signée par un répondeur qui n'est ni l'AC émettrice ni délégué par elle",
+            None,
+        )
+    who = signer.subject.rfc4514_string()
+    key = signer.public_key()
+    data, signature = response.tbs_response_bytes, response.signature
+    algorithm = response.signature_hash_algorithm
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(signature, data, ec.ECDSA(algorithm))
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, data)
+        else:
+            return None, f"type de clé du répondeur non pris en charge ({type(key).__name__})", who
+    except InvalidSignature:
+        return False, "signature de la réponse OCSP invalide", who
+    return True, None, who
+
+
+def _designates(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
+    """Does the response's responder id name this certificate (by name or key hash)?"""
+    if response.responder_name is not None:
+        return bool(response.responder_name == cert.subject)
+    if response.responder_key_hash is not None:
+        ski = x509.SubjectKeyIdentifier.from_public_key(cert.public_key())
+        return bool(ski.digest == response.responder_key_hash)
+    return False
+
+
+def _timed_out(rejected: Any) -> bool:
+    return "timed out" in (getattr(rejected, "error_message", "") or "").lower()
+
+
+def _protocol(version: str, res: Any) -> ProtocolResult:
+    """A version's accepted suites; a suite whose probe timed out is neither accepted nor
+    refused (sslyze files time-outs under "rejected"), so a version with nothing accepted
+    and time-outs is unknown, not refused."""
+    suites = tuple(_suite(s) for s in res.accepted_cipher_suites)
+    timed_out = tuple(r.cipher_suite.name for r in res.rejected_cipher_suites if _timed_out(r))
+    accepted: bool | None = True if suites else (None if timed_out else False)
+    return ProtocolResult(version=version, accepted=accepted, suites=suites, timed_out=timed_out)
 
 
 def _suite(accepted: Any) -> Suite:

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -36,7 +37,7 @@ from auditlib.demo.seal import ensure_seal, seal_spec
 from auditlib.demo.servers import DemoEndpoint, port_is_free, start_demo_servers
 from auditlib.errors import TestServerError, TraceError
 from auditlib.registry import load_registry
-from auditlib.sign import SigningSettings, sign_pdf, verify_pdf
+from auditlib.sign import SealPolicy, SigningSettings, sign_pdf, verify_pdf
 from auditlib.testing.pki import TestPki
 from auditlib.testing.servers import closed_port
 from auditlib.traces import TraceSettings, analyse_traces, fetch_traces, load_traces
@@ -231,15 +232,17 @@ def test_seal_is_issued_once_and_signed_pdfs_verify(
         monkeypatch.setenv(name, "x")  # recorded, so the test's changes are undone after it
         monkeypatch.delenv(name)
     assert set(set_demo_secrets()) == {DEMO_SEAL_PASS_ENV, DEMO_CLIENT_KEY_PASS_ENV}
-    seal, created = ensure_seal(DATA, tmp_path / "pki")
-    assert created and ensure_seal(DATA, tmp_path / "pki") == (seal, False)
+    seal = ensure_seal(DATA, tmp_path / "pki")
+    assert seal.created and seal.trust_dir == DATA / "pki" / "ca"
+    again = ensure_seal(DATA, tmp_path / "pki")
+    assert (again.path, again.created) == (seal.path, False)
     report = tmp_path / "report.pdf"
     writer = PdfWriter()
     writer.add_blank_page(595, 842)
     with report.open("wb") as handle:
         writer.write(handle)
     assert not verify_reports([report], DATA / CA_DIR)[0].verified  # not sealed yet
-    sign_pdf(report, tmp_path / "report.signed.pdf", SigningSettings(signer=seal_spec(seal)))
+    sign_pdf(report, tmp_path / "report.signed.pdf", SigningSettings(signer=seal_spec(seal.path)))
     checked = verify_reports([report], DATA / CA_DIR)[0]
     assert checked.verified and checked.signed == tmp_path / "report.signed.pdf"
     other_ca = TestPki.create().write_ca_dir(tmp_path / "other-ca")
@@ -247,6 +250,34 @@ def test_seal_is_issued_once_and_signed_pdfs_verify(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert not any(m in path.read_bytes() for m in SECRET_MARKERS), path
+
+
+def test_installed_demo_without_ca_keys_seals_with_a_local_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel ships no demo CA key: the seal comes from a CA generated into the output
+    folder, and the reports verify against the demo CA plus that one."""
+    from pypdf import PdfWriter
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA / "pki" / "ca", data / CA_DIR)
+    monkeypatch.setenv(DEMO_SEAL_PASS_ENV, "x")
+    seal = ensure_seal(data, tmp_path / "out" / "pki")
+    assert seal.created and seal.trust_dir == tmp_path / "out" / "pki" / "trust"
+    anchors = sorted(p.name for p in seal.trust_dir.iterdir())
+    demo_anchors = [p.name for p in (DATA / CA_DIR).iterdir()]
+    assert anchors == sorted(["demo-seal-issuing.pem", "demo-seal-root.pem", *demo_anchors])
+    report = tmp_path / "report.pdf"
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    with report.open("wb") as handle:
+        writer.write(handle)
+    sign_pdf(report, tmp_path / "report.signed.pdf", SigningSettings(signer=seal_spec(seal.path)))
+    assert verify_reports([report], seal.trust_dir)[0].verified
+    assert not verify_reports([report], DATA / CA_DIR)[0].verified  # not the demo CA's seal
+    assert not any((tmp_path / "out").rglob("*.key.pem"))  # the local CA's keys stay in memory
+    again = ensure_seal(data, tmp_path / "out" / "pki")
+    assert (again.path, again.created, again.trust_dir) == (seal.path, False, seal.trust_dir)
 
 
 def test_demo_refuses_to_start_when_a_staged_port_is_taken(
@@ -326,7 +357,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert provider in stdout
         assert (folder / "report.pdf").is_file()
         signed = folder / "report.signed.pdf"
-        assert verify_pdf(signed, DATA / CA_DIR).bottom_line, signed
+        assert verify_pdf(signed, DATA / CA_DIR, policy=SealPolicy.load()).bottom_line, signed
         record = json.loads((folder / "findings.json").read_text("utf-8"))
         assert record["provider"]["id"] == provider
     clean = json.loads(next(out.glob("proxylink_*/findings.json")).read_text("utf-8"))

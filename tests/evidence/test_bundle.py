@@ -209,22 +209,22 @@ def test_pkcs12_with_passphrase_from_environment(
 ) -> None:
     client = pki.issue("client.acme", "client", key=("ec", 256), not_before=CERT_START)
     p12 = client.pkcs12(b"s3cret", chain=[pki.issuing.certificate])
-    spec = {"use": "mtls_client", "passphrase_env": "TEST_P12_PASS"}
-    monkeypatch.setenv("TEST_P12_PASS", "s3cret")
+    spec = {"use": "mtls_client", "passphrase_env": "AUDITLIB_TEST_P12_PASS"}
+    monkeypatch.setenv("AUDITLIB_TEST_P12_PASS", "s3cret")
     bundle = _with_cert(tmp_path / "ok", pki, "certs/client.p12", p12, spec)
     item = next(i for i in bundle.items if i.path == "certs/client.p12")
     assert item.status is ItemStatus.OK
     assert [c.is_ca for c in item.certificates] == [False, True]
 
-    monkeypatch.setenv("TEST_P12_PASS", "wrong")
+    monkeypatch.setenv("AUDITLIB_TEST_P12_PASS", "wrong")
     bundle = _with_cert(tmp_path / "wrong", pki, "certs/client.p12", p12, spec)
     assert codes(bundle) == [FindingCode.CERTIFICATE_UNREADABLE]
     assert "mot de passe" in bundle.findings[0].message
 
-    monkeypatch.delenv("TEST_P12_PASS")
+    monkeypatch.delenv("AUDITLIB_TEST_P12_PASS")
     bundle = _with_cert(tmp_path / "unset", pki, "certs/client.p12", p12, spec)
     assert codes(bundle) == [FindingCode.CERTIFICATE_UNREADABLE]
-    assert "TEST_P12_PASS" in bundle.findings[0].message
+    assert "AUDITLIB_TEST_P12_PASS" in bundle.findings[0].message
     item = next(i for i in bundle.items if i.path == "certs/client.p12")
     assert item.status is ItemStatus.UNREADABLE
 

@@ -30,6 +30,7 @@ from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import AuditRun, AuditSettings, run_audit
 from auditlib.report import charts
 from auditlib.report.findings import (
+    FINDINGS_SCHEMA_VERSION,
     SCHEMA_PATH,
     check_record,
     findings_record,
@@ -237,7 +238,8 @@ def test_audit_folder_name_is_provider_trigger_date_and_safe() -> None:
 
 def test_an_existing_folder_is_overwritten_cleanly(fr: ReportOutputs) -> None:
     assert fr.pdf.read_bytes().startswith(b"%PDF-")
-    assert json.loads(fr.findings.read_text(encoding="utf-8"))["schema_version"] == "1.0"
+    written = json.loads(fr.findings.read_text(encoding="utf-8"))
+    assert written["schema_version"] == FINDINGS_SCHEMA_VERSION
     load_workbook(fr.grille)
     assert (fr.folder / "notes-auditeur.txt").read_text() == "kept"
 
@@ -305,6 +307,12 @@ def test_pdf_shows_the_tls_annex_with_rules_and_suites(fr: ReportOutputs) -> Non
     assert "TLS_RSA_WITH_AES_128_CBC_SHA" in text
     assert "R4" in text and "HSTS" in text
     assert "TLSv1.0" in text
+
+
+def test_html_marks_unverified_rule_numbers_and_untested_rules(fr: ReportOutputs) -> None:
+    html = fr.html.read_text(encoding="utf-8")
+    assert "(numéro non vérifié)" in html  # no rule number is verified yet
+    assert "non testé" in html  # IGC-REVOCATION without a stapled OCSP response
 
 
 def test_html_is_self_contained_with_charts_embedded(fr: ReportOutputs) -> None:
@@ -384,7 +392,7 @@ def test_findings_json_validates_against_its_schema(
     for outputs in (fr, en[1]):
         record = json.loads(outputs.findings.read_text(encoding="utf-8"))
         assert validate(record, schema) == []
-        assert record["schema_version"] == "1.0"
+        assert record["schema_version"] == FINDINGS_SCHEMA_VERSION
 
 
 def test_findings_json_carries_the_whole_record(fr: ReportOutputs, fr_run: AuditRun) -> None:
@@ -535,3 +543,171 @@ def test_the_notebook_shows_the_charts_the_report_embeds(fr_run: AuditRun) -> No
     )
     with pytest.raises(ValueError, match=r"unknown chart 'pie'.*status_by_chapter"):
         charts.chart(run, "pie")
+
+
+# ------------------------------------------------------------------ outcome, hors grille
+
+
+def test_outcome_recommendation_and_deadline_basis_in_every_output(
+    fr: ReportOutputs, fr_run: AuditRun
+) -> None:
+    import html as html_module
+
+    record = json.loads(fr.findings.read_text(encoding="utf-8"))
+    outcome = fr_run.assessment.outcome
+    assert record["bottom_line"] == "non conforme"
+    assert record["outcome"]["value"] == outcome.value.value == "non conforme"
+    assert record["outcome"]["recommendation"] in (
+        "plan d'actions correctives",
+        "suspension recommandée",
+    )
+    assert record["remediation"] == {
+        "basis": "proposition de l'auditeur",
+        "days": {"critical": 30, "high": 60, "medium": 90, "low": 180},
+    }
+    assert all(
+        n["deadline_basis"] == "proposition de l'auditeur" for n in record["nonconformities"]
+    )
+    assert record["unmapped_findings"] == []  # every check maps onto the demo workbook
+    page = html_module.unescape(fr.html.read_text(encoding="utf-8"))
+    assert "Échéance proposée (proposition de l'auditeur)" in page
+    assert "ne fixent de délai" in page
+    assert "Échéance ANS" not in page and "Échéance</th>" not in page
+    table = fr_run.nonconformities_table()
+    assert "échéance (proposition de l'auditeur)" in table.columns
+    # the one-page compte rendu comes before the contents and the detail
+    text = squashed(pdf_text(fr.pdf))
+    assert text.index(squashed("Compte rendu")) < text.index(squashed("Sommaire"))
+    assert squashed("Recommandation (proposition de l'auditeur)") in text
+    assert squashed("Le prestataire (pris connaissance)") in text
+
+
+def test_the_compte_rendu_is_one_page(fr: ReportOutputs) -> None:
+    from pypdf import PdfReader
+
+    pages = [squashed(p.extract_text() or "") for p in PdfReader(fr.pdf).pages]
+    holding = [i for i, p in enumerate(pages) if squashed("Visa de l'auditeur") in p]
+    report = [i for i, p in enumerate(pages) if squashed("Compte rendu") in p]
+    assert holding == [0]  # cover
+    # page 2 holds the whole compte rendu, signatures included; the contents start on page 3
+    assert report[0] == 1
+    assert squashed("Le prestataire (pris connaissance)") in pages[1]
+    assert squashed("Sommaire") not in pages[1] and squashed("Sommaire") in pages[2]
+
+
+@pytest.fixture(scope="module")
+def other_run(scan_results: Path, tmp_path_factory: pytest.TempPathFactory) -> AuditRun:
+    """ProxiSanté audited against the demo workbook numbered otherwise (115 -> 215 ...)."""
+    from auditlib.checkpoints.reader import load_checkpoints
+    from auditlib.testing.workbooks import renumbered, rows_from_grid, write_workbook
+
+    rows = renumbered(rows_from_grid(load_checkpoints(DATA / "checkpoints_demo.xlsx")))
+    workbook = write_workbook(tmp_path_factory.mktemp("other") / "ans.xlsx", rows)
+    return run_audit(
+        AuditSettings(
+            provider_id="proxisante-editions",
+            audit_date=AUDIT_DATE,
+            registry_path=DATA / "registry.yaml",
+            checkpoints_path=workbook,
+            scan_results_path=scan_results,
+        )
+    )
+
+
+def test_a_workbook_numbered_otherwise_keeps_every_failing_result(
+    other_run: AuditRun, tmp_path: Path
+) -> None:
+    import html as html_module
+
+    from auditlib.audit.assess import CheckOutcome
+
+    failing = [c for c in other_run.checks if c.outcome is CheckOutcome.FAIL and c.check == "tls"]
+    assert failing, "the legacy server fails ANSSI rules"
+    record = findings_record(other_run)
+    check_record(record)
+    kept = {u["name"] for u in record["unmapped_findings"]}
+    assert {c.name for c in failing} <= kept
+    assert all(u["disposition"] == "hors grille" for u in record["unmapped_findings"])
+    assert record["bottom_line"] == "non conforme"
+    assert record["outcome"]["value"] == "non conforme"
+    page = html_module.unescape(render_html(other_run))
+    assert "Constats hors grille" in page
+    for c in failing:
+        assert c.name in page
+
+
+def test_the_providers_corrective_actions_sit_beside_the_nonconformities(
+    fr_run: AuditRun, tmp_path: Path
+) -> None:
+    import html as html_module
+
+    from auditlib.demo.data import manifest_entry, write_bundle
+    from auditlib.evidence.bundle import load_bundle
+
+    nc = fr_run.assessment.nonconformities[0]
+    plan = b"Plan d'actions correctives signe.\n"
+    actions = [
+        {
+            "action": "Renouveler le certificat serveur",
+            "due": "2026-12-15",
+            "targets": [nc.control_ref],
+        },
+        {"action": "Action sans rapport", "due": "2026-12-01", "targets": ["EXI EDC PSC 999"]},
+    ]
+    entry = manifest_entry(
+        "plan.md", plan, "corrective_plan", [], AUDIT_DATE, corrective_plan={"actions": actions}
+    )
+    folder = write_bundle(tmp_path / "bundle", fr_run.provider.id, {"plan.md": plan}, [entry])
+    run = copy.copy(fr_run)
+    run.bundle = load_bundle(folder, as_of=fr_run.as_of)
+    record = findings_record(run)
+    check_record(record)
+    answered = next(n for n in record["nonconformities"] if n["control"] == nc.control_ref)
+    assert answered["corrective_actions"] == [
+        {
+            "action": "Renouveler le certificat serveur",
+            "due": "2026-12-15",
+            "owner": None,
+            "targets": [nc.control_ref],
+            "plan": "plan.md",
+        }
+    ]
+    assert len(record["corrective_plan"]) == 2
+    page = html_module.unescape(render_html(run))
+    summary = page[page.index('id="summary"') : page.index('id="unmapped"')]
+    assert "Renouveler le certificat serveur" in summary
+    assert "échéance du prestataire 15/12/2026" in summary
+    assert "Action sans rapport" not in summary
+
+
+def test_results_set_aside_are_grouped_in_the_report_and_whole_in_findings(
+    fr_run: AuditRun,
+) -> None:
+    from auditlib.report.writer import report_context
+
+    record = findings_record(fr_run)
+    aside = record["set_aside_findings"]
+    assert aside and {u["disposition"] for u in aside} <= {
+        "non applicable",
+        "hors périmètre de cet audit",
+    }
+    groups = report_context(fr_run)["set_aside"]
+    assert sum(g["total"] for g in groups) == len(aside)
+    assert len(groups) < len(aside)
+    assert "Résultats écartés" in render_html(fr_run)
+
+
+def test_the_compte_rendu_stays_one_page_with_many_findings(
+    other_run: AuditRun, tmp_path: Path
+) -> None:
+    from pypdf import PdfReader
+
+    assert len(other_run.assessment.nonconformities) > 6
+    assert len(other_run.assessment.unmapped_findings) > 6
+    out = write_outputs(other_run, tmp_path / "out")
+    pages = [squashed(p.extract_text() or "") for p in PdfReader(out.pdf).pages]
+    assert squashed("Compte rendu") in pages[1]
+    assert squashed("Le prestataire (pris connaissance)") in pages[1]
+    assert squashed("Sommaire") in pages[2]
+    # failing unmapped results come first in the compte rendu
+    assert squashed("hors grille · en échec") in pages[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from functools import cache
 from typing import Any
@@ -22,6 +23,7 @@ from auditlib.tls import (
 )
 from auditlib.tls.scan import (
     Hsts,
+    OcspFacts,
     PathValidation,
     ProtocolResult,
     ScanStatus,
@@ -29,12 +31,13 @@ from auditlib.tls.scan import (
     TlsObservation,
 )
 
-P, F, D, NA, INC = (
+P, F, D, NA, INC, NT = (
     RuleStatus.PASS,
     RuleStatus.FAIL,
     RuleStatus.DEGRADED,
     RuleStatus.NOT_APPLICABLE,
     RuleStatus.INCOMPLETE,
+    RuleStatus.NOT_TESTED,
 )
 NAME = "api.fournisseur-demo.test"
 NOW = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
@@ -119,8 +122,20 @@ def observation(**over: Any) -> TlsObservation:
         "heartbleed": False,
         "robot": "NOT_VULNERABLE_RSA_NOT_SUPPORTED",
         "early_data": False,
+        "early_data_probe": False,
+        "early_data_detail": "données 0-RTT rejetées",
         "ocsp_stapling": True,
         "ocsp_status": "SUCCESSFUL",
+        "ocsp": OcspFacts(
+            response_status="SUCCESSFUL",
+            cert_status="GOOD",
+            serial=leaf.serial,
+            for_leaf=True,
+            signature_valid=True,
+            responder=issuing().subject,
+            this_update=NOW - dt.timedelta(hours=1),
+            next_update=NOW + dt.timedelta(days=6),
+        ),
         "hsts": Hsts(max_age=31536000, include_subdomains=True),
         "http_observed": True,
     }
@@ -215,13 +230,298 @@ def test_r7_groups_and_r7_minus_dhe_sizes() -> None:
     assert status(observation(), "R7-") == NA
 
 
-def test_r8_rsa_is_tolerated() -> None:
-    rsa_leaf = describe_certificate(rsa_pki().issue(NAME, dns_names=[NAME], days=825).certificate)
-    obs = observation(
-        leaf=rsa_leaf,
-        tls12=(suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),),
+def rsa_leaf(bits: int = 2048) -> CertificateInfo:
+    issued = rsa_pki().issue(NAME, key=("rsa", bits), dns_names=[NAME], days=825)
+    return describe_certificate(issued.certificate)
+
+
+ECDHE_RSA_GCM = (
+    suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+    suite("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+    suite("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+)
+
+# R8 server authentication: (leaf key, TLS 1.2 suites) -> expected status
+R8_CASES = [
+    ("ec256", GOOD12, P),
+    ("rsa2048", ECDHE_RSA_GCM, P),
+    ("rsa1024", ECDHE_RSA_GCM, F),
+    ("ec256", (suite("TLS_DHE_DSS_WITH_AES_128_GCM_SHA256", kx="DH", size=2048),), F),
+    ("ec256", (suite("TLS_ECDH_anon_WITH_AES_128_GCM_SHA256"),), F),
+]
+
+
+@pytest.mark.parametrize(("key", "suites", "expected"), R8_CASES)
+def test_r8_server_authentication(
+    key: str, suites: tuple[Suite, ...], expected: RuleStatus
+) -> None:
+    leaf = {"ec256": ec_leaf, "rsa2048": rsa_leaf, "rsa1024": lambda: rsa_leaf(1024)}[key]()
+    assert status(observation(leaf=leaf, tls12=suites), "R8") == expected
+
+
+def test_rsa_2048_with_annex_a1_suites_is_not_degraded_by_r8() -> None:
+    """Issue 14's "done when": an RSA-2048 ECDHE-RSA AES-GCM server at the recommended
+    level is compliant (R8 and R12 pass, no suite "tolerated by R8")."""
+    strict = profile().model_copy(update={"level": "recommended"})
+    leaf, issuer = rsa_leaf(), describe_certificate(rsa_pki().issuing.certificate)
+    obs = observation(leaf=leaf, chain=(leaf, issuer), tls12=ECDHE_RSA_GCM)
+    ev = evaluate(obs, strict, NOW)
+    assert ev.result("R8").status == P and ev.result("R12").status == P
+    assert all(v.status == P and v.tolerated_by == () for v in ev.suites)
+    # the only rule below PASS is RGS B1 on the test issuing CA (RSA-2048 valid past 2030)
+    below = {r.rule_id for r in ev.results if r.status not in (P, NA)}
+    assert below == {"RGS-B1-CLES"}
+    assert "TEST AC IGC-SANTE" in ev.result("RGS-B1-CLES").reason
+
+
+# R12 from the per-suite classification: TLS 1.2 suites -> expected status
+R12_CASES = [
+    (GOOD12, P),
+    (ECDHE_RSA_GCM, P),
+    ((*GOOD12, suite("TLS_ECDHE_RSA_WITH_CAMELLIA_128_GCM_SHA256")), D),
+    ((suite("TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", kx="DH", group=None, size=3072),), D),
+    ((*GOOD12, suite("TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA")), F),
+    ((suite("TLS_RSA_WITH_AES_128_GCM_SHA256", kx=None),), F),
+]
+
+
+@pytest.mark.parametrize(("suites", "expected"), R12_CASES)
+def test_r12_judged_from_the_suite_classification(
+    suites: tuple[Suite, ...], expected: RuleStatus
+) -> None:
+    ev = evaluate(observation(leaf=rsa_leaf(), tls12=suites), profile(), NOW)
+    assert ev.result("R12").status == expected
+    if expected != P:
+        assert any(name in ev.result("R12").reason for name in (s.name for s in suites))
+
+
+def test_r12_incomplete_when_a_version_timed_out() -> None:
+    timed = ProtocolResult(
+        version="TLSv1.2",
+        accepted=True,
+        suites=GOOD12,
+        timed_out=("TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA",),
     )
-    assert status(obs, "R8") == D
+    obs = observation()
+    protocols = tuple(timed if p.version == "TLSv1.2" else p for p in obs.protocols)
+    ev = evaluate(obs.model_copy(update={"protocols": protocols}), profile(), NOW)
+    for rule in ("R9", "R11", "R12"):
+        assert ev.result(rule).status == INC, rule
+        assert "délai dépassé" in ev.result(rule).reason
+
+
+def test_a_timed_out_version_is_unknown_never_refused() -> None:
+    """Issue 13 point 4: TLS 1.1 probes that timed out twice are not "refused"."""
+    obs = observation(versions={"TLSv1.1": None})
+    assert status(obs, "R4") == INC
+    only12 = observation(versions={"TLSv1.3": None})
+    assert status(only12, "R3") == INC
+    neither = observation(versions={"TLSv1.3": (), "TLSv1.2": None})
+    assert status(neither, "R3") == INC
+
+
+def with_usage(info: CertificateInfo, **changes: Any) -> CertificateInfo:
+    return dataclasses.replace(info, **changes)
+
+
+# R27 Key Usage, whole set: (key usage, critical) -> expected status
+R27_CASES = [
+    (("digital_signature",), True, P),
+    (("digital_signature", "key_cert_sign"), True, F),
+    (("digital_signature", "crl_sign"), True, F),
+    (("key_agreement",), True, F),
+    (("digital_signature",), False, F),
+    (("digital_signature", "content_commitment"), True, F),
+    ((), None, F),
+]
+
+
+@pytest.mark.parametrize(("usage", "critical", "expected"), R27_CASES)
+def test_r27_checks_the_whole_key_usage_set(
+    usage: tuple[str, ...], critical: bool | None, expected: RuleStatus
+) -> None:
+    info = with_usage(ec_leaf(), key_usage=usage, key_usage_critical=critical)
+    results = {r.rule_id: r for r in evaluate_certificate(info, "server", profile(), NOW)}
+    assert results["R27"].status == expected, results["R27"].reason
+
+
+def test_r27_rsa_key_encipherment_is_a_tls_usage() -> None:
+    info = with_usage(rsa_leaf(), key_usage=("digital_signature", "key_encipherment"))
+    results = {r.rule_id: r for r in evaluate_certificate(info, "server", profile(), NOW)}
+    assert results["R27"].status == P
+
+
+# R28 Extended Key Usage, whole set: (usage, ekus) -> expected status
+R28_CASES = [
+    ("server", ("serverAuth",), P),
+    ("server", ("serverAuth", "clientAuth"), P),
+    ("server", ("serverAuth", "codeSigning"), F),
+    ("server", ("serverAuth", "2.5.29.37.0"), F),
+    ("server", ("clientAuth",), F),
+    ("client", ("clientAuth",), P),
+    ("client", ("clientAuth", "emailProtection"), F),
+    ("server", (), F),
+]
+
+
+@pytest.mark.parametrize(("usage", "ekus", "expected"), R28_CASES)
+def test_r28_checks_the_whole_eku_set(
+    usage: Any, ekus: tuple[str, ...], expected: RuleStatus
+) -> None:
+    info = with_usage(ec_leaf(), extended_key_usage=ekus)
+    results = {r.rule_id: r for r in evaluate_certificate(info, usage, profile(), NOW)}
+    assert results["R28"].status == expected, results["R28"].reason
+
+
+# R7- every finite-field group: suite -> expected status
+R7M_CASES = [
+    (suite("TLS_DH_anon_WITH_AES_128_GCM_SHA256", kx="DH", group=None, size=1024), F),
+    (suite("TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", kx="DH", group=None, size=1024), F),
+    (suite("TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", kx="DH", group=None, size=3072), D),
+]
+
+
+@pytest.mark.parametrize(("offered", "expected"), R7M_CASES)
+def test_r7_minus_covers_every_finite_field_group(offered: Suite, expected: RuleStatus) -> None:
+    obs = observation(leaf=rsa_leaf(), tls12=(*ECDHE_RSA_GCM, offered))
+    assert status(obs, "R7-") == expected
+
+
+def test_r7_minus_tls13_ffdhe_group() -> None:
+    ffdhe = suite("TLS_AES_128_GCM_SHA256", kx="DH", group=None, size=1024)
+    assert status(observation(tls13=(ffdhe,)), "R7-") == F
+
+
+# client-initiated renegotiation, beside R22: observation changes -> expected status
+RENEG_CASES = [
+    ({"client_renegotiation_dos": False}, P),
+    ({"client_renegotiation_dos": True}, F),
+    ({"client_renegotiation_dos": None}, INC),
+    ({"versions": {"TLSv1.2": ()}}, NA),
+]
+
+
+@pytest.mark.parametrize(("over", "expected"), RENEG_CASES)
+def test_client_initiated_renegotiation(over: dict[str, Any], expected: RuleStatus) -> None:
+    assert status(observation(**over), "RENEGOCIATION-CLIENT") == expected
+
+
+# R23 0-RTT: (sslyze's answer, our probe's answer) -> expected status
+R23_CASES = [
+    (False, False, P),
+    (False, True, F),
+    (True, None, F),
+    (False, None, NT),  # sslyze's "not supported" alone proves nothing
+    (None, None, NT),
+]
+
+
+@pytest.mark.parametrize(("sslyze", "probe", "expected"), R23_CASES)
+def test_r23_zero_rtt_never_passes_untested(
+    sslyze: bool | None, probe: bool | None, expected: RuleStatus
+) -> None:
+    obs = observation(early_data=sslyze, early_data_probe=probe, early_data_detail=None)
+    assert status(obs, "R23") == expected
+
+
+def ocsp(**over: Any) -> OcspFacts:
+    data: dict[str, Any] = {
+        "response_status": "SUCCESSFUL",
+        "cert_status": "GOOD",
+        "serial": "1234",
+        "for_leaf": True,
+        "signature_valid": True,
+        "responder": "CN=x",
+        "this_update": NOW - dt.timedelta(hours=1),
+        "next_update": NOW + dt.timedelta(days=6),
+    }
+    data.update(over)
+    return OcspFacts(**data)
+
+
+# R35 / IGC-REVOCATION: observation changes -> (R35, IGC-REVOCATION, words in R35's reason)
+OCSP_CASES = [
+    ({}, P, P, ""),
+    (
+        {"ocsp": ocsp(cert_status="REVOKED", revocation_time=NOW, revocation_reason="key")},
+        F,
+        F,
+        "révoqué",
+    ),
+    ({"ocsp": ocsp(for_leaf=False, serial="BEEF")}, F, NT, "autre certificat"),
+    ({"ocsp": ocsp(for_leaf=False, cert_status="REVOKED")}, F, NT, "autre certificat"),
+    ({"ocsp": ocsp(signature_valid=False, signature_error="x")}, F, NT, "signature"),
+    ({"ocsp": ocsp(signature_valid=None)}, INC, NT, "non vérifiée"),
+    ({"ocsp": ocsp(for_leaf=None)}, INC, NT, "émetteur inconnu"),
+    ({"ocsp": ocsp(next_update=NOW - dt.timedelta(minutes=1))}, F, NT, "périmée"),
+    ({"ocsp": ocsp(this_update=NOW - dt.timedelta(days=8))}, F, NT, "trop ancienne"),
+    ({"ocsp": ocsp(this_update=NOW - dt.timedelta(days=6), next_update=None)}, P, P, ""),
+    ({"ocsp": ocsp(cert_status="UNKNOWN")}, F, NT, "UNKNOWN"),
+    ({"ocsp": OcspFacts(response_status="TRY_LATER")}, F, NT, "TRY_LATER"),
+    ({"ocsp_stapling": False, "ocsp": None}, F, NT, "aucune"),
+    ({"ocsp": None}, INC, NT, "non analysée"),
+    ({"ocsp_stapling": None, "ocsp": None}, INC, INC, ""),
+]
+
+
+@pytest.mark.parametrize(("over", "r35", "revocation", "words"), OCSP_CASES)
+def test_ocsp_stapled_response_is_judged(
+    over: dict[str, Any], r35: RuleStatus, revocation: RuleStatus, words: str
+) -> None:
+    ev = evaluate(observation(**over), profile(), NOW)
+    assert (ev.result("R35").status, ev.result("IGC-REVOCATION").status) == (r35, revocation)
+    assert words in ev.result("R35").reason
+    assert ev.result("IGC-REVOCATION").requirement == "EXI EDC PSC 116"
+
+
+def test_ocsp_max_age_is_a_profile_value() -> None:
+    lenient = profile().model_copy(update={"ocsp_max_age_days": 10})
+    old = observation(ocsp=ocsp(this_update=NOW - dt.timedelta(days=8), next_update=None))
+    assert status(old, "R35", lenient) == P
+    assert status(old, "R35") == F
+
+
+def test_not_tested_is_never_compliant() -> None:
+    """Issue 13 point 2: one recommended rule NOT_TESTED -> at best DEGRADED, at both
+    levels; the requirement verdict lists it; the assessment sees "incomplete"."""
+    from auditlib.audit.assess import CheckOutcome
+    from auditlib.audit.checks import RULE_OUTCOMES
+
+    obs = observation(early_data_probe=None, early_data_detail="aucun ticket")
+    for level in ("tolerated", "recommended"):
+        prof = profile().model_copy(update={"level": level})
+        ev = evaluate(obs, prof, NOW)
+        assert ev.result("R23").status == NT
+        assert ev.bottom_line == Verdict.DEGRADED
+        by_req = {r.requirement: r for r in ev.requirements}
+        assert by_req["EXI EDC PSC 115"].not_tested == ("R23",)
+        assert by_req["EXI EDC PSC 115"].bottom_line == Verdict.DEGRADED
+    assert set(RULE_OUTCOMES) == {s.value for s in RuleStatus}
+    assert RULE_OUTCOMES["NOT_TESTED"] is CheckOutcome.INCOMPLETE
+
+
+def test_client_certificate_required_is_incomplete_for_every_rule() -> None:
+    obs = observation(
+        status=ScanStatus.ERROR,
+        error="certificat client exigé: ...",
+        client_auth="REQUIRED",
+        protocols=(),
+    )
+    ev = evaluate(obs, profile(), NOW)
+    assert ev.bottom_line == Verdict.INCOMPLETE
+    assert {r.status for r in ev.results} == {INC}
+    assert "certificat client exigé" in ev.result("R4").reason
+    # even when a (partial) scan went through, nothing is judged from it
+    partial = observation(status=ScanStatus.ERROR, error="x", client_auth="REQUIRED")
+    assert evaluate(partial, profile(), NOW).bottom_line == Verdict.INCOMPLETE
+
+
+def test_every_rule_says_whether_it_is_verified() -> None:
+    prof = profile()
+    assert {"R12", "RENEGOCIATION-CLIENT", "IGC-REVOCATION"} <= {r.id for r in prof.rules}
+    ev = evaluate(observation(), prof, NOW)
+    assert all(isinstance(r.verified, bool) for r in ev.results)
+    assert {row["verified"] for row in ev.rows()} == {r.verified for r in prof.rules}
 
 
 def test_r9_r10_r11_ciphers_modes_hashes() -> None:
@@ -444,3 +744,26 @@ def test_rows_and_bottom_line_of_a_bare_certificate() -> None:
     assert bottom_line_of(evaluate_certificate(weak, "client", profile(), NOW), profile()) == (
         Verdict.NON_COMPLIANT
     )
+
+
+def test_scan_json_keeps_rule_id_and_status_with_the_new_status(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from auditlib.cli import main
+    from auditlib.tls.scan import save_observations
+
+    path = tmp_path / "obs.json"
+    save_observations(path, [observation(early_data_probe=None, early_data_detail="x")])
+    # a rule not tested: the result is incomplete, exit 2 (never "all good")
+    assert main(["scan", "--from-observations", str(path), "--json", "-"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    (evaluation,) = report["evaluations"]
+    statuses = {r["rule_id"]: r["status"] for r in evaluation["results"]}
+    assert statuses["R23"] == "NOT_TESTED" and statuses["R4"] == "PASS"
+    assert all(r["verified"] is False for r in evaluation["results"])
+    assert evaluation["bottom_line"] == "DEGRADED"
+    assert main(["scan", "--from-observations", str(path)]) == 2
+    text = capsys.readouterr().out
+    assert "(not tested: R23)" in text and "not verified" in text

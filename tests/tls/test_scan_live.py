@@ -122,7 +122,7 @@ def test_legacy_server_names_the_offending_items(
     assert ev.result("R10").status == D  # CBC: tolerated by R10- only
     assert ev.result("R3").status == D  # TLS 1.2 without TLS 1.3
     assert ev.result("R13").status == F  # client order
-    assert ev.result("R8").status == D  # RSA authentication tolerated
+    assert ev.result("R8").status == P  # RSA-2048: Annex A.1 lists ECDHE-RSA suites
     assert ev.result("R10-").status in (P, D, F)  # encrypt_then_mac probed, not guessed
     assert ev.result("R10-").status != INC
     assert ev.result("HSTS").status == F
@@ -182,20 +182,21 @@ def test_rsa_server_with_igc_three_year_certificate_is_a_documented_deviation(
     assert r25.deviation is not None and "IGC-Santé" in r25.deviation
 
 
-def test_mtls_without_credentials_is_an_error_with_reason(
+def test_mtls_without_credentials_is_incomplete_at_once(
     evaluations: dict[str, EndpointEvaluation],
     scanned: tuple[Fixtures, dict[str, TlsObservation], Path],
 ) -> None:
+    """Issue 13 point 3: detected in the first handshake, nothing judged from refusals."""
     _, observations, _ = scanned
     obs = observations["mtls"]
     assert obs.status == ScanStatus.ERROR
     assert obs.client_auth == "REQUIRED"
-    assert obs.error is not None and "client certificate" in obs.error
-    assert "http_headers" in obs.missing
+    assert obs.error is not None and "certificat client exigé" in obs.error
+    assert obs.protocols == ()  # not scanned: every probe would end in a refusal
     ev = evaluations["mtls"]
-    assert ev.result("HSTS").status == INC
-    assert ev.result("R4").status == P  # still judged from what the handshake showed
-    assert ev.bottom_line in (Verdict.ERROR, Verdict.NON_COMPLIANT)
+    assert {r.status for r in ev.results} == {INC}
+    assert "certificat client exigé" in ev.result("R4").reason
+    assert ev.bottom_line == Verdict.INCOMPLETE
 
 
 def test_mtls_with_credentials_is_scanned_fully(
@@ -278,7 +279,7 @@ def test_cli_exit_codes_from_saved_observations(
     assert verdicts["compliant"] == "COMPLIANT"
     assert verdicts["legacy"] == "NON_COMPLIANT"
     assert verdicts["closed"] == "ERROR"
-    # strict level: the documented IGC-Santé deviation stays accepted, RSA (R8) does not
+    # strict level: the documented IGC-Santé deviation stays accepted
     assert main(["scan", "--from-observations", str(compliant), "--level", "recommended"]) == 0
 
 
@@ -289,9 +290,9 @@ def test_suite_table_says_which_rules_each_suite_breaks(
     rsa_cbc = table[("TLSv1.0", "TLS_RSA_WITH_AES_128_CBC_SHA")]
     assert rsa_cbc.status == F
     assert set(rsa_cbc.breaks) == {"R4", "R6", "R11"}
-    assert set(rsa_cbc.tolerated_by) == {"R8", "R10"}
+    assert set(rsa_cbc.tolerated_by) == {"R10"}
     gcm = table[("TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")]
-    assert gcm.status == D and gcm.breaks == () and gcm.tolerated_by == ("R8",)
+    assert gcm.status == P and gcm.breaks == () and gcm.tolerated_by == ()
     assert all(v.status == P for v in evaluations["compliant"].suites)
 
 
