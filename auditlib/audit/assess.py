@@ -423,6 +423,7 @@ def _unmapped_status(check: CheckResult) -> ControlStatus:
         CheckOutcome.ERROR: ControlStatus.ERREUR,
         CheckOutcome.INCOMPLETE: ControlStatus.ERREUR,
         CheckOutcome.PASS: ControlStatus.CONFORME,
+        CheckOutcome.PENDING: ControlStatus.A_EVALUER,
     }.get(check.outcome, ControlStatus.NON_APPLICABLE)
 
 

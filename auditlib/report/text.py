@@ -388,6 +388,7 @@ OUTCOME = {
         "incomplete": "incomplète",
         "error": "impossible",
         "not_applicable": "sans objet",
+        "pending": "à échéance",
     },
     "en": {
         "pass": "pass",
@@ -396,6 +397,7 @@ OUTCOME = {
         "incomplete": "incomplete",
         "error": "error",
         "not_applicable": "not applicable",
+        "pending": "not yet due",
     },
 }
 AUDIT_OUTCOME = {
