@@ -1,8 +1,12 @@
 """Regenerate the demo registry, evidence bundles, verdicts and test PKI under `data/`.
 
 Six fictitious providers cover the four EDC roles, each with a bundle in a contrasting
-state (clean, tampered, missing pentest, pentest older than the certificate, incomplete
-document de conformité, zip delivery). Every bundle files a small proof for each
+state (clean, tampered, missing pentest, pentest done just before renewal, incomplete
+document de conformité, zip delivery). The registry is format 2: habilitations as data
+(one provider with two, one Éditeur Utilisateur with two proxy dossiers, one missing
+dependency). Two demo chains: a fictitiously named one declared production in
+`pki/ca/anchors.yaml` issues every certificate but one, planted on a production
+endpoint from the IGC-Santé TEST chain. Every bundle files a small proof for each
 requirement whose AVANT control expects one (for the provider's roles), so that only
 the planted defects stand out. Server certificates follow the endpoint postures of
 `auditlib.demo.data.DEMO_POSTURES`; the proxies file Proxy e-Santé trace exports (one
@@ -42,7 +46,14 @@ from auditlib.demo.data import (
 )
 from auditlib.evidence import FindingCode, load_bundle
 from auditlib.files import sha256_bytes, write_atomic
-from auditlib.testing.pki import IssuedCert, TestPki
+from auditlib.testing.pki import (
+    DEMO_PRODUCTION_ISSUING_CN,
+    DEMO_PRODUCTION_O,
+    DEMO_PRODUCTION_OU,
+    DEMO_PRODUCTION_ROOT_CN,
+    IssuedCert,
+    TestPki,
+)
 from auditlib.testing.traces import Anomaly, generate_traces
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -79,6 +90,12 @@ class DemoProvider:
     """A proxy: file its own mTLS client certificate, with the registered subject."""
     anomalies: tuple[Anomaly, ...] | None = None
     """A proxy: file a trace export with these anomalies planted (() = clean)."""
+    habilitations: list[dict[str, Any]] = field(default_factory=list)
+    """Registry format 2 entries; empty: one active habilitation per role."""
+    test_chain: bool = False
+    """The server certificate comes from the IGC-Santé TEST chain (planted on production)."""
+    previous_cert_days_left: int | None = None
+    """Also file the previous server certificate, still valid this many more days."""
 
     @property
     def sni(self) -> str:
@@ -97,6 +114,15 @@ PROVIDERS = [
         cert_age_days=3 * 365 - 40,  # expires in ~40 days
         pentest_age_days=60,
         state="complet et conforme (certificat proche de l'expiration)",
+        habilitations=[
+            {
+                "number": "EDC-EP-2024-0001",
+                "role": "editeur_proxy",
+                "environment": "BAS",
+                "issued": "2025-03-01",
+                "status": "active",
+            }
+        ],
     ),
     DemoProvider(
         id="medilogic",
@@ -110,8 +136,27 @@ PROVIDERS = [
         pentest_age_days=400,
         conformite="md",
         tamper="bas/rapport-tests-bas.md",
-        state="fichier altéré après constitution du dossier (empreinte SHA-256 différente)",
+        state="fichier altéré après constitution du dossier (empreinte SHA-256 différente) ; "
+        "deux dossiers Proxy e-Santé (ProxiSanté, ProxyLink)",
         expected={FindingCode.HASH_MISMATCH},
+        habilitations=[
+            {
+                "number": "EDC-EU-2024-0002",
+                "role": "editeur_utilisateur",
+                "environment": "BAS",
+                "issued": "2024-05-01",
+                "status": "active",
+                "proxy": "EDC-EP-2024-0001",
+            },
+            {
+                "number": "EDC-EU-2025-0012",
+                "role": "editeur_utilisateur",
+                "environment": "BAS",
+                "issued": "2025-06-01",
+                "status": "active",
+                "proxy": "proxylink",
+            },
+        ],
     ),
     DemoProvider(
         id="cloudproxy-sante",
@@ -121,8 +166,9 @@ PROVIDERS = [
         roles=["fs_proxy"],
         relies_on=["EDC-EP-2024-0001"],
         port=18443,
-        cert_age_days=20,  # renewed 20 days ago...
-        pentest_age_days=300,  # ...but the pentest predates the renewal
+        cert_age_days=10,  # renewed 10 days ago; the previous certificate ends in 30 days
+        pentest_age_days=15,  # the pentest was done just before the renewal: conforme
+        previous_cert_days_left=30,
         client_subject="CN=lps.cloudproxy-sante.demo.esante.test,O=CLOUDPROXY SANTE,C=FR",
         own_client_cert=True,
         anomalies=(
@@ -132,8 +178,20 @@ PROVIDERS = [
             Anomaly.DN_CHANGES,
             Anomaly.FAILURE_BURST,
         ),
-        state="test d'intrusion antérieur au certificat actuel ; traces avec anomalies",
+        state="test d'intrusion fait juste avant le renouvellement (conforme pour le cycle "
+        "qui s'achève) ; traces avec anomalies",
+        # the bundle loader still judges recency against the newest certificate; the audit
+        # applies the per-cycle rule (auditlib.audit.checks.pentest_checks)
         expected={FindingCode.PENTEST_OUTDATED},
+        habilitations=[
+            {
+                "number": "EDC-FP-2024-0003",
+                "role": "fs_proxy",
+                "environment": "production",
+                "issued": "2024-04-01",
+                "status": "active",
+            }
+        ],
     ),
     DemoProvider(
         id="medicab",
@@ -147,8 +205,17 @@ PROVIDERS = [
         pentest_age_days=None,
         conformite="md",
         client_subject="CN=medicab.demo.esante.test,O=MEDICAB SERVICES,C=FR",
-        state="rapport de test d'intrusion absent",
+        state="rapport de test d'intrusion absent (à évaluer : le certificat est encore valide)",
         expected={FindingCode.PENTEST_MISSING},
+        habilitations=[
+            {
+                "number": "EDC-FU-2024-0004",
+                "role": "fs_utilisateur",
+                "environment": "production",
+                "issued": "2024-03-15",
+                "status": "active",
+            }
+        ],
     ),
     DemoProvider(
         id="santexpress",
@@ -156,15 +223,36 @@ PROVIDERS = [
         organisation="SANTEXPRESS",
         habilitation="EDC-FU-2024-0005",
         roles=["fs_utilisateur", "editeur_utilisateur"],
-        relies_on=["EDC-EP-2024-0001", "EDC-FP-2024-0003"],
+        relies_on=["EDC-EP-2024-0001"],  # no FS Proxy: the missing dependency
         port=18446,
         cert_age_days=3 * 365 - 60,  # expires in ~60 days
         pentest_age_days=90,
         missing_sections=("Mises à jour",),
         empty_sections=("Sécurité",),
         client_subject="CN=santexpress.demo.esante.test,O=SANTEXPRESS,C=FR",
-        state="document de conformité incomplet",
+        state="document de conformité incomplet ; certificat de la chaîne de TEST en "
+        "production ; aucune habilitation FS Proxy (dépendance manquante) ; renouvellement "
+        "des engagements",
         expected={FindingCode.CONFORMITE_SECTION_MISSING, FindingCode.CONFORMITE_SECTION_EMPTY},
+        test_chain=True,
+        habilitations=[
+            {
+                "number": "EDC-FU-2024-0005",
+                "role": "fs_utilisateur",
+                "environment": "production",
+                "issued": "2024-07-01",
+                "status": "active",
+                "commitments_renewal": "2027-01-15",
+            },
+            {
+                "number": "EDC-EU-2024-0015",
+                "role": "editeur_utilisateur",
+                "environment": "BAS",
+                "issued": "2024-07-01",
+                "status": "active",
+                "proxy": "EDC-EP-2024-0001",
+            },
+        ],
     ),
     DemoProvider(
         id="proxylink",
@@ -181,7 +269,25 @@ PROVIDERS = [
         client_subject="CN=lps.proxylink.demo.esante.test,O=PROXYLINK SANTE,C=FR",
         own_client_cert=True,
         anomalies=(),
-        state="livré en archive zip, complet et conforme ; traces sans anomalie",
+        state="livré en archive zip, complet et conforme ; traces sans anomalie ; "
+        "deux habilitations (FS Proxy en production, Éditeur Proxy en BAS)",
+        habilitations=[
+            {
+                "number": "EDC-FP-2024-0006",
+                "role": "fs_proxy",
+                "environment": "production",
+                "issued": "2024-09-01",
+                "status": "active",
+                "relies_on": ["EDC-EP-2025-0016"],
+            },
+            {
+                "number": "EDC-EP-2025-0016",
+                "role": "editeur_proxy",
+                "environment": "BAS",
+                "issued": "2025-09-01",
+                "status": "active",
+            },
+        ],
     ),
 ]
 
@@ -419,6 +525,7 @@ def build_bundle(
     pki: TestPki,
     certs: dict[str, IssuedCert],
     folder: Path,
+    test_pki: TestPki | None = None,
 ) -> None:
     files: dict[str, bytes] = {}
     items: list[dict[str, Any]] = []
@@ -493,15 +600,26 @@ def build_bundle(
                 "report_date": report_day.isoformat(),
             },
         )
+    server_pki = test_pki if p.test_chain and test_pki is not None else pki
     add(
         "certs/server.pem",
-        pki.chain_pem(certs["server"]),
+        server_pki.chain_pem(certs["server"]),
         "certificate",
         [115, 116, 117],
         days_ago(p.cert_age_days),
         certificate={"use": "tls_server"},
         title="Certificat serveur SERV SSL_SERV",
     )
+    if "previous" in certs:
+        add(
+            "certs/server-precedent.pem",
+            pki.chain_pem(certs["previous"]),
+            "certificate",
+            [115, 116, 117],
+            days_ago(3 * 365 - (p.previous_cert_days_left or 0)),
+            certificate={"use": "tls_server"},
+            title="Certificat serveur précédent (cycle qui s'achève)",
+        )
     if "proxy" in certs:
         add(
             "certs/proxy.pem",
@@ -631,14 +749,6 @@ VERDICTS: dict[str, list[dict[str, Any]]] = {
     ],
     "cloudproxy-sante": [
         {
-            # an override: the pentest check says non conforme (older than the certificate)
-            "control": "EXI EDC PSC 109/AVANT/1",
-            "status": "partiellement conforme",
-            "severity": "medium",
-            "comment": "Nouveau test d'intrusion commandé le 20/11/2026 ; le rapport "
-            "précédent couvre le même périmètre.",
-        },
-        {
             "control": "EXI EDC PSC 118/AVANT/1",
             "status": "conforme",
             "comment": "HSM vérifié sur site (attestation du fabricant).",
@@ -666,15 +776,19 @@ def write_verdicts(data: Path) -> None:
 # --- PKI and registry ------------------------------------------------------------------------
 
 
-def issue_certificates(p: DemoProvider, pki: TestPki, data: Path) -> dict[str, IssuedCert]:
-    """Server certificates per endpoint posture, plus the mTLS client certificate."""
+def issue_certificates(
+    p: DemoProvider, pki: TestPki, data: Path, test_pki: TestPki | None = None
+) -> dict[str, IssuedCert]:
+    """Server certificates per endpoint posture, plus the mTLS client certificate (and the
+    previous server certificate, for a provider that has just renewed)."""
     start = DEMO_DATE - dt.timedelta(days=p.cert_age_days)
     pki_dir = data / "pki" / p.id
     certs: dict[str, IssuedCert] = {}
     for posture in postures_for(p.id):
         mtls = posture.posture is Posture.MTLS
         name = f"proxy.{p.id}.demo.esante.test" if mtls else p.sni
-        cert = pki.issue(
+        issuer = test_pki if (p.test_chain and not mtls and test_pki is not None) else pki
+        cert = issuer.issue(
             name,
             "server",
             key=posture.key,
@@ -685,9 +799,18 @@ def issue_certificates(p: DemoProvider, pki: TestPki, data: Path) -> dict[str, I
             ip_addresses=["127.0.0.1"] if mtls else [],
             organisation=p.organisation,
         )
-        write_atomic(pki_dir / f"{posture.cert_file}.crt.pem", pki.chain_pem(cert))
+        write_atomic(pki_dir / f"{posture.cert_file}.crt.pem", issuer.chain_pem(cert))
         write_atomic(pki_dir / f"{posture.cert_file}.key.pem", cert.key_pem())
         certs[posture.cert_file] = cert
+    if p.previous_cert_days_left is not None:
+        certs["previous"] = pki.issue(
+            p.sni,
+            "server",
+            not_before=DEMO_DATE - dt.timedelta(days=3 * 365 - p.previous_cert_days_left),
+            days=3 * 365,
+            dns_names=[p.sni],
+            organisation=p.organisation,
+        )
     if p.own_client_cert and p.client_subject:
         cn = p.client_subject.split(",")[0].removeprefix("CN=")
         client = pki.issue(
@@ -719,6 +842,7 @@ def endpoints_of(p: DemoProvider) -> list[dict[str, Any]]:
                     "client_key": f"pki/{p.id}/client.key.pem",
                     "key_passphrase_env": DEMO_CLIENT_KEY_PASS_ENV,
                     "label": "Proxy e-Santé (mTLS)",
+                    "habilitation": p.habilitation,
                 }
             )
         else:
@@ -729,6 +853,7 @@ def endpoints_of(p: DemoProvider) -> list[dict[str, Any]]:
                     "sni": p.sni,
                     "mtls": False,
                     "label": "API",
+                    "habilitation": p.habilitation,
                 }
             )
     return endpoints
@@ -774,16 +899,25 @@ def _rewrite_traces(folder: Path, export: bytes, record: bytes) -> None:
 
 def main(data: Path = DATA) -> int:
     # RSA-4096 CAs, as IGC-Santé's: an RSA-2048 CA valid past 2030 would degrade every scan.
-    pki = TestPki.create(now=DEMO_DATE, key=("rsa", 4096))
+    # Two chains: a fictitiously named one the demo declares production, and the TEST one.
+    pki = TestPki.create(
+        now=DEMO_DATE,
+        key=("rsa", 4096),
+        root_cn=DEMO_PRODUCTION_ROOT_CN,
+        issuing_cn=DEMO_PRODUCTION_ISSUING_CN,
+        organisation=DEMO_PRODUCTION_O,
+        unit=DEMO_PRODUCTION_OU,
+    )
+    test_pki = TestPki.create(now=DEMO_DATE, key=("rsa", 4096))
     for sub in ("bundles", "pki"):
         shutil.rmtree(data / sub, ignore_errors=True)
-    write_demo_ca(pki, data)
+    write_demo_ca(pki, data, test_pki)
     write_atomic(data / "pki" / "README.md", PKI_README)
     providers: list[dict[str, Any]] = []
     for p in PROVIDERS:
-        certs = issue_certificates(p, pki, data)
+        certs = issue_certificates(p, pki, data, test_pki)
         folder = data / "bundles" / p.id
-        build_bundle(p, pki, certs, folder)
+        build_bundle(p, pki, certs, folder, test_pki)
         bundle_path = f"bundles/{p.id}"
         if p.zipped:
             zip_folder(folder, data / "bundles" / f"{p.id}.zip")
@@ -792,8 +926,7 @@ def main(data: Path = DATA) -> int:
         entry: dict[str, Any] = {
             "id": p.id,
             "name": p.name,
-            "habilitation": p.habilitation,
-            "roles": p.roles,
+            "habilitations": p.habilitations,
             "relies_on": p.relies_on,
             "endpoints": endpoints_of(p),
         }
@@ -809,7 +942,7 @@ def main(data: Path = DATA) -> int:
         + "# How `auditlib demo` stages each endpoint: auditlib/demo_data.py (DEMO_POSTURES).\n"
     )
     body = yaml.safe_dump(
-        {"version": 1, "providers": providers}, allow_unicode=True, sort_keys=False, width=100
+        {"version": 2, "providers": providers}, allow_unicode=True, sort_keys=False, width=100
     )
     write_atomic(data / "registry.yaml", header + body)
     return _verify(data)
@@ -865,14 +998,18 @@ def _verify(data: Path) -> int:
 PKI_README = f"""\
 # Demo PKI: NOT FOR PRODUCTION
 
-Generated by `scripts/make_demo_bundles.py` with `auditlib.testing.pki.TestPki`, named like
-the IGC-Santé *test* chain (`TEST AC RACINE IGC-SANTE ELEMENTAIRE` /
-`TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS`). Every key here is a demo key,
-published on purpose; none was ever issued by ANS. Never trust these CAs anywhere.
+Generated by `scripts/make_demo_bundles.py` with `auditlib.testing.pki.TestPki`: two chains.
+A fictitiously named one (`{DEMO_PRODUCTION_ROOT_CN}` / `{DEMO_PRODUCTION_ISSUING_CN}`) that the
+demo DECLARES production in `ca/anchors.yaml`, and one named like the IGC-Santé *test* chain
+(`TEST AC RACINE IGC-SANTE ELEMENTAIRE` / `TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS`),
+declared test. Production or test is that declaration, never the name. Every key here is a
+demo key, published on purpose; none was ever issued by ANS. Never trust these CAs anywhere.
+Every demo certificate comes from the "production" chain except one planted on a production
+endpoint from the TEST chain (`santexpress/server.crt.pem`).
 
-- `ca/`: the two CA certificates (the demo's trust anchors: scans, `/traces` fetch and
-  signature verification use this folder).
-- `ca-private/`: the two CA private keys, **demo-only**. They are published so that
+- `ca/`: the four CA certificates and `anchors.yaml` (the demo's trust anchors: scans,
+  `/traces` fetch, signature verification and the plan's classification use this folder).
+- `ca-private/`: the four CA private keys, **demo-only**. They are published so that
   `auditlib demo` can issue the organisation seal certificate (ORG SIGN) under the
   same chain as the endpoints, and signed demo reports verify with `--ca-dir data/pki/ca`
   on any machine. A real audit team's seal comes from IGC-Santé, never from here.

@@ -51,7 +51,8 @@ class ControlStatus(StrEnum):
     A_EVALUER = "à évaluer"
     ERREUR = "erreur"
     HORS_PERIMETRE = "hors périmètre de cet audit"
-    """The requirement applies to the provider, but not in the phases this audit covers."""
+    """The requirement applies to the provider, but not in the phases this audit covers
+    (`trigger_phases` in profiles/assessment.yaml), or a result reaches no control of them."""
 
     @classmethod
     def parse(cls, text: str) -> ControlStatus:
@@ -98,6 +99,9 @@ class CheckOutcome(StrEnum):
     ERROR = "error"
     """The check could not run (endpoint unreachable, bundle unusable)."""
     NOT_APPLICABLE = "not_applicable"
+    PENDING = "pending"
+    """Not yet due: what is checked must exist by a deadline still ahead (the control
+    stays `à évaluer`, the message says the deadline)."""
 
 
 class AuditTrigger(StrEnum):
@@ -107,6 +111,9 @@ class AuditTrigger(StrEnum):
     CERTIFICATE_EXPIRY = "certificate_expiry"
     SUPERVISION_EVENT = "supervision_event"
     INITIAL_ENTRY = "initial_entry"
+    HABILITATION_EXPIRY = "habilitation_expiry"
+    RENEWAL = "renewal"
+    """Renouvellement des engagements."""
 
     @property
     def label(self) -> str:
@@ -114,6 +121,8 @@ class AuditTrigger(StrEnum):
             "certificate_expiry": "Expiration de certificat",
             "supervision_event": "Événement de supervision",
             "initial_entry": "Entrée dans l'Espace de Confiance",
+            "habilitation_expiry": "Expiration d'habilitation",
+            "renewal": "Renouvellement des engagements",
         }[self.value]
 
 
@@ -127,6 +136,9 @@ class AuditSpec:
     auditor: str | None = None
     reference: str | None = None
     """What triggered it: certificate serial and notAfter, or the supervision event."""
+    scope_requirements: tuple[str, ...] = ()
+    """Supervision trigger: the requirements the events name (their PENDANT controls are
+    in scope); by default read from `reference`."""
 
     @property
     def audit_id(self) -> str:
@@ -411,6 +423,7 @@ def _unmapped_status(check: CheckResult) -> ControlStatus:
         CheckOutcome.ERROR: ControlStatus.ERREUR,
         CheckOutcome.INCOMPLETE: ControlStatus.ERREUR,
         CheckOutcome.PASS: ControlStatus.CONFORME,
+        CheckOutcome.PENDING: ControlStatus.A_EVALUER,
     }.get(check.outcome, ControlStatus.NON_APPLICABLE)
 
 
@@ -488,6 +501,17 @@ def _counts_by(controls: Sequence[ControlAssessment], key: Any) -> dict[str, dic
     return {k: {s.value: v.get(s.value, 0) for s in STATUS_ORDER} for k, v in table.items()}
 
 
+_REQUIREMENT_IN_TEXT = re.compile(
+    r"EXI[\s_\-.]*EDC[\s_\-.]*PSC[\s_\-.]*\d{1,4}(?:-\d{1,3})?", re.IGNORECASE
+)
+
+
+def requirements_in_text(text: str | None) -> tuple[str, ...]:
+    """The requirement ids written in a text (a supervision trigger's reference)."""
+    found = (normalise_requirement_id(m) for m in _REQUIREMENT_IN_TEXT.findall(text or ""))
+    return tuple(dict.fromkeys(f for f in found if f))
+
+
 @dataclass(frozen=True)
 class AssessmentSettings:
     """The data half of the assessment (`profiles/assessment.yaml`, or the file given with
@@ -499,6 +523,20 @@ class AssessmentSettings:
     default_severity: str
     check_phases: dict[str, tuple[Phase, ...]]
     check_requirements: dict[str, tuple[str, ...]]
+    trigger_phases: dict[str, tuple[Phase, ...]] = field(default_factory=dict)
+    """Which phases an audit assesses, by trigger; a trigger not listed assesses all."""
+
+    def in_scope(self, control: Control, audit: AuditSpec) -> bool:
+        """Does this audit assess this control? Its phase is one its trigger names, or (a
+        supervision trigger) it is a PENDANT control of a requirement the events name."""
+        phases = self.trigger_phases.get(audit.trigger.value)
+        if phases is None or control.phase in phases:
+            return True
+        if audit.trigger is AuditTrigger.SUPERVISION_EVENT and control.phase is Phase.PENDANT:
+            named = audit.scope_requirements or requirements_in_text(audit.reference)
+            return control.requirement_id in named
+        return False
+
     rule_requirements: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """ANSSI TLS / certificate rule id -> requirement(s), overriding the TLS profile's."""
     supervision_requirements: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -565,6 +603,10 @@ def _load_settings(path: Path) -> AssessmentSettings:
                 )
                 for name, spec in checks.items()
             },
+            trigger_phases={
+                str(AuditTrigger(name).value): tuple(Phase(p) for p in phases)
+                for name, phases in (raw.get("trigger_phases") or {}).items()
+            },
             rule_requirements=_id_map(raw.get("rule_requirements"), "rule_requirements"),
             supervision_requirements=_id_map(
                 raw.get("supervision_requirements"), "supervision_requirements"
@@ -605,6 +647,9 @@ def automated_status(checks: Sequence[CheckResult]) -> tuple[ControlStatus, str]
     degraded = [c for c in relevant if c.outcome is CheckOutcome.DEGRADED]
     if degraded:
         return ControlStatus.PARTIEL, "; ".join(dict.fromkeys(c.message for c in degraded))
+    pending = [c for c in relevant if c.outcome is CheckOutcome.PENDING]
+    if pending:
+        return ControlStatus.A_EVALUER, "; ".join(dict.fromkeys(c.message for c in pending))
     return ControlStatus.CONFORME, f"{len(relevant)} vérification(s) automatique(s) satisfaite(s)."
 
 
@@ -697,6 +742,13 @@ def assess(
             if control.requirement_id in c.requirements and control.phase in c.phases
         )
         auto, reason = automated_status(mine)
+        if not settings.in_scope(control, audit):
+            mine = ()
+            auto = ControlStatus.HORS_PERIMETRE
+            reason = (
+                f"Phase {control.phase.value} hors du périmètre d'un audit « "
+                f"{audit.trigger.label} » (profiles/assessment.yaml, trigger_phases)."
+            )
         verdict = by_ref.get(control.ref)
         status = verdict.status if verdict else auto
         if verdict is not None:

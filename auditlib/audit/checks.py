@@ -10,12 +10,14 @@ family reaches is data (`profiles/assessment.yaml`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from auditlib.audit.assess import AssessmentSettings, CheckOutcome, CheckResult, EvidenceRef
+from auditlib.audit.passi import PassiList, load_passi_list
 from auditlib.certs import CertificateInfo
 from auditlib.checkpoints.reader import ControlGrid, Phase
+from auditlib.classify import Classifier
 from auditlib.evidence.model import (
     CertificateUse,
     EvidenceBundle,
@@ -23,9 +25,12 @@ from auditlib.evidence.model import (
     ItemKind,
     ItemStatus,
 )
+from auditlib.registry import Environment
+from auditlib.requirements import HABILITATION_DEPENDS_ON
 from auditlib.tls.evaluate import evaluate_certificate
 
 if TYPE_CHECKING:
+    from auditlib.registry import Provider, Registry
     from auditlib.tls.evaluate import EndpointEvaluation, RuleResult
     from auditlib.tls.scan import TlsObservation
     from auditlib.traces.analysis import TraceAnalysis
@@ -47,6 +52,10 @@ PENTEST_CODES = {
     FindingCode.PENTEST_OUTDATED,
     FindingCode.PENTEST_DETAILS_MISSING,
 }
+"""The bundle loader's pentest findings. The audit judges recency itself, per certificate
+cycle (`pentest_checks`): of these it keeps only PENTEST_DETAILS_MISSING."""
+PASSI_FORM_MAX_AGE = dt.timedelta(days=365)
+"""Public ANS material: the PASSI form is dated less than one year when filed."""
 RULE_OUTCOMES = {
     "PASS": CheckOutcome.PASS,
     "FAIL": CheckOutcome.FAIL,
@@ -88,8 +97,13 @@ def bundle_checks(
     grid: ControlGrid,
     settings: AssessmentSettings,
     covered_elsewhere: Iterable[str] = (),
+    *,
+    pentest: Sequence[CheckResult] | None = None,
 ) -> list[CheckResult]:
-    """Integrity, missing proofs, pentest, document sections and certificate validity."""
+    """Integrity, missing proofs, pentest, document sections and certificate validity.
+
+    `pentest`: the results of `pentest_checks` (the per-cycle rule); without them the
+    bundle loader's pentest findings are used as they are."""
     phases = settings.check_phases
     if bundle is None or not bundle.usable:
         why = (
@@ -151,14 +165,17 @@ def bundle_checks(
                     severity="medium",
                 )
             )
-    results += _finding_family(
-        bundle,
-        "pentest",
-        PENTEST_CODES,
-        settings,
-        ItemKind.PENTEST_REPORT,
-        "Test d'intrusion PASSI déposé et renouvelé pour le certificat en cours",
-    )
+    if pentest is None:
+        results += _finding_family(
+            bundle,
+            "pentest",
+            PENTEST_CODES,
+            settings,
+            ItemKind.PENTEST_REPORT,
+            "Test d'intrusion PASSI déposé et renouvelé pour le certificat en cours",
+        )
+    else:
+        results += list(pentest)
     results += _finding_family(
         bundle,
         "conformite_sections",
@@ -469,6 +486,290 @@ def key_policy_checks(
                 f"d'accès ni conservée au renouvellement ({len(by_key)} clé(s) distincte(s) "
                 f"pour {len(seen)} certificat(s) comparé(s))",
                 None,
+            )
+        )
+    return results
+
+
+# --------------------------------------------------------------------------- pentest
+
+
+def pentest_checks(
+    bundle: EvidenceBundle | None,
+    settings: AssessmentSettings,
+    cycle: CertificateInfo | None,
+    audit_day: dt.date,
+    *,
+    passi: PassiList | None = None,
+    signatures: dict[str, CheckResult] | None = None,
+) -> list[CheckResult]:
+    """The EDC penetration test, per certificate cycle (docs/domain.md, seed: "renouvelé
+    avant chaque expiration des certificats").
+
+    `cycle`: the certificate whose expiry triggers the audit, else the current one. A
+    report dated within its validity and on or before its notAfter passes; none yet while
+    the certificate is still valid is `pending` ("à évaluer (échéance <date>)"), none
+    after its notAfter fails. Each report's PASSI form must be under one year old when
+    filed (the manifest item's date) and its firm qualified for penetration testing on
+    the report date in the dated snapshot `profiles/passi.yaml`. `signatures`: per report
+    path, the result of verifying its signature (`auditlib.sign`), kept as evidence.
+    """
+    if bundle is None or not bundle.usable:
+        return []
+    family = "pentest"
+    requirements = settings.check_requirements[family]
+    phases = settings.check_phases[family]
+    passi = passi or load_passi_list()
+
+    def result(
+        outcome: CheckOutcome,
+        name: str,
+        message: str,
+        source: str | None = None,
+        severity: str = "high",
+    ) -> CheckResult:
+        return CheckResult(
+            check=family,
+            name=name,
+            outcome=outcome,
+            message=message,
+            requirements=requirements,
+            phases=phases,
+            severity=severity,
+            source=source,
+        )
+
+    results: list[CheckResult] = [
+        result(CheckOutcome.FAIL, f.item or str(f.code), f.message, f.item, str(f.severity))
+        for f in bundle.findings
+        if f.code is FindingCode.PENTEST_DETAILS_MISSING
+    ]
+    reports = [
+        i
+        for i in bundle.items
+        if i.intact and i.kind is ItemKind.PENTEST_REPORT and i.pentest is not None
+    ]
+    if cycle is None:
+        if not reports:
+            results.append(
+                result(
+                    CheckOutcome.FAIL,
+                    "test d'intrusion",
+                    "Aucun rapport de test d'intrusion exploitable, et aucun certificat connu "
+                    "pour situer le cycle.",
+                )
+            )
+        else:
+            latest = max(reports, key=lambda i: i.pentest.report_date if i.pentest else dt.date.min)
+            results.append(
+                result(
+                    CheckOutcome.INCOMPLETE,
+                    latest.path,
+                    "Aucun certificat connu pour situer le cycle du test d'intrusion "
+                    "(ni point d'accès ni certificat déposé) : à apprécier par l'auditeur.",
+                    latest.path,
+                )
+            )
+    else:
+        start = cycle.not_before.astimezone(dt.UTC).date()
+        end = cycle.not_after.astimezone(dt.UTC).date()
+        label = (
+            f"« {cycle.common_name} » n° {cycle.serial} "
+            f"(valide du {start:%d/%m/%Y} au {end:%d/%m/%Y})"
+        )
+        within = [
+            i for i in reports if i.pentest is not None and start <= i.pentest.report_date <= end
+        ]
+        if within:
+            best = max(within, key=lambda i: i.pentest.report_date if i.pentest else start)
+            assert best.pentest is not None
+            results.append(
+                result(
+                    CheckOutcome.PASS,
+                    best.path,
+                    f"Test d'intrusion du {best.pentest.report_date:%d/%m/%Y} réalisé dans le "
+                    f"cycle du certificat {label}",
+                    best.path,
+                )
+            )
+        elif audit_day <= end:
+            results.append(
+                result(
+                    CheckOutcome.PENDING,
+                    f"test d'intrusion, cycle {cycle.serial}",
+                    f"À évaluer (échéance {end:%d/%m/%Y}) : aucun rapport de test d'intrusion "
+                    f"daté dans le cycle du certificat {label} ; il doit être renouvelé avant "
+                    "son expiration.",
+                )
+            )
+        else:
+            results.append(
+                result(
+                    CheckOutcome.FAIL,
+                    f"test d'intrusion, cycle {cycle.serial}",
+                    f"Aucun rapport de test d'intrusion daté dans le cycle du certificat {label}, "
+                    "expiré : le test n'a pas été renouvelé avant l'expiration.",
+                )
+            )
+    for item in reports:
+        facts = item.pentest
+        assert facts is not None
+        if item.date is not None and item.date - facts.report_date > PASSI_FORM_MAX_AGE:
+            results.append(
+                result(
+                    CheckOutcome.FAIL,
+                    item.path,
+                    f"Formulaire PASSI « {item.path} » daté du {facts.report_date:%d/%m/%Y}, "
+                    f"plus d'un an avant son dépôt ({item.date:%d/%m/%Y}).",
+                    item.path,
+                    "medium",
+                )
+            )
+        results.append(
+            _passi_firm_check(item.path, facts.passi_firm, facts.report_date, passi, result)
+        )
+        if signatures and item.path in signatures:
+            results.append(signatures[item.path])
+    return results
+
+
+def _passi_firm_check(
+    path: str,
+    firm_name: str | None,
+    day: dt.date,
+    passi: PassiList,
+    result: Callable[..., CheckResult],
+) -> CheckResult:
+    snapshot = f"liste PASSI du {passi.snapshot_date:%d/%m/%Y}"
+    firm = passi.find(firm_name)
+    if firm is None:
+        return result(
+            CheckOutcome.FAIL,
+            f"{path} (prestataire)",
+            f"Prestataire « {firm_name or '?'} » du test d'intrusion absent de la {snapshot} "
+            "(profiles/passi.yaml).",
+            path,
+        )
+    note = " (entreprise fictive de démonstration)" if firm.fictitious else ""
+    if not firm.qualified_for_pentest_on(day):
+        return result(
+            CheckOutcome.FAIL,
+            f"{path} (prestataire)",
+            f"Prestataire « {firm.name} »{note} non qualifié PASSI pour les tests d'intrusion "
+            f"au {day:%d/%m/%Y} ({snapshot}).",
+            path,
+        )
+    return result(
+        CheckOutcome.PASS,
+        f"{path} (prestataire)",
+        f"Prestataire « {firm.name} »{note} qualifié PASSI (tests d'intrusion) au "
+        f"{day:%d/%m/%Y} ({snapshot}).",
+        path,
+    )
+
+
+# --------------------------------------------------------------------------- habilitations
+
+
+def dependency_checks(
+    registry: Registry, provider: Provider, day: dt.date, settings: AssessmentSettings
+) -> list[CheckResult]:
+    """The habilitations each of the provider's relies on (docs/domain.md: ELU->EP,
+    FP->EP, FU->ELU+FP): a failure when one is missing, expired, suspended, a mere
+    candidature, or expires before the audited one; `incomplete` when the reference
+    points outside the registry."""
+    family = "habilitation_dependencies"
+    requirements = settings.check_requirements[family]
+    phases = settings.check_phases[family]
+    results: list[CheckResult] = []
+    for hab in provider.habilitations:
+        issues = registry.dependency_issues(provider, hab, day)
+        for issue in issues:
+            outcome = (
+                CheckOutcome.INCOMPLETE
+                if issue.problem.value == "unverifiable"
+                else CheckOutcome.FAIL
+            )
+            results.append(
+                CheckResult(
+                    check=family,
+                    name=f"{hab.number} -> {issue.needed.value}",
+                    outcome=outcome,
+                    message=issue.message,
+                    requirements=requirements,
+                    phases=phases,
+                    severity="high",
+                    source="registre des prestataires",
+                )
+            )
+        if not issues:
+            needs = HABILITATION_DEPENDS_ON[hab.role]
+            if needs:
+                results.append(
+                    CheckResult(
+                        check=family,
+                        name=f"{hab.number} -> dépendances",
+                        outcome=CheckOutcome.PASS,
+                        message=f"Habilitation {hab.number} : les habilitations dont elle dépend ("
+                        + ", ".join(r.label for r in needs)
+                        + f") sont valides au {day:%d/%m/%Y}",
+                        requirements=requirements,
+                        phases=phases,
+                        source="registre des prestataires",
+                    )
+                )
+    return results
+
+
+def chain_checks(
+    provider: Provider,
+    observations: Sequence[TlsObservation],
+    bundle: EvidenceBundle | None,
+    classifier: Classifier,
+    settings: AssessmentSettings,
+) -> list[CheckResult]:
+    """A certificate of the TEST chain on a production endpoint or for a production
+    habilitation is a finding (production/test from anchors.yaml, never from names)."""
+    family = "certificate_chain"
+    requirements = settings.check_requirements[family]
+    phases = settings.check_phases[family]
+    production = [h for h in provider.habilitations if h.environment is Environment.PRODUCTION]
+    seen: list[tuple[CertificateInfo, str, str | None]] = []
+    by_address = {(o.host, o.port): o for o in observations}
+    for endpoint in provider.endpoints:
+        obs = by_address.get((endpoint.host, endpoint.port))
+        if obs is not None and obs.leaf is not None:
+            seen.append((obs.leaf, f"point d'accès {endpoint.display}", endpoint.habilitation))
+    if bundle is not None and bundle.usable:
+        for item, cert in bundle.certificates:
+            if not cert.is_ca and item.certificate_use is not CertificateUse.CA:
+                seen.append((cert, f"certificat déposé {item.path}", None))
+    results: list[CheckResult] = []
+    done: set[str] = set()
+    for cert, where, named in seen:
+        if cert.sha256_fingerprint in done:
+            continue
+        done.add(cert.sha256_fingerprint)
+        c = classifier.classify(cert)
+        if not c.is_test:
+            continue
+        hab = provider.habilitation_by_number(named) if named else None
+        targets = [hab] if hab is not None else production
+        if not targets or any(t.environment is not Environment.PRODUCTION for t in targets):
+            continue
+        results.append(
+            CheckResult(
+                check=family,
+                name=f"{where} ({cert.serial})",
+                outcome=CheckOutcome.FAIL,
+                message=(
+                    f"Certificat de la chaîne de TEST « {cert.subject} » ({where}) pour "
+                    f"l'habilitation de production {targets[0].number} : {c.reason}"
+                ),
+                requirements=requirements,
+                phases=phases,
+                severity="high",
+                source=where,
             )
         )
     return results

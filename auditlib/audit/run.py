@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
+import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from auditlib import __version__
 from auditlib.audit.assess import (
@@ -23,21 +26,27 @@ from auditlib.audit.assess import (
     AuditorVerdict,
     AuditSpec,
     AuditTrigger,
+    CheckOutcome,
     CheckResult,
     ControlStatus,
     assess,
 )
 from auditlib.audit.checks import (
     bundle_checks,
+    chain_checks,
     client_certificate_checks,
+    dependency_checks,
     evidence_index,
     key_policy_checks,
+    pentest_checks,
     tls_checks,
     trace_checks,
 )
 from auditlib.audit.revocation import CrlSource, revocation_checks
 from auditlib.audit.verdicts import load_verdicts
+from auditlib.certs import CertificateInfo
 from auditlib.checkpoints.reader import ControlGrid, load_checkpoints
+from auditlib.classify import Classifier, load_anchors
 from auditlib.errors import AuditlibError
 from auditlib.evidence.bundle import load_bundle
 from auditlib.evidence.model import EvidenceBundle, InventoryItem, ItemKind
@@ -69,6 +78,7 @@ if TYPE_CHECKING:
     from auditlib.traces.analysis import TraceAnalysis
 
 """The demo data of a source checkout; the defaults of a notebook run with no paths given."""
+UNVERIFIED_NOTE = "certificats classés sans ancre (ancre non vérifiée)"
 
 DEADLINE_COLUMN = f"échéance ({DEADLINE_BASIS})"
 STATUS_COLOURS = {
@@ -218,7 +228,15 @@ class AuditRun:
         p = self.provider
         rows = [
             ("Prestataire", f"{p.name} ({p.id})"),
-            ("Habilitation", p.habilitation),
+            (
+                "Habilitation",
+                "; ".join(
+                    f"{h.label}, {h.status_on(self.spec.date).label}"
+                    + (f", expire le {h.expires:%d/%m/%Y}" if h.expires else "")
+                    for h in p.habilitations
+                )
+                or p.habilitation,
+            ),
             ("Rôles", ", ".join(r.label for r in p.roles)),
             ("S'appuie sur", ", ".join(p.relies_on) or "-"),
             ("Points d'accès", ", ".join(e.display for e in p.endpoints) or "-"),
@@ -526,6 +544,99 @@ def _read_item(bundle: EvidenceBundle, path: str) -> bytes:
     return (bundle.source / path).read_bytes()
 
 
+class FormSignature(Protocol):
+    """What a PDF signature check tells the pentest rule (`auditlib.sign.VerifyResult`
+    fits): integrity and trust only, no seal policy."""
+
+    @property
+    def signed(self) -> bool: ...
+    @property
+    def intact(self) -> bool: ...
+    @property
+    def trusted(self) -> bool: ...
+    @property
+    def problems(self) -> tuple[str, ...]: ...
+
+
+PdfVerifier = Callable[[Path], FormSignature]
+"""Verifies the signatures of a PDF file. The audit layer cannot import `auditlib.sign`
+(a higher layer): the notebook passes `lambda path: sign.verify_pdf(path, ca_dir)`."""
+
+
+def form_signature_checks(
+    bundle: EvidenceBundle | None,
+    verifier: PdfVerifier,
+    settings: AssessmentSettings,
+    problems: list[str],
+) -> dict[str, CheckResult]:
+    """Per pentest report path: the result of verifying its signature, when it is a signed
+    PDF (public ANS material: the PASSI form is electronically signed)."""
+    found: dict[str, CheckResult] = {}
+    if bundle is None or not bundle.usable:
+        return found
+    phases = settings.check_phases["pentest"]
+    requirements = settings.check_requirements["pentest"]
+    for item in bundle.items:
+        if item.kind is not ItemKind.PENTEST_REPORT or not item.intact:
+            continue
+        if not item.path.lower().endswith(".pdf"):
+            continue
+        try:
+            data = _read_item(bundle, item.path)
+            with tempfile.TemporaryDirectory(prefix="auditlib-form-") as tmp:
+                target = Path(tmp) / "form.pdf"
+                target.write_bytes(data)
+                verdict = verifier(target)
+        except (AuditlibError, OSError, ValueError) as exc:
+            problems.append(f"signature du formulaire {item.path} non vérifiable : {exc}")
+            continue
+        if not verdict.signed:
+            continue
+        if verdict.intact and verdict.trusted:
+            outcome, text = CheckOutcome.PASS, "signature vérifiée : intègre et de confiance"
+        else:
+            outcome = CheckOutcome.FAIL
+            text = "signature non valable : " + "; ".join(verdict.problems)
+        found[item.path] = CheckResult(
+            check="pentest",
+            name=f"{item.path} (signature)",
+            outcome=outcome,
+            message=f"Formulaire PASSI « {item.path} » : {text}",
+            requirements=requirements,
+            phases=phases,
+            severity="high",
+            source=item.path,
+        )
+    return found
+
+
+_SERIAL_IN_REFERENCE = re.compile(r"n° ([0-9A-Fa-f]{1,64})\b")
+
+
+def cycle_certificate(
+    trigger: AuditTrigger,
+    reference: str | None,
+    observations: list[TlsObservation],
+    bundle: EvidenceBundle | None,
+) -> CertificateInfo | None:
+    """The certificate whose cycle the pentest rule applies to: for a certificate-expiry
+    audit, the first certificate its reference names (by serial) that was seen on the
+    wire or filed; otherwise (or when none is found) the current one: the first leaf
+    served, else the bundle's current certificate."""
+    known = [o.leaf for o in observations if o.leaf is not None]
+    if bundle is not None and bundle.usable:
+        known += [c for _, c in bundle.certificates if not c.is_ca]
+    if trigger is AuditTrigger.CERTIFICATE_EXPIRY and reference:
+        for serial in _SERIAL_IN_REFERENCE.findall(reference):
+            found = next((c for c in known if c.serial.upper() == serial.upper()), None)
+            if found is not None:
+                return found
+    served = next((o.leaf for o in observations if o.leaf is not None), None)
+    if served is not None:
+        return served
+    return bundle.current_certificate if bundle is not None else None
+
+
 def _revocation(
     settings: AuditSettings,
     observations: list[TlsObservation],
@@ -549,8 +660,11 @@ def _revocation(
     return revocation_checks(certificates, source, assessment_settings, when)
 
 
-def run_audit(settings: AuditSettings) -> AuditRun:
-    """Load every input, run every automated check, and assess the provider."""
+def run_audit(settings: AuditSettings, *, pdf_verifier: PdfVerifier | None = None) -> AuditRun:
+    """Load every input, run every automated check, and assess the provider.
+
+    `pdf_verifier`: verifies a signed PDF pentest form (integrity and trust); without it a
+    signed form is recorded as not verified in `problems`."""
     registry = load_registry(settings.registry_path)
     provider = registry.get(settings.provider_id)
     grid = load_checkpoints(settings.checkpoints_path)
@@ -585,14 +699,36 @@ def run_audit(settings: AuditSettings) -> AuditRun:
         if settings.mapping_path is not None
         else AssessmentSettings.load()
     )
+    classifier = Classifier()
+    if settings.ca_dir is not None:
+        try:
+            classifier = Classifier(load_anchors(settings.ca_dir))
+        except AuditlibError as exc:
+            problems.append(f"ancres de confiance inutilisables ({exc}) : {UNVERIFIED_NOTE}")
     checks = tls_checks(evaluations, assessment_settings)
     checks += client_certificate_checks(bundle, assessment_settings, when)
     checks += key_policy_checks(observations, bundle, assessment_settings)
     checks += _revocation(settings, observations, bundle, assessment_settings, when, problems)
     for analysis in traces:
         checks += trace_checks(analysis, assessment_settings)
+    checks += dependency_checks(registry, provider, settings.audit_date, assessment_settings)
+    checks += chain_checks(provider, observations, bundle, classifier, assessment_settings)
     covered = {r for c in checks for r in c.requirements}
-    checks += bundle_checks(bundle, grid, assessment_settings, covered_elsewhere=covered)
+    cycle = cycle_certificate(settings.trigger, settings.trigger_reference, observations, bundle)
+    signatures = (
+        form_signature_checks(bundle, pdf_verifier, assessment_settings, problems)
+        if pdf_verifier is not None
+        else {}
+    )
+    pentest = pentest_checks(
+        bundle, assessment_settings, cycle, settings.audit_date, signatures=signatures
+    )
+    # the per-cycle rule judges the pentest requirement: a report not filed yet while the
+    # certificate is valid is "à évaluer", not a missing AVANT proof
+    covered |= {r for c in pentest for r in c.requirements}
+    checks += bundle_checks(
+        bundle, grid, assessment_settings, covered_elsewhere=covered, pentest=pentest
+    )
     assessment = assess(
         grid,
         provider,

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from auditlib.classify import load_anchors
 from auditlib.errors import AuditlibError
 from auditlib.files import sha256_bytes, write_atomic
 from auditlib.resources import demo_data_dir
@@ -155,12 +156,31 @@ CA_KEY_DIR = "pki/ca-private"
 organisation seal certificate under the same chain the endpoints use."""
 
 
-def write_demo_ca(pki: TestPki, data_dir: Path) -> None:
-    """Write the demo CA certificates (trust anchors) and, apart, their demo-only keys."""
-    pki.write_ca_dir(data_dir / CA_DIR)
+PRODUCTION_KEYS = ("root.key.pem", "issuing.key.pem")
+TEST_KEYS = ("test-root.key.pem", "test-issuing.key.pem")
+ANCHORS_HEADER = """\
+# Which demo trust anchors are production and which are test (auditlib.classify): this is
+# configuration, never guessed from names. Both chains are DEMO material: the "production"
+# one is fictitiously named and was never issued by ANS.
+"""
+
+
+def write_demo_ca(pki: TestPki, data_dir: Path, test_pki: TestPki | None = None) -> None:
+    """Write the demo CA certificates (trust anchors), `anchors.yaml` declaring `pki`
+    production and `test_pki` test, and, apart, their demo-only keys."""
+    folder = data_dir / CA_DIR
+    pki.write_ca_dir(folder)
+    anchors = [{"file": pki.root_file, "environment": "production"}]
     keys = data_dir / CA_KEY_DIR
-    write_atomic(keys / "root.key.pem", pki.root.key_pem())
-    write_atomic(keys / "issuing.key.pem", pki.issuing.key_pem())
+    write_atomic(keys / PRODUCTION_KEYS[0], pki.root.key_pem())
+    write_atomic(keys / PRODUCTION_KEYS[1], pki.issuing.key_pem())
+    if test_pki is not None:
+        test_pki.write_ca_dir(folder)
+        anchors.append({"file": test_pki.root_file, "environment": "test"})
+        write_atomic(keys / TEST_KEYS[0], test_pki.root.key_pem())
+        write_atomic(keys / TEST_KEYS[1], test_pki.issuing.key_pem())
+    body = yaml.safe_dump({"version": 1, "anchors": anchors}, sort_keys=False)
+    write_atomic(folder / "anchors.yaml", ANCHORS_HEADER + body)
 
 
 def has_demo_ca_keys(data_dir: Path) -> bool:
@@ -169,13 +189,13 @@ def has_demo_ca_keys(data_dir: Path) -> bool:
     return (data_dir / CA_KEY_DIR / "issuing.key.pem").is_file()
 
 
-def load_demo_pki(data_dir: Path) -> TestPki:
-    """The demo PKI written by `write_demo_ca`, able to issue more certificates."""
+def load_demo_pki(data_dir: Path, chain: Literal["production", "test"] = "production") -> TestPki:
+    """The demo PKI written by `write_demo_ca` (the chain declared production, or the
+    test one), able to issue more certificates."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    def pair(cert_name: str, key_name: str) -> IssuedCert:
-        cert_path = data_dir / CA_DIR / cert_name
+    def pair(cert_path: Path, key_name: str) -> IssuedCert:
         key_path = data_dir / CA_KEY_DIR / key_name
         try:
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -189,11 +209,33 @@ def load_demo_pki(data_dir: Path) -> TestPki:
             raise AuditlibError(f"{key_path}: unexpected key type {type(key).__name__}")
         return IssuedCert(cert, key)
 
+    anchors = load_anchors(data_dir / CA_DIR)
+    roots = [ca for ca in anchors.cas if ca.declared is not None and ca.declared.value == chain]
+    if not roots:
+        raise AuditlibError(f"{data_dir / CA_DIR}: anchors.yaml declares no {chain} root")
+    root = roots[0]
+    issuing = next(
+        (
+            ca
+            for ca in anchors.cas
+            if ca.info.issuer == root.info.subject and not ca.info.self_signed
+        ),
+        None,
+    )
+    if issuing is None:
+        raise AuditlibError(f"{data_dir / CA_DIR}: no issuing CA under {root.info.subject}")
+    names = PRODUCTION_KEYS if chain == "production" else TEST_KEYS
     return TestPki(
-        root=pair("test-ac-racine-igc-sante-elementaire.pem", "root.key.pem"),
-        issuing=pair("test-ac-igc-sante-elementaire-organisations.pem", "issuing.key.pem"),
+        root=pair(root.file, names[0]),
+        issuing=pair(issuing.file, names[1]),
         now=dt.datetime.now(dt.UTC),
     )
+
+
+def demo_ca_bundle(data_dir: Path) -> bytes:
+    """Every demo CA certificate (both chains), PEM: what the demo mTLS server trusts."""
+    folder = data_dir / CA_DIR
+    return b"".join(p.read_bytes() for p in sorted(folder.glob("*.pem")))
 
 
 def postures_for(provider_id: str) -> list[EndpointPosture]:

@@ -28,6 +28,7 @@ from typing import Any
 from auditlib.batch.plan import plan_audits
 from auditlib.batch.runner import AuditStatus, BatchSettings, group_jobs, run_batch
 from auditlib.checkpoints.reader import load_checkpoints
+from auditlib.classify import Classifier, load_anchors
 from auditlib.demo.data import (
     CA_DIR,
     DATA_DIR,
@@ -371,6 +372,7 @@ def _plan_and_batch(
         dt.timedelta(days=PLAN_WINDOW_DAYS),
         events=load_supervision_events(events),
         checkpoints_known=list(grid.requirements),
+        classifier=Classifier(load_anchors(data_dir / CA_DIR)),
     )
     jobs = group_jobs(audits)
     say(

@@ -20,6 +20,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditlib.classify import ANCHORS_FILE
 from auditlib.demo.data import CA_DIR, DEMO_SEAL_PASS_ENV, has_demo_ca_keys, load_demo_pki
 from auditlib.errors import AuditlibError, SignError
 from auditlib.files import write_atomic
@@ -77,6 +78,9 @@ def ensure_seal(data_dir: Path, folder: Path) -> DemoSeal:
             write_atomic(trust_dir / name, pem)
         for anchor in sorted((data_dir / CA_DIR).glob("*.pem")):
             write_atomic(trust_dir / anchor.name, anchor.read_bytes())
+        declared = data_dir / CA_DIR / ANCHORS_FILE  # which demo roots are production/test
+        if declared.is_file():
+            write_atomic(trust_dir / declared.name, declared.read_bytes())
     else:
         pki = load_demo_pki(data_dir)
     seal = pki.issue(

@@ -24,6 +24,7 @@ from auditlib.demo.data import (
     DEMO_POSTURES,
     EndpointPosture,
     Posture,
+    demo_ca_bundle,
     has_demo_ca_keys,
     load_demo_pki,
 )
@@ -102,8 +103,12 @@ def start_demo_servers(
     """Start every posture's server on its registry port; they stop when `stack` closes."""
     # The demo CA's keys sign the stapled OCSP response; an installed wheel has none (the
     # compliant posture then staples nothing, and the demo says so).
-    pki = load_demo_pki(data_dir) if has_demo_ca_keys(data_dir) else None
-    ca_bundle = b"".join(p.read_bytes() for p in sorted((data_dir / CA_DIR).glob("*.pem")))
+    pkis = (
+        [load_demo_pki(data_dir, "production"), load_demo_pki(data_dir, "test")]
+        if has_demo_ca_keys(data_dir)
+        else []
+    )
+    ca_bundle = demo_ca_bundle(data_dir)
     started: list[DemoEndpoint] = []
     for posture in postures:
         if posture.posture is Posture.DOWN:
@@ -112,6 +117,8 @@ def start_demo_servers(
         folder = data_dir / "pki" / posture.provider_id
         chain = _read_pem(folder / f"{posture.cert_file}.crt.pem", "certificate")
         key = _read_pem(folder / f"{posture.cert_file}.key.pem", "key")
+        leaf = x509.load_pem_x509_certificate(chain)
+        pki = next((k for k in pkis if k.issuing.certificate.subject == leaf.issuer), None)
         server = stack.enter_context(_server_for(posture, chain, key, ca_bundle, pki, data_dir))
         started.append(DemoEndpoint(posture, server))
     return started

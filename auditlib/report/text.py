@@ -398,6 +398,7 @@ OUTCOME = {
         "incomplete": "incomplète",
         "error": "impossible",
         "not_applicable": "sans objet",
+        "pending": "à échéance",
     },
     "en": {
         "pass": "pass",
@@ -406,6 +407,7 @@ OUTCOME = {
         "incomplete": "incomplete",
         "error": "error",
         "not_applicable": "not applicable",
+        "pending": "not yet due",
     },
 }
 AUDIT_OUTCOME = {

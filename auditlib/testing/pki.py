@@ -65,6 +65,20 @@ def generate_key(spec: KeySpec = ("rsa", 2048), public_exponent: int = 65537) ->
     return ed25519.Ed25519PrivateKey.generate()
 
 
+DEMO_PRODUCTION_ROOT_CN = "DEMO AC RACINE IGC-SANTE (fictive)"
+DEMO_PRODUCTION_ISSUING_CN = "DEMO AC IGC-SANTE ORGANISATIONS (fictive)"
+DEMO_PRODUCTION_OU = "IGC-SANTE DEMO (fictive)"
+DEMO_PRODUCTION_O = "AUTORITE DEMO (fictive)"
+"""A second, fictitiously named chain that the demo DECLARES production (anchors.yaml):
+never a real ANS name; production or test is configuration, not a name."""
+
+
+def ca_file_name(common_name: str) -> str:
+    """`TEST AC RACINE IGC-SANTE ELEMENTAIRE` -> `test-ac-racine-igc-sante-elementaire.pem`."""
+    slug = "".join(ch if ch.isalnum() else "-" for ch in common_name.lower())
+    return "-".join(part for part in slug.split("-") if part) + ".pem"
+
+
 def _name(common_name: str, organisation: str = PKI_O, unit: str | None = PKI_OU) -> x509.Name:
     parts = [x509.NameAttribute(NameOID.COUNTRY_NAME, "FR")]
     parts.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation))
@@ -140,10 +154,14 @@ class TestPki:
         key: KeySpec = ("rsa", 2048),
         root_cn: str = ROOT_CN,
         issuing_cn: str = ISSUING_CN,
+        organisation: str = PKI_O,
+        unit: str | None = PKI_OU,
     ) -> TestPki:
+        """A root and an issuing CA. The defaults name the IGC-Santé test chain; the demo's
+        second chain uses `DEMO_PRODUCTION_*` (fictitious names)."""
         now = now or dt.datetime.now(dt.UTC)
         root_key = generate_key(key)
-        root_name = _name(root_cn)
+        root_name = _name(root_cn, organisation, unit)
         root_cert = (
             x509.CertificateBuilder()
             .subject_name(root_name)
@@ -161,7 +179,7 @@ class TestPki:
         issuing_key = generate_key(key)
         issuing_cert = (
             x509.CertificateBuilder()
-            .subject_name(_name(issuing_cn))
+            .subject_name(_name(issuing_cn, organisation, unit))
             .issuer_name(root_name)
             .public_key(issuing_key.public_key())
             .serial_number(x509.random_serial_number())
@@ -314,11 +332,18 @@ class TestPki:
     def write_ca_dir(self, folder: Path) -> Path:
         """Write the trust anchors (root and issuing CA) as a folder of PEM files."""
         folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / "test-ac-racine-igc-sante-elementaire.pem", self.root.cert_pem())
-        write_atomic(
-            folder / "test-ac-igc-sante-elementaire-organisations.pem", self.issuing.cert_pem()
-        )
+        write_atomic(folder / self.root_file, self.root.cert_pem())
+        write_atomic(folder / self.issuing_file, self.issuing.cert_pem())
         return folder
+
+    @property
+    def root_file(self) -> str:
+        """File name of the root in `write_ca_dir` (from its common name)."""
+        return ca_file_name(_common_name(self.root.certificate))
+
+    @property
+    def issuing_file(self) -> str:
+        return ca_file_name(_common_name(self.issuing.certificate))
 
     def ca_bundle_pem(self) -> bytes:
         return self.root.cert_pem() + self.issuing.cert_pem()
@@ -384,6 +409,11 @@ class TestPki:
             if done.returncode != 0 or not out.is_file():
                 raise TestServerError(f"openssl ocsp failed: {done.stderr.strip()[-300:]}")
             return out.read_bytes()
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else "ca"
 
 
 def _resign_sha1(cert: x509.Certificate, signer: PrivateKey) -> x509.Certificate:

@@ -89,7 +89,15 @@ def test_only_controls_of_the_providers_roles_are_assessed(grid) -> None:  # typ
     assert "EXI EDC PSC 115" not in assessed  # 115: FS Utilisateur and FS Proxy only
     row = next(r for r in result.applicability if r.requirement_id == "EXI EDC PSC 115")
     assert not row.applies and "Ne vise aucun des rôles" in row.reason
-    assert all(c.status is ControlStatus.A_EVALUER for c in result.controls)
+    assert all(
+        c.status
+        is (
+            ControlStatus.HORS_PERIMETRE
+            if c.control.phase is Phase.PENDANT
+            else ControlStatus.A_EVALUER
+        )
+        for c in result.controls
+    )
     assert result.bottom_line is ControlStatus.A_EVALUER
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from auditlib.audit.assess import AuditTrigger
 from auditlib.audit.run import AuditSettings
-from auditlib.batch.plan import parse_date, parse_duration, plan_audits
+from auditlib.batch.plan import make_plan, parse_date, parse_duration, plan_audits
 from auditlib.certs import describe_certificate
+from auditlib.classify import Classifier, load_anchors
 from auditlib.cli import main
 from auditlib.demo.data import DEMO_DATE
 from auditlib.errors import PlanError
@@ -24,6 +25,7 @@ from auditlib.traces.model import SupervisionEvent
 DATA = Path(__file__).resolve().parents[2] / "data"
 REGISTRY = DATA / "registry.yaml"
 DAY = DEMO_DATE.date()
+DEMO_CLASSIFIER = Classifier(load_anchors(DATA / "pki" / "ca"))
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +34,27 @@ def registry():  # type: ignore[no-untyped-def]
 
 
 def test_demo_plan_lists_the_certificates_expiring_within_90_days(registry) -> None:  # type: ignore[no-untyped-def]
-    audits = plan_audits(registry, DAY, dt.timedelta(days=90))
-    assert [a.provider_id for a in audits] == [
+    audits = plan_audits(registry, DAY, dt.timedelta(days=90), classifier=DEMO_CLASSIFIER)
+    certificate = [a for a in audits if a.trigger is AuditTrigger.CERTIFICATE_EXPIRY]
+    assert [a.provider_id for a in certificate] == [
         "medicab",
+        "cloudproxy-sante",
         "proxisante-editions",
-        "santexpress",
         "proxylink",
         "medilogic",
     ]
-    first = audits[1]
+    assert len(certificate) >= 5  # the demo's promise (docs/guide/demo.md)
+    first = certificate[2]
     assert first.trigger is AuditTrigger.CERTIFICATE_EXPIRY
     assert first.due_date == dt.date(2027, 1, 7)
+    assert first.opens_on == dt.date(2026, 11, 8)  # 60 days' notice (ANS)
     assert first.days_until_due == 40 and not first.overdue
+    assert first.habilitation == "EDC-EP-2024-0001"
     assert first.certificate is not None
     assert first.certificate.subject.startswith("CN=api.proxisante-editions")
     assert first.certificate.sources == ("bundle certs/server.pem",)
+    assert first.certificate.classification is not None
+    assert first.certificate.classification.product == "SERV SSL_SERV"
     assert first.pentest_renewed is True
     assert "expire le 2027-01-07" in first.reference
     params = first.parameters(
@@ -59,21 +67,55 @@ def test_demo_plan_lists_the_certificates_expiring_within_90_days(registry) -> N
     assert settings.trigger_reference == first.reference
 
 
+def test_demo_plan_lists_the_test_certificate_out_of_scope_with_a_finding(registry) -> None:  # type: ignore[no-untyped-def]
+    plan = make_plan(registry, DAY, dt.timedelta(days=90), classifier=DEMO_CLASSIFIER)
+    (out,) = plan.out_of_scope
+    assert out.provider_id == "santexpress" and "TEST" in out.reason
+    assert out.fingerprint == out.fingerprint.lower() and len(out.fingerprint) == 64
+    assert not any(c.fingerprint == out.fingerprint for a in plan.audits for c in a.certificates)
+    kinds = {(f.provider_id, f.kind) for f in plan.findings}
+    assert kinds == {
+        ("santexpress", "test_certificate_in_production"),
+        ("santexpress", "dependency"),  # no FS Proxy habilitation to rely on
+    }
+    santexpress = [a for a in plan.audits if a.provider_id == "santexpress"]
+    assert [a.trigger for a in santexpress] == [AuditTrigger.RENEWAL]
+    assert santexpress[0].due_date == dt.date(2027, 1, 15)
+    assert any("Fournisseur de Service Proxy" in d for d in santexpress[0].dependencies)
+
+
+def test_without_ca_dir_the_test_certificate_counts_unverified(registry) -> None:  # type: ignore[no-untyped-def]
+    plan = make_plan(registry, DAY, dt.timedelta(days=90))
+    assert not plan.out_of_scope
+    santexpress = [a for a in plan.audits if a.provider_id == "santexpress" and a.certificate]
+    (audit,) = santexpress
+    assert audit.certificate is not None and audit.certificate.classification is not None
+    assert "ancre non vérifiée" in audit.certificate.classification.label
+
+
 def test_overdue_audits_come_first(registry) -> None:  # type: ignore[no-untyped-def]
-    audits = plan_audits(registry, dt.date(2027, 1, 10), dt.timedelta(days=20))
-    assert [(a.provider_id, a.overdue) for a in audits] == [
-        ("medicab", True),
-        ("proxisante-editions", True),
-        ("santexpress", False),
+    audits = plan_audits(
+        registry, dt.date(2027, 1, 10), dt.timedelta(days=20), classifier=DEMO_CLASSIFIER
+    )
+    # cloudproxy's previous certificate expired on 2026-12-28 and was renewed: history
+    assert [(a.provider_id, a.trigger.value, a.overdue) for a in audits] == [
+        ("medicab", "certificate_expiry", True),
+        ("proxisante-editions", "certificate_expiry", True),
+        ("santexpress", "renewal", False),
     ]
     assert [a.days_until_due for a in audits[:2]] == [-18, -3]
 
 
-def test_pentest_not_renewed_for_the_current_certificate(registry) -> None:  # type: ignore[no-untyped-def]
-    audits = {a.provider_id: a for a in plan_audits(registry, DAY, dt.timedelta(days=1100))}
-    assert audits["cloudproxy-sante"].pentest_renewed is False  # pentest before notBefore
-    assert audits["medicab"].pentest_renewed is False  # no pentest at all
-    assert audits["proxylink"].pentest_renewed is True
+def test_pentest_per_certificate_cycle(registry) -> None:  # type: ignore[no-untyped-def]
+    audits = plan_audits(registry, DAY, dt.timedelta(days=1100), classifier=DEMO_CLASSIFIER)
+    cloud = [a for a in audits if a.provider_id == "cloudproxy-sante" and a.certificate]
+    # the ending cycle: pentest done just before renewal, within that certificate's validity
+    assert cloud[0].due_date == dt.date(2026, 12, 28) and cloud[0].pentest_renewed is True
+    # the new cycle (renewed 10 days ago) has no pentest yet: not renewed, due by its end
+    assert cloud[-1].pentest_renewed is False
+    by_id = {a.provider_id: a for a in audits if a.certificate}
+    assert by_id["medicab"].pentest_renewed is False  # no pentest at all
+    assert by_id["proxylink"].pentest_renewed is True
 
 
 def test_certificates_seen_on_the_wire_merge_with_the_bundle(registry) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +144,7 @@ def test_certificates_seen_on_the_wire_merge_with_the_bundle(registry) -> None: 
 def test_superseded_filed_certificates_are_dropped_but_not_served_ones() -> None:
     from cryptography import x509
 
-    from auditlib.batch.plan import _merge
+    from auditlib.batch.plan import _merge, _Seen
 
     pem = (DATA / "pki" / "proxylink" / "server.crt.pem").read_bytes()
     old = describe_certificate(x509.load_pem_x509_certificates(pem)[0])
@@ -112,10 +154,15 @@ def test_superseded_filed_certificates_are_dropped_but_not_served_ones() -> None
         sha256_fingerprint="ff" * 32,
         not_after=old.not_after + dt.timedelta(days=365),
     )
-    merged = _merge([(old, "bundle certs/old.pem"), (new, "bundle certs/new.pem")])
-    assert [c.serial for c in merged] == ["NEW"]
-    merged = _merge([(old, "scan 127.0.0.1:1 (x)"), (new, "bundle certs/new.pem")])
-    assert sorted(c.serial for c in merged) == sorted(["NEW", old.serial])
+    kept, gone = _merge(
+        [_Seen(old, "bundle certs/old.pem", None), _Seen(new, "bundle certs/new.pem", None)]
+    )
+    assert [m.cert.serial for m in kept] == ["NEW"]
+    assert [m.cert.serial for m in gone] == [old.serial]  # listed out of scope, not dropped
+    kept, gone = _merge(
+        [_Seen(old, "scan 127.0.0.1:1 (x)", None), _Seen(new, "bundle certs/new.pem", None)]
+    )
+    assert sorted(m.cert.serial for m in kept) == sorted(["NEW", old.serial]) and not gone
 
 
 def test_supervision_events_become_audits(registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -170,12 +217,23 @@ def test_bad_dates_are_clear_errors(text: str) -> None:
 def test_cli_table_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--registry", str(REGISTRY), "--as-of", "2026-11-28"]) == 0
     out = capsys.readouterr().out
-    assert "proxisante-editions" in out and "5 audit(s) due, 0 overdue" in out
+    assert "proxisante-editions" in out and "7 audit(s) due, 0 overdue" in out
+    argv = ["plan", "--registry", str(REGISTRY), "--as-of", "2026-11-28", "--json"]
+    assert main([*argv, "--ca-dir", str(DATA / "pki" / "ca")]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [o["provider_id"] for o in payload["out_of_scope"]] == ["santexpress"]
+    assert set(payload["out_of_scope"][0]) >= {"subject", "fingerprint", "reason"}
+    assert all("provider_id" in a for a in payload["audits"])
+    assert {f["kind"] for f in payload["findings"]} == {
+        "dependency",
+        "test_certificate_in_production",
+    }
     argv = ["plan", "--registry", str(REGISTRY), "--as-of", "2027-01-10", "--within", "3w"]
     assert main([*argv, "--json"]) == 1
     payload = json.loads(capsys.readouterr().out)
     assert payload["format"] == "auditlib.plan/1"
     assert payload["audits"][0]["overdue"] is True
+    assert "out_of_scope" in payload and "findings" in payload
 
 
 def test_cli_with_events_and_scan_results(
@@ -199,6 +257,9 @@ def test_cli_with_events_and_scan_results(
         (["--registry", "/nonexistent/registry.yaml"], "registry"),
         (["--scan-results", "/nonexistent/scans.json"], "no such file"),
         (["--event-delay=-1d"], "bad duration"),
+        (["--lead", "tomorrow"], "bad duration"),
+        (["--ca-dir", "/nonexistent/ca"], "no such folder"),
+        (["--history", "/nonexistent/history"], "no such folder"),
     ],
 )
 def test_cli_bad_input_exits_2(
