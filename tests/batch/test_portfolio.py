@@ -169,7 +169,11 @@ def test_habilitation_expiries_read_defensively() -> None:
         ("EDC-EP-2024-0001", dt.date(2027, 3, 1), "active"),
         ("EDC-OP-2025-0009", dt.date(2028, 1, 2), None),
     ]
-    assert habilitation_expiries(REGISTRY.get("medicab")) == []  # registry version 1
+    medicab = REGISTRY.get("medicab")  # the demo registry is version 2: its habilitations
+    assert habilitation_expiries(medicab) == [
+        (h.number, h.expires, h.status.value) for h in medicab.habilitations
+    ]
+    assert habilitation_expiries(medicab)
 
 
 def test_html_escapes_what_the_folders_say(audits_dir: Path, tmp_path: Path) -> None:

@@ -74,7 +74,11 @@ def test_every_check_reaches_a_control_of_the_demo_workbook(
     assert "EXI EDC PSC 115/APRES/1" in checks["tls/R4"]["controls"]
     # a proxy-side anomaly never fails 101 (its PENDANT object is a capability of PSC and
     # of the target service: profiles/supervision.yaml `not_evidenced`)
-    assert checks["supervision/send_session"]["controls"] == ["EXI EDC PSC 112/PENDANT/1"]
+    # and a trace export examined at audit time is APRÈS evidence too (assessment.yaml)
+    assert checks["supervision/send_session"]["controls"] == [
+        "EXI EDC PSC 112/PENDANT/1",
+        "EXI EDC PSC 112/APRES/1",
+    ]
     assert checks["tls/HSTS"]["state"] == "informative"
     assert checks["evidence_missing"]["state"] == "dynamic"
     for c in record["checks"]:
@@ -148,6 +152,8 @@ def test_filters_narrow_the_controls_a_check_may_reach(capsys: pytest.CaptureFix
         capsys, str(DEMO), "--check-mapping", "--phase", "PENDANT", "--format", "json"
     )
     checks = {c["check"]: c for c in json.loads(out)["checks"]}
-    assert code == 1  # AVANT/APRÈS-only checks (pentest) reach nothing in PENDANT alone
+    assert code == 1  # AVANT/APRÈS-only checks reach nothing in PENDANT alone
     assert checks["pentest"]["state"] == "UNREACHED"
-    assert checks["tls/R4"]["controls"] == ["EXI EDC PSC 115/PENDANT/1"]
+    # a scan at audit time is AVANT/APRÈS evidence, never continuous supervision (PENDANT)
+    assert checks["tls/R4"]["controls"] == []
+    assert checks["tls/R4"]["state"] == "UNREACHED"

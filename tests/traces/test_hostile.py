@@ -40,7 +40,7 @@ def test_events_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        ("- {provider: x, date: 2026-02-30, event: e, severity: high}\n", "bad value"),
+        ("- {provider: x, date: 2026-02-30, event: e, severity: high}\n", "invalid timestamp"),
         ("- {provider: x, date: 2026-01-01, event: e, severity: high, severity: low}\n", "dup"),
         ("provider: x\n", "list of events"),
         ("- [1, 2]\n", "needs columns"),
