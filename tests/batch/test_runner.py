@@ -453,7 +453,8 @@ def test_crl_source_reaches_every_notebook_and_counts_among_the_inputs(tmp_path:
     before = hashes()
     source.write_text("folder: other-crls/\n", "utf-8")
     after = hashes()
-    assert before["crl_source"] != after["crl_source"] and before["parameters"] == after["parameters"]
+    assert before["crl_source"] != after["crl_source"]
+    assert before["parameters"] == after["parameters"]
 
 
 def test_batch_refuses_a_second_batch_on_the_same_folder(tmp_path: Path) -> None:
