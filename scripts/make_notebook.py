@@ -30,6 +30,7 @@ checkpoints_path = None  # chemin absolu ; défaut : data/checkpoints_demo.xlsx
 scan_results_path = None  # absent : le notebook scanne les points d'accès en direct
 verdicts_path = None  # appréciations de l'auditeur (verdicts.yaml de l'audit)
 ca_dir = None  # ancres de confiance IGC-Santé (dossier de certificats CA)
+crl_source = None  # source de CRL de l'auditeur (YAML) ; absent : révocation non vérifiée
 output_dir = None  # défaut : out/<prestataire>_<déclencheur>_<date> sous le dossier courant
 previous_findings = None  # findings.json de l'audit précédent ; défaut : le dernier à côté de output_dir
 auditor = None
@@ -46,6 +47,7 @@ CALL = (
     "    scan_results_path=scan_results_path,\n"
     "    verdicts_path=verdicts_path,\n"
     "    ca_dir=ca_dir,\n"
+    "    crl_source=crl_source,\n"
     "    auditor=auditor,\n"
     "    language=language,\n"
     ")\n"

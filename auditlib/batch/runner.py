@@ -123,6 +123,9 @@ class BatchSettings:
     """Worker processes (notebooks at once); None: the CPU count."""
     ca_dir: Path | None = None
     """Trust anchors for the scan, passed to the notebooks too."""
+    crl_source: Path | None = None
+    """The auditor's CRL source (YAML, `auditlib.audit.revocation`), passed to the notebooks:
+    requirement 116 judges revocation from it; None: revocation is "non vérifié"."""
     verdicts_dir: Path | None = None
     """Folder of auditor verdicts files, one per provider: `<provider_id>.yaml`."""
     scan_results_path: Path | None = None
@@ -524,6 +527,8 @@ def check_settings(settings: BatchSettings) -> None:
     for what, folder in (("--ca-dir", settings.ca_dir), ("--verdicts-dir", settings.verdicts_dir)):
         if folder is not None and not Path(folder).is_dir():
             raise BatchError(f"{what} {folder}: no such folder")
+    if settings.crl_source is not None and not Path(settings.crl_source).is_file():
+        raise BatchError(f"--crl-source {settings.crl_source}: no such file")
     if settings.scan_results_path is not None and not Path(settings.scan_results_path).is_file():
         raise BatchError(f"scan results {settings.scan_results_path}: no such file")
     for what, path in (
@@ -545,6 +550,7 @@ def _parameters(
         scan_results_path=scans,
         verdicts_path=verdicts_file(settings, job.provider_id),
         ca_dir=settings.ca_dir.resolve() if settings.ca_dir else None,
+        crl_source=settings.crl_source.resolve() if settings.crl_source else None,
         auditor=settings.auditor,
         language=settings.language,
         previous_findings=_previous_findings(settings, job),
@@ -580,6 +586,7 @@ def _input_hashes(
         "registry_entry": provider_digest(provider),
         "bundle": bundle_cache[provider.id],
         "verdicts": sha256_file(verdicts) if verdicts else None,
+        "crl_source": sha256_file(settings.crl_source) if settings.crl_source else None,
         "scan_results": observations_digest(provider_observations(provider, observations)),
         "parameters": sha256_bytes(json.dumps(stable, sort_keys=True).encode()),
     }

@@ -52,6 +52,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--force", action="store_true", help="redo audits that are up to date")
     parser.add_argument("--ca-dir", type=Path, metavar="DIR", help="trusted CA certificates")
     parser.add_argument(
+        "--crl-source",
+        type=Path,
+        metavar="FILE",
+        help="auditor's CRL source (YAML) for the revocation check of requirement 116",
+    )
+    parser.add_argument(
         "--verdicts-dir", type=Path, metavar="DIR", help="auditor verdicts: DIR/<provider>.yaml"
     )
     parser.add_argument("--auditor", help="auditor name shown in the reports")
@@ -153,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         notebook_path=args.notebook or DEFAULT_NOTEBOOK,
         workers=args.workers,
         ca_dir=args.ca_dir,
+        crl_source=args.crl_source,
         verdicts_dir=args.verdicts_dir,
         scan_results_path=args.scan_results,
         auditor=args.auditor,

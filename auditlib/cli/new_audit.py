@@ -54,6 +54,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument("--ca-dir", type=Path, help="IGC-Santé trust anchors for live scans")
     parser.add_argument(
+        "--crl-source",
+        type=Path,
+        metavar="FILE",
+        help="auditor's CRL source (YAML) for the revocation check of requirement 116",
+    )
+    parser.add_argument(
         "--previous-verdicts",
         type=Path,
         metavar="FILE",
@@ -86,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
     for name, path in (("--registry", args.registry), ("--checkpoints", args.checkpoints)):
         if not path.is_file():
             raise AuditlibError(f"{name}: {path.absolute()} not found")
-    for name, optional in (("--scan-results", args.scan_results), ("--ca-dir", args.ca_dir)):
+    for name, optional in (
+        ("--scan-results", args.scan_results),
+        ("--ca-dir", args.ca_dir),
+        ("--crl-source", args.crl_source),
+    ):
         if optional is not None and not optional.exists():
             raise AuditlibError(f"{name}: {optional.absolute()} not found")
     provider = load_registry(args.registry).get(args.provider)
@@ -118,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         "scan_results_path": absolute(args.scan_results),
         "verdicts_path": str(folder / VERDICTS_NAME),
         "ca_dir": absolute(args.ca_dir),
+        "crl_source": absolute(args.crl_source),
         "output_dir": str(folder),
         "auditor": args.auditor,
         "language": args.language,

@@ -93,6 +93,14 @@ DEMO_POSTURES: tuple[EndpointPosture, ...] = (
         "TLS conforme (écart documenté IGC-Santé sur la durée de vie)",
     ),
     EndpointPosture(
+        "proxisante-editions",
+        18448,
+        Posture.COMPLIANT,
+        ("ec", 256),
+        "server",
+        "le même certificat (et la même clé) qu'en 18441 : clé dupliquée, 116 non conforme",
+    ),
+    EndpointPosture(
         "medilogic",
         18442,
         Posture.DOWN,
@@ -123,7 +131,8 @@ DEMO_POSTURES: tuple[EndpointPosture, ...] = (
         Posture.LEGACY,
         ("rsa", 2048),
         "server",
-        "TLS 1.0, suites CBC et échange RSA statique : EXI EDC PSC 115 non conforme",
+        "TLS 1.0, suites CBC et échange RSA statique : EXI EDC PSC 115 non conforme ; "
+        "certificat révoqué par la CRL de l'AC de production : 116 non conforme",
     ),
     EndpointPosture(
         "santexpress",
@@ -151,6 +160,11 @@ TRACE_END = dt.datetime(2026, 11, 25, 20, 0, tzinfo=PARIS_WINTER)
 
 CA_DIR = "pki/ca"
 """Trust anchors of the demo PKI (relative to the data folder)."""
+CRL_DIR = "pki/crl"
+"""CRLs of the demo issuing CAs (relative to the data folder): the production one revokes
+medicab's server certificate."""
+CRL_SOURCE = "crl-source.yaml"
+"""The auditor's CRL source the demo passes to its audits (`auditlib.audit.revocation`)."""
 CA_KEY_DIR = "pki/ca-private"
 """Private keys of the demo CAs: demo-only, published so `auditlib demo` can issue the
 organisation seal certificate under the same chain the endpoints use."""

@@ -31,6 +31,7 @@ from auditlib.checkpoints.reader import load_checkpoints
 from auditlib.classify import Classifier, load_anchors
 from auditlib.demo.data import (
     CA_DIR,
+    CRL_SOURCE,
     DATA_DIR,
     DEFAULT_OUTPUT,
     DEMO_CLIENT_KEY_PASS,
@@ -365,6 +366,7 @@ def _plan_and_batch(
     while the servers are up; one summary row per due audit."""
 
     workbook = data_dir / DEMO_WORKBOOK
+    crl_source = data_dir / CRL_SOURCE
     grid = load_checkpoints(workbook)
     audits = plan_audits(
         registry,
@@ -390,6 +392,8 @@ def _plan_and_batch(
             checkpoints_path=workbook,
             workers=settings.workers,
             ca_dir=data_dir / CA_DIR,
+            # the auditor's CRLs: requirement 116 judges revocation from them
+            crl_source=crl_source if crl_source.is_file() else None,
             verdicts_dir=data_dir / VERDICTS_DIR,
             force=settings.force,
             signing=SigningSettings(signer=seal_spec(seal), location=SEAL_LOCATION),

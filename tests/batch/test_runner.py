@@ -409,6 +409,7 @@ def test_batch_cli_on_the_demo_plan_signs_reports(
         (["--sign"], "--sign needs"),
         (["--p12", "x.p12"], "needs --sign"),
         (["--ca-dir", "/nonexistent-ca"], "--ca-dir"),
+        (["--crl-source", "/nonexistent-crl.yaml"], "--crl-source /nonexistent-crl.yaml"),
         (["--within", "forever"], "bad duration"),
         (["--timeout", "0"], "--timeout"),
     ],
@@ -420,6 +421,40 @@ def test_batch_cli_bad_input_exits_2(
     assert main([*argv, "--as-of", "2026-11-28", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_crl_source_reaches_every_notebook_and_counts_among_the_inputs(tmp_path: Path) -> None:
+    """`--crl-source`: each notebook gets it as `crl_source` (absolute); changing its
+    content changes the audit's input hashes (the batch redoes the audit)."""
+    registry, _, notebook, workbook = make_world(tmp_path, ["alpha"])
+    source = tmp_path / "crl-source.yaml"
+    source.write_text("folder: crls/\n", "utf-8")
+    (job,) = batch_module.group_jobs([planned("alpha")])
+    settings = BatchSettings(
+        output_dir=tmp_path / "out",
+        registry_path=registry,
+        checkpoints_path=workbook,
+        notebook_path=notebook,
+        crl_source=source,
+    )
+    batch_module.check_settings(settings)
+    params = batch_module._parameters(job, settings, tmp_path / "out", None)
+    assert params["crl_source"] == str(source.resolve())
+    without = batch_module._parameters(
+        job, BatchSettings(output_dir=tmp_path / "out"), tmp_path / "out", None
+    )
+    assert without["crl_source"] is None
+
+    from auditlib.registry import load_registry
+
+    def hashes() -> dict[str, str | None]:
+        return batch_module._input_hashes(job, settings, load_registry(registry), [], {}, {})
+
+    before = hashes()
+    source.write_text("folder: other-crls/\n", "utf-8")
+    after = hashes()
+    assert before["crl_source"] != after["crl_source"]
+    assert before["parameters"] == after["parameters"]
 
 
 def test_batch_refuses_a_second_batch_on_the_same_folder(tmp_path: Path) -> None:

@@ -63,6 +63,15 @@ def test_creates_the_audit_folder(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert notebook.read_bytes() == mine
 
 
+def test_crl_source_is_filled_absolute(tmp_path: Path) -> None:
+    source = tmp_path / "crl-source.yaml"
+    source.write_text("folder: crls/\n", "utf-8")
+    assert new_audit(tmp_path / "work", "--crl-source", str(source)) == 0
+    assert injected(tmp_path / "work" / FOLDER / "audit.ipynb")["crl_source"] == str(source)
+    assert new_audit(tmp_path / "other") == 0  # not given: None (revocation not verified)
+    assert injected(tmp_path / "other" / FOLDER / "audit.ipynb")["crl_source"] is None
+
+
 def test_previous_cycle_found_in_work(tmp_path: Path) -> None:
     work = tmp_path / "work"
     earlier = work / f"{PROVIDER}_certificate_expiry_2023-11-28"
@@ -80,6 +89,7 @@ def test_previous_cycle_found_in_work(tmp_path: Path) -> None:
         (["--date", "28/11/2026"], "not an ISO date"),
         (["--scan-results", "/nonexistent/scan.json"], "/nonexistent/scan.json not found"),
         (["--previous-verdicts", "/nonexistent/v.yaml"], "/nonexistent/v.yaml not found"),
+        (["--crl-source", "/nonexistent/crl.yaml"], "/nonexistent/crl.yaml not found"),
     ],
 )
 def test_bad_options(
@@ -109,7 +119,7 @@ def test_template_parameters_are_parseable_by_papermill() -> None:
     ).stdout
     for name in ("provider_id", "audit_date", "trigger", "trigger_reference", "registry_path",
                  "checkpoints_path", "scan_results_path", "verdicts_path", "ca_dir",
-                 "output_dir", "auditor", "language"):  # fmt: skip
+                 "crl_source", "output_dir", "auditor", "language"):  # fmt: skip
         assert f"  {name}:" in shown, name
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from auditlib.demo.data import (
     CA_DIR,
+    CRL_SOURCE,
     DEMO_CLIENT_KEY_PASS,
     DEMO_CLIENT_KEY_PASS_ENV,
     DEMO_POSTURES,
@@ -110,6 +111,36 @@ def test_each_posture_is_served_as_intended(staged: dict[str, DemoEndpoint]) -> 
 
     down = staged["medilogic:down"]
     assert down.server is None and port_is_free(down.posture.port)
+
+
+def test_demo_crl_revokes_exactly_medicabs_server_certificate() -> None:
+    """The demo's CRL source, read as an audit reads it (signature checked against the
+    demo anchors, as of the demo date): medicab's certificate revoked, the others not,
+    the TEST chain's too (its own CRL)."""
+    from auditlib.audit.assess import AssessmentSettings, CheckOutcome
+    from auditlib.audit.revocation import CrlSource, revocation_checks
+    from auditlib.certs import describe_certificate
+    from auditlib.demo.data import DEMO_DATE
+
+    source = CrlSource.load(DATA / CRL_SOURCE, default_issuers=DATA / CA_DIR)
+    certificates = []
+    for posture in DEMO_POSTURES:
+        pem = (DATA / "pki" / posture.provider_id / f"{posture.cert_file}.crt.pem").read_bytes()
+        leaf = x509.load_pem_x509_certificates(pem)[0]
+        certificates.append((posture.provider_id, describe_certificate(leaf)))
+    results = revocation_checks(certificates, source, AssessmentSettings.load(), DEMO_DATE)
+    outcomes = {r.source: r.outcome for r in results}
+    assert outcomes.pop("medicab") is CheckOutcome.FAIL
+    assert set(outcomes.values()) == {CheckOutcome.PASS}, [r.message for r in results]
+    assert {"santexpress", "proxylink", "proxisante-editions"} <= set(outcomes)
+
+
+def test_one_demo_certificate_is_served_on_two_endpoints() -> None:
+    """The planted duplicated key: two registry endpoints of one provider, one certificate."""
+    registry = load_registry(DATA / "registry.yaml")
+    ports = [e.port for e in registry.get("proxisante-editions").endpoints]
+    staged = [p for p in DEMO_POSTURES if p.port in ports]
+    assert len(staged) == 2 and len({p.cert_file for p in staged}) == 1
 
 
 def test_expiring_certificates_fall_in_the_plan_window() -> None:
@@ -370,6 +401,20 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "hors périmètre de cet audit" in {c["status"] for c in renewal["controls"]}
     events = (out / "supervision" / "events.csv").read_text("utf-8")
     assert "cloudproxy-sante" in events
+    # issue 19 on the demo: 116 judges the three planted IGC-Santé items non conforme
+    for audit, family in (
+        ("proxisante-editions_certificate_expiry_*", "key_policy"),  # duplicated key
+        ("medicab_certificate_expiry_*", "revocation"),  # revoked certificate
+        ("santexpress_renewal_*", "certificate_chain"),  # TEST chain in production
+    ):
+        record = json.loads(next(out.glob(f"{audit}/findings.json")).read_text("utf-8"))
+        failed = [
+            c
+            for c in record["controls"]
+            if c["ref"].startswith("EXI EDC PSC 116/")
+            and any(k["check"] == family and k["outcome"] == "fail" for k in c["checks"])
+        ]
+        assert failed and all(c["status"] == "non conforme" for c in failed), audit
     # nothing left behind: ports free, no server process, no secret in any output
     assert all(port_is_free(p.port) for p in DEMO_POSTURES)
     assert _processes_with_marker(marker) == []
