@@ -21,9 +21,12 @@ Measured in one run:
 1. `run_batch` on the N audits (warm kernels, `--workers` processes);
 2. the naive loop (one `papermill` CLI process per audit, as bench_batch.py's
    `naive_script`) on a sample of `--sample` of them (default 6, spread over the providers);
-3. one profiled notebook run (papermill's Python API, cold kernel) with
-   `stage_probe.py` cells: CPU seconds per stage inside the kernel, plus the kernel's start
-   and papermill's client-side CPU;
+3. the stage profile (`stage_probe.py` cells added to a copy of the notebook): one
+   notebook through papermill's Python API with a cold kernel (CPU per stage inside the
+   kernel, the kernel's start and papermill's client-side CPU), and five of the sampled
+   audits through `run_batch` with one worker and warm kernels (mean CPU per stage, and
+   what the batch spends outside the cells: fork, papermill, ledger; the worker's and the
+   kernel template's one-time start is spread over those five);
 then the sampled audits' findings.json compared (scripts/compare_findings.py's `normalise`
 and `differences`). Prints `per audit: <s> s wall (<N> audits, <W> workers)` and last
 `ratio vs naive loop: <R>x` (naive seconds per audit / ours per audit).
@@ -236,7 +239,7 @@ def naive_script(
 
 def probed_notebook(notebook: Path, target: Path, dump: Path) -> Path:
     """A copy of the notebook with the stage probe installed after the parameters cell
-    and its figures dumped by a last cell."""
+    and its figures dumped by a last cell into `dump` (a folder: `<provider_id>.json`)."""
     nb = nbformat.read(str(notebook), as_version=4)
     at = next(
         i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])
@@ -246,7 +249,9 @@ def probed_notebook(notebook: Path, target: Path, dump: Path) -> Path:
         "import stage_probe\nstage_probe.install()"
     )
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell(install))
-    nb.cells.append(nbformat.v4.new_code_cell(f"stage_probe.dump({str(dump)!r})"))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(f"stage_probe.dump({str(dump)!r} + '/' + provider_id + '.json')")
+    )
     nbformat.write(nb, str(target))
     return target
 
@@ -256,7 +261,8 @@ def profile_one(audit: PlannedAudit, registry: Path, scans: Path, work: Path) ->
     import papermill as pm
 
     work.mkdir(parents=True, exist_ok=True)
-    dump = work / "stages.json"
+    dump = work / "stages"
+    dump.mkdir(exist_ok=True)
     notebook = probed_notebook(DEFAULT_NOTEBOOK, work / "probed.ipynb", dump)
     folder = work / audit_folder_name(audit.provider_id, audit.trigger, audit.audit_date)
     folder.mkdir(parents=True, exist_ok=True)
@@ -282,28 +288,85 @@ def profile_one(audit: PlannedAudit, registry: Path, scans: Path, work: Path) ->
     client = time.process_time() - client
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     kernel = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
-    record: dict[str, Any] = json.loads(dump.read_text("utf-8"))
+    record: dict[str, Any] = json.loads((dump / f"{audit.provider_id}.json").read_text("utf-8"))
     record.update(wall=wall, client_cpu=client, kernel_cpu=kernel)
     return record
 
 
-def print_profile(record: dict[str, Any], batch_cpu: float) -> None:
-    stages: dict[str, float] = record["stages"]
-    measured = sum(stages.values())
-    rows = [("kernel start (ipykernel, to the first cell)", record["kernel_cpu_at_first_cell"])]
-    rows.append(("imports (auditlib, matplotlib, WeasyPrint)", record["imports"]))
-    rows += sorted(stages.items(), key=lambda kv: -kv[1])
-    rows.append(("other cells (display, IPython)", max(0.0, record["cells_total"] - measured)))
-    rows.append(("papermill client (nbclient, zmq, saves)", record["client_cpu"]))
-    kernel_rest = record["kernel_cpu"] - record["kernel_cpu_at_first_cell"] - record["imports"]
-    kernel_rest -= record["cells_total"]
-    rows.append(("kernel: rest (interpreter start, shutdown)", max(0.0, kernel_rest)))
-    total = sum(value for _, value in rows)
-    print("CPU seconds per audit by stage (one probed notebook, cold kernel):")
-    for name, value in rows:
-        print(f"  {name:<46} {value:6.2f} s  {100 * value / total:5.1f} %")
-    print(f"  {'total (one cold notebook)':<46} {total:6.2f} s  ({record['wall']:.1f} s wall)")
-    print(f"  {'batch: CPU per audit (all processes, warm)':<46} {batch_cpu:6.2f} s")
+def profile_warm(
+    audits: list[PlannedAudit], registry: Path, scans: Path, work: Path
+) -> dict[str, Any]:
+    """The probed notebook through `run_batch` itself (one worker, warm kernels): the mean
+    of the in-kernel stages over `audits`, and the batch's CPU per audit (all processes)."""
+    work.mkdir(parents=True, exist_ok=True)
+    dump = work / "stages"
+    dump.mkdir(exist_ok=True)
+    notebook = probed_notebook(DEFAULT_NOTEBOOK, work / "probed.ipynb", dump)
+    settings = BatchSettings(
+        output_dir=work / "out",
+        registry_path=registry,
+        checkpoints_path=DATA / "checkpoints_demo.xlsx",
+        notebook_path=notebook,
+        workers=1,
+        ca_dir=DATA / "pki" / "ca",
+        scan_results_path=scans,
+        force=True,
+    )
+    cpu0, start = time.process_time() + cpu_children(), time.perf_counter()
+    result = run_batch(audits, settings)
+    wall = time.perf_counter() - start
+    cpu = time.process_time() + cpu_children() - cpu0
+    if any(o.failure for o in result.outcomes):
+        raise SystemExit(f"probed batch failed: {[o.failure for o in result.outcomes]}")
+    records = [json.loads((dump / f"{a.provider_id}.json").read_text("utf-8")) for a in audits]
+    n = len(records)
+    mean: dict[str, Any] = {
+        key: sum(r[key] for r in records) / n
+        for key in ("kernel_cpu_at_first_cell", "imports", "cells_total")
+    }
+    mean["stages"] = {
+        stage: sum(r["stages"].get(stage, 0.0) for r in records) / n
+        for stage in dict.fromkeys(k for r in records for k in r["stages"])
+    }
+    mean.update(wall=wall / n, batch_cpu=cpu / n)
+    return mean
+
+
+def print_profile(cold: dict[str, Any], warm: dict[str, Any] | None) -> None:
+    """CPU seconds per audit by stage: one cold notebook (papermill's Python API, a fresh
+    kernel) and, when measured, the mean of the probed notebooks run by `run_batch`."""
+    names = list(dict.fromkeys([*cold["stages"], *(warm["stages"] if warm else {})]))
+    names.sort(key=lambda n: -cold["stages"].get(n, 0.0))
+
+    def rows(r: dict[str, Any], batch: bool) -> dict[str, float]:
+        out = {
+            "kernel start (to the first cell)": r["kernel_cpu_at_first_cell"],
+            "imports (auditlib, matplotlib, WeasyPrint)": r["imports"],
+        }
+        out.update({n: r["stages"].get(n, 0.0) for n in names})
+        out["other cells (display, IPython)"] = max(
+            0.0, r["cells_total"] - sum(r["stages"].values())
+        )
+        inside = sum(out.values())
+        if batch:
+            out["outside the cells (fork, papermill, batch)"] = max(0.0, r["batch_cpu"] - inside)
+        else:
+            out["papermill client (nbclient, zmq, saves)"] = r["client_cpu"]
+            rest = r["kernel_cpu"] - r["kernel_cpu_at_first_cell"] - r["imports"]
+            out["kernel: interpreter start, shutdown"] = max(0.0, rest - r["cells_total"])
+        return out
+
+    a = rows(cold, False)
+    b = rows(warm, True) if warm else {}
+    print("CPU seconds per audit by stage:")
+    print(f"  {'stage':<46} {'cold kernel':>11} {'batch (warm)':>13}")
+    for name in dict.fromkeys([*a, *b]):
+        left = f"{a[name]:9.2f} s" if name in a else " " * 11
+        right = f"{b[name]:11.2f} s" if name in b else ""
+        print(f"  {name:<46} {left} {right}")
+    left = f"{sum(a.values()):9.2f} s"
+    right = f"{sum(b.values()):11.2f} s" if b else ""
+    print(f"  {'total':<46} {left} {right}")
 
 
 # --------------------------------------------------------------------------- main
@@ -407,8 +470,9 @@ def main() -> int:
         print(f"findings.json (sample): {same} identical, {differ} different, {missing} missing")
 
         if not args.no_profile:
-            record = profile_one(sample[0], registry, scans, work / "profile")
-            print_profile(record, ours_cpu / len(audits))
+            cold = profile_one(sample[0], registry, scans, work / "profile-cold")
+            warm = profile_warm(sample[:5], registry, scans, work / "profile-warm")
+            print_profile(cold, warm)
 
         ours_each = ours / len(audits)
         naive_each = naive / len(sample)
