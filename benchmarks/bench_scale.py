@@ -181,9 +181,17 @@ def planned(provider_ids: list[str]) -> list[PlannedAudit]:
 
 
 def sample_of(audits: list[PlannedAudit], size: int) -> list[PlannedAudit]:
-    """`size` audits spread evenly over the portfolio (every demo provider once per six)."""
+    """`size` audits spread over the portfolio's groups, cycling through the six demo
+    providers (audit i is clone group i // 6's copy of demo provider i % 6)."""
     size = min(size, len(audits))
-    return [audits[round(i * len(audits) / size)] for i in range(size)]
+    groups = -(-len(audits) // 6)
+    picked: list[PlannedAudit] = []
+    for i in range(size):
+        index = min(((i * groups) // size) * 6 + i % 6, len(audits) - 1)
+        while audits[index] in picked:
+            index = (index + 1) % len(audits)
+        picked.append(audits[index])
+    return picked
 
 
 def scan_demo(path: Path) -> Path:
