@@ -68,9 +68,15 @@ def demo_audits(registry: Path, count: int) -> list[PlannedAudit]:
 
 
 def naive_script(
-    audits: list[PlannedAudit], registry: Path, ca_dir: Path, out: Path, notebook: Path
+    audits: list[PlannedAudit],
+    registry: Path,
+    ca_dir: Path,
+    out: Path,
+    notebook: Path,
+    scan_results: Path | None = None,
 ) -> str:
-    """The shell loop an auditor would write: one `papermill` process per audit."""
+    """The shell loop an auditor would write: one `papermill` process per audit (each
+    notebook scans its endpoints, unless `scan_results` names a saved scan)."""
     papermill = Path(sys.executable).with_name("papermill")
     lines = ["set -u", f"cd {shlex.quote(str(ROOT))}", "status=0"]
     for audit in audits:
@@ -79,6 +85,7 @@ def naive_script(
             registry_path=registry,
             checkpoints_path=DATA / "checkpoints_demo.xlsx",
             output_dir=folder,
+            scan_results_path=scan_results,
             ca_dir=ca_dir,
         )
         args = [str(papermill), str(notebook), str(folder / "audit_report.ipynb")]

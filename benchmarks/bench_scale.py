@@ -58,7 +58,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_batch  # noqa: E402
 from compare_findings import differences, normalise  # noqa: E402
 
 from auditlib.audit.assess import AuditTrigger  # noqa: E402
@@ -216,30 +218,10 @@ def scan_demo(path: Path) -> Path:
 def naive_script(
     audits: list[PlannedAudit], registry: Path, scans: Path, out: Path, notebook: Path
 ) -> str:
-    """The shell loop an auditor would write: one `papermill` process per audit (as
-    bench_batch.py's `naive_script`, with the same scan results file as the batch)."""
-    import shlex
-
-    papermill = Path(sys.executable).with_name("papermill")
-    lines = ["set -u", f"cd {shlex.quote(str(ROOT))}", "status=0"]
-    for audit in audits:
-        folder = out / audit_folder_name(audit.provider_id, audit.trigger, audit.audit_date)
-        params = audit.parameters(
-            registry_path=registry,
-            checkpoints_path=DATA / "checkpoints_demo.xlsx",
-            output_dir=folder,
-            scan_results_path=scans,
-            ca_dir=DATA / "pki" / "ca",
-        )
-        args = [str(papermill), str(notebook), str(folder / "audit_report.ipynb")]
-        args += ["-k", "python3", "--no-progress-bar", "--cwd", str(ROOT)]
-        for name, value in params.items():
-            if value is not None:
-                args += ["-p", name, value]
-        lines.append(f"mkdir -p {shlex.quote(str(folder))}")
-        lines.append(" ".join(shlex.quote(a) for a in args) + " >/dev/null 2>&1 || status=1")
-    lines.append("exit $status")
-    return "\n".join(lines) + "\n"
+    """bench_batch.py's naive loop, reading the same scan results file as the batch."""
+    return bench_batch.naive_script(
+        audits, registry, DATA / "pki" / "ca", out, notebook, scan_results=scans
+    )
 
 
 # --------------------------------------------------------------------------- profile
