@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from make_demo_bundles import simple_pdf
 
 from auditlib.audit.assess import (
     AssessmentSettings,
@@ -309,28 +313,8 @@ def test_test_chain_certificate_on_a_production_habilitation(registry) -> None: 
 
 
 def _tiny_pdf() -> bytes:
-    stream = b"BT /F1 12 Tf 50 790 Td (Formulaire PASSI) Tj ET"
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    )
-    return bytes(out)
+    """A one-page PDF, the kind the demo files as a pentest form (scripts/make_demo_bundles)."""
+    return simple_pdf("Formulaire PASSI", [])
 
 
 def test_a_signed_pdf_form_is_verified_and_kept_as_evidence(
