@@ -331,7 +331,7 @@ def print_profile(cold: dict[str, Any], warm: dict[str, Any] | None) -> None:
     def rows(r: dict[str, Any], batch: bool) -> dict[str, float]:
         out = {
             "kernel start (to the first cell)": r["kernel_cpu_at_first_cell"],
-            "imports (auditlib, matplotlib, WeasyPrint)": r["imports"],
+            "imports (auditlib, matplotlib, PDF engine)": r["imports"],
         }
         out.update({n: r["stages"].get(n, 0.0) for n in names})
         out["other cells (display, IPython)"] = max(

@@ -35,7 +35,7 @@ STAGES = (
     ("auditlib.report.writer", "trace_chart", "charts (matplotlib)"),
     ("auditlib.report.writer", "api_chart", "charts (matplotlib)"),
     ("auditlib.report.writer", "render_html", "report.html (Jinja)"),
-    ("auditlib.report.writer", "pdf_bytes", "report.pdf (WeasyPrint)"),
+    ("auditlib.report.writer", "pdf_bytes", "report.pdf (PDF engine)"),
     ("auditlib.report.writer", "grille_bytes", "grille.xlsx (openpyxl)"),
     ("auditlib.report.writer", "findings_record", "findings.json (record, schema)"),
     ("auditlib.report.writer", "check_record", "findings.json (record, schema)"),
@@ -66,12 +66,18 @@ def _timed(stage: str, function: Any) -> Any:
     return wrapper
 
 
+def _engine_module() -> str:
+    from auditlib.report.writer import pdf_engine
+
+    return "weasyprint" if pdf_engine() == "weasyprint" else "typst"
+
+
 def install() -> None:
-    """Time the imports the notebook needs (WeasyPrint included: `pdf_bytes` imports it on
-    first use), then wrap every stage function."""
+    """Time the imports the notebook needs (the PDF engine included: WeasyPrint is imported
+    on first use), then wrap every stage function."""
     _marks["kernel_cpu_at_first_cell"] = time.process_time()
     start = time.process_time()
-    for name in ("auditlib.report.desk", "auditlib.report", "matplotlib.pyplot", "weasyprint"):
+    for name in ("auditlib.report.desk", "auditlib.report", "matplotlib.pyplot", _engine_module()):
         importlib.import_module(name)
     _marks["imports"] = time.process_time() - start
     for module_name, attribute, stage in STAGES:

@@ -40,6 +40,7 @@ def test_wheel_installs_and_runs_the_demo_from_an_empty_folder(tmp_path: Path) -
     for shipped in (
         "auditlib/_notebooks/audit_report.ipynb",
         "auditlib/_templates/report.html.j2",
+        "auditlib/_templates/report.typ",
         "auditlib/_data/registry.yaml",
         "auditlib/_data/checkpoints_demo.xlsx",
         "auditlib/_data/pki/ca/test-ac-racine-igc-sante-elementaire.pem",

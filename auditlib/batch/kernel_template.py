@@ -41,7 +41,7 @@ WARM_MODULES = (
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
     "pandas",
-    "weasyprint",
+    "typst",
     "auditlib.audit.run",
     "auditlib.report.charts",
     "auditlib.report.writer",

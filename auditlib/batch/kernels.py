@@ -1,6 +1,6 @@
 """Warm kernels for batch runs. Each notebook still gets a fresh kernel process of its own,
 but that process is forked from a template (`auditlib.batch.kernel_template`) that has already
-imported ipykernel, pandas, matplotlib, WeasyPrint and auditlib, instead of starting a new
+imported ipykernel, pandas, matplotlib, Typst and auditlib, instead of starting a new
 interpreter and importing them again for every audit: about 1.5 s less per notebook on
 these machines.
 

@@ -13,12 +13,14 @@ import contextlib
 import copy
 import dataclasses
 import datetime as dt
+import html as html_module
 import json
 import re
 import shutil
 import subprocess
 import zipfile
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from auditlib.report.writer import (
     ReportError,
     ReportOutputs,
     css_string,
+    pdf_bytes,
     render_html,
     write_outputs,
 )
@@ -557,7 +560,6 @@ def test_the_notebook_shows_the_charts_the_report_embeds(fr_run: AuditRun) -> No
 def test_outcome_recommendation_and_deadline_basis_in_every_output(
     fr: ReportOutputs, fr_run: AuditRun
 ) -> None:
-    import html as html_module
 
     record = json.loads(fr.findings.read_text(encoding="utf-8"))
     outcome = fr_run.assessment.outcome
@@ -623,7 +625,6 @@ def other_run(scan_results: Path, tmp_path_factory: pytest.TempPathFactory) -> A
 def test_a_workbook_numbered_otherwise_keeps_every_failing_result(
     other_run: AuditRun, tmp_path: Path
 ) -> None:
-    import html as html_module
 
     from auditlib.audit.assess import CheckOutcome
 
@@ -645,7 +646,6 @@ def test_a_workbook_numbered_otherwise_keeps_every_failing_result(
 def test_the_providers_corrective_actions_sit_beside_the_nonconformities(
     fr_run: AuditRun, tmp_path: Path
 ) -> None:
-    import html as html_module
 
     from auditlib.demo.data import manifest_entry, write_bundle
     from auditlib.evidence.bundle import load_bundle
@@ -717,3 +717,61 @@ def test_the_compte_rendu_stays_one_page_with_many_findings(
     assert squashed("Sommaire") in pages[2]
     # failing unmapped results come first in the compte rendu
     assert squashed("hors grille · en échec") in pages[1]
+
+
+# ------------------------------------------------------------------ one content, two engines
+
+
+class _VisibleText(HTMLParser):
+    """The text a reader sees in the HTML report's body (no <head>, <style>, attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hidden = 0
+        self.chunks: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("head", "style", "title", "script"):
+            self.hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("head", "style", "title", "script"):
+            self.hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden and data.strip():
+            self.chunks.append(" ".join(data.split()))
+
+
+def missing_from_pdf(html: str, pdf: Path) -> list[str]:
+    """The HTML's text chunks the PDF's text does not hold (compared without white space,
+    hyphens (pdftotext joins a word cut after one), case (CSS/Typst upper-case the
+    kicker), and the running header and footer, which a long paragraph may straddle)."""
+
+    def flat(text: str) -> str:
+        return "".join(text.split()).replace("-", "").casefold()
+
+    parser = _VisibleText()
+    parser.feed(html)
+    body = re.search(r"<body([^>]*)>", html)
+    assert body is not None
+    running = [html_module.unescape(v) for v in re.findall(r'data-[a-z-]+="([^"]*)"', body[1])]
+    from pypdf import PdfReader
+
+    # pypdf reads in the order the engine wrote (a wrapped table cell stays in one piece,
+    # pdftotext may interleave the lines of neighbouring cells)
+    text = flat("".join(page.extract_text() or "" for page in PdfReader(pdf).pages))
+    for line in running:
+        text = text.replace(flat(line), "")
+    text = re.sub(r"page\d+/\d+", "", text)
+    return [c for c in parser.chunks if flat(c) not in text]
+
+
+@pytest.mark.parametrize("engine", ["typst", "weasyprint"])
+def test_the_pdf_holds_every_text_of_the_html_whatever_the_engine(
+    engine: str, fr: ReportOutputs, tmp_path: Path
+) -> None:
+    html = fr.html.read_text("utf-8")
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(pdf_bytes(html, engine))
+    assert missing_from_pdf(html, pdf) == []
