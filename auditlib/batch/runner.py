@@ -42,6 +42,7 @@ from typing import IO, Any
 from auditlib import __version__
 from auditlib.audit.assess import AuditSpec, AuditTrigger
 from auditlib.audit.run import _error_observation, scan_live, scan_spec
+from auditlib.batch import forked
 from auditlib.batch.cluster import ClusterSpec, execute_on_cluster
 from auditlib.batch.kernel_template import die_with_parent
 from auditlib.batch.kernels import WarmKernelManager
@@ -140,6 +141,10 @@ class BatchSettings:
     cluster: ClusterSpec | None = None
     """Run the notebooks on this Dask cluster instead of the local worker pool."""
     kernel_name: str = "python3"
+    executor: str = "fork"
+    """How each notebook runs: "fork" (default): in a fork of the warm worker, no kernel
+    (`auditlib.batch.forked`); "kernel": papermill with a Jupyter kernel per notebook
+    (warm or cold, `warm_kernels`). A Dask cluster always uses kernels."""
     warm_kernels: bool = True
     """Fork each notebook's kernel from a template with the imports done (`auditlib.batch.kernels`);
     False: start every kernel from scratch, as the papermill CLI does."""
@@ -336,6 +341,10 @@ class _Task:
     retries: int
     execution_timeout: int | None
     warm_kernels: bool = True
+    executor: str = "kernel"
+
+
+EXECUTORS = ("fork", "kernel")
 
 
 @dataclass(frozen=True)
@@ -387,6 +396,8 @@ def is_kernel_start_race(exc: BaseException) -> bool:
 
 def _execute(task: _Task) -> _TaskResult:
     """Run one notebook (in a worker process); never raises."""
+    if task.executor == "fork":
+        return _execute_forked(task)
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -431,6 +442,37 @@ def _execute(task: _Task) -> _TaskResult:
                 notebook=output if output.is_file() else None,
             )
         return _TaskResult(task.folder, False, attempts, time.monotonic() - started, failure)
+
+
+def _execute_forked(task: _Task) -> _TaskResult:
+    """Run one notebook in a fork of this worker (`auditlib.batch.forked`); never raises."""
+    from papermill.exceptions import PapermillExecutionError
+
+    started = time.monotonic()
+    output = task.workdir / EXECUTED_NOTEBOOK
+    try:
+        forked.execute_forked(
+            task.notebook,
+            output,
+            dict(task.parameters),
+            cwd=task.cwd,
+            timeout=task.execution_timeout,
+        )
+        return _TaskResult(task.folder, True, 1, time.monotonic() - started)
+    except PapermillExecutionError as exc:
+        failure = NotebookFailure(
+            error_name=str(exc.ename),
+            message=str(exc.evalue),
+            cell_index=int(exc.cell_index),
+            notebook=output if output.is_file() else None,
+        )
+    except Exception as exc:
+        failure = NotebookFailure(
+            error_name=type(exc).__name__,
+            message=str(exc)[:2000],
+            notebook=output if output.is_file() else None,
+        )
+    return _TaskResult(task.folder, False, 1, time.monotonic() - started, failure)
 
 
 # --------------------------------------------------------------------------- progress
@@ -521,6 +563,8 @@ def check_settings(settings: BatchSettings) -> None:
     """Refuse settings that cannot work, before any scan or notebook (`BatchError`)."""
     if settings.workers is not None and settings.workers < 1:
         raise BatchError("--workers must be at least 1")
+    if settings.executor not in EXECUTORS:
+        raise BatchError(f"unknown executor {settings.executor!r} (known: {', '.join(EXECUTORS)})")
     check_output_dir(settings.output_dir)
     for name in (LOCK_NAME, LEDGER_NAME):  # appended to: never a link, FIFO or device
         check_output_file(Path(settings.output_dir) / name)
@@ -879,7 +923,7 @@ def run_batch(
                     audits=len(jobs) + len(problems),
                     workers=settings.workers or os.cpu_count() or 1,
                     force=settings.force,
-                    kernels="warm" if settings.warm_kernels else "cold",
+                    kernels=_kernels_label(settings),
                     scan_results=str(scans_path) if scans_path else None,
                     auditlib=__version__,
                     scheduler=settings.cluster.address if settings.cluster else None,
@@ -1036,8 +1080,23 @@ def _new_task(
         retries=settings.kernel_start_retries,
         execution_timeout=settings.execution_timeout,
         warm_kernels=settings.warm_kernels,
+        executor=_executor(settings),
     )
     return task, workdir
+
+
+def _kernels_label(settings: BatchSettings) -> str:
+    """The ledger's `kernels`: "forked" (no kernel), "warm" or "cold"."""
+    if _executor(settings) == "fork":
+        return "forked"
+    return "warm" if settings.warm_kernels else "cold"
+
+
+def _executor(settings: BatchSettings) -> str:
+    """The executor actually used: kernels on a cluster, and when kernels are cold."""
+    if settings.cluster is not None or not settings.warm_kernels:
+        return "kernel"
+    return settings.executor
 
 
 def _record_start(run: _Run, job: BatchJob, task: _Task, worker: str | None = None) -> None:

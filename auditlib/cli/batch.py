@@ -66,9 +66,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--timeout", type=int, default=900, help="seconds one notebook cell may run"
     )
     parser.add_argument(
+        "--executor",
+        choices=("fork", "kernel"),
+        default="fork",
+        help="fork: run each notebook in a fork of a warm worker, no kernel (default, "
+        "fastest); kernel: papermill with a Jupyter kernel per notebook",
+    )
+    parser.add_argument(
         "--cold-kernels",
         action="store_true",
-        help="start every kernel from scratch instead of forking a pre-imported template",
+        help="with kernels: start every kernel from scratch instead of forking a "
+        "pre-imported template (implies --executor kernel)",
     )
     dask = parser.add_argument_group(
         "Dask cluster (optional extra [dask]; outputs in a folder every worker sees)"
@@ -167,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         signing=_signing(args),
         execution_timeout=args.timeout,
         warm_kernels=not args.cold_kernels,
+        executor=args.executor,
         cluster=_cluster(args),
     )
     check_settings(settings)

@@ -175,7 +175,7 @@ def test_batch_runs_records_failures_resumes_and_redoes(tmp_path: Path) -> None:
     result = run_batch([planned("alpha"), planned("beta"), planned("boom")], settings)
     assert statuses(result) == {"alpha": "done", "beta": "done", "boom": "failed"}
     assert result.bottom_line.value == "failed"
-    assert read_ledger(out / "ledger.jsonl")[0]["kernels"] == "warm"
+    assert read_ledger(out / "ledger.jsonl")[0]["kernels"] == "forked"  # the default executor
     assert_no_kernel_template_left()
 
     # every output in place, hashed in the ledger
@@ -307,8 +307,14 @@ def test_interrupted_batch_leaves_no_complete_looking_folder(
     assert not (out / ".partial").exists()
 
 
-@pytest.mark.parametrize("warm", [True, False], ids=["warm-kernels", "cold-kernels"])
-def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(tmp_path: Path, warm: bool) -> None:
+@pytest.mark.parametrize(
+    ("executor", "warm"),
+    [("fork", True), ("kernel", True), ("kernel", False)],
+    ids=["forked", "warm-kernels", "cold-kernels"],
+)
+def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(
+    tmp_path: Path, executor: str, warm: bool
+) -> None:
     registry, _, notebook, workbook = make_world(tmp_path, ["crash", "omega"])
     out = tmp_path / "out"
     settings = BatchSettings(
@@ -318,6 +324,7 @@ def test_a_dead_worker_fails_its_audit_and_the_batch_goes_on(tmp_path: Path, war
         notebook_path=notebook,
         workers=1,
         warm_kernels=warm,
+        executor=executor,
     )
     result = run_batch([planned("crash"), planned("omega")], settings)
     assert statuses(result) == {"crash": "failed", "omega": "done"}
@@ -379,13 +386,15 @@ def test_batch_cli_on_the_demo_plan_signs_reports(
     ]
     assert end["signed"] is True and f"{folder.name}/{SIGNED_PDF}" in end["outputs"]
 
-    assert read_ledger(out / "ledger.jsonl")[0]["kernels"] == "warm"
+    assert read_ledger(out / "ledger.jsonl")[0]["kernels"] == "forked"
 
     # a rerun without signing keeps the audit (up to date); exit 0
     assert main([*argv, "--cold-kernels"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped"] == 2
+    assert main([*argv, "--executor", "kernel"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 2
     starts = [r for r in read_ledger(out / "ledger.jsonl") if r["event"] == "run_start"]
-    assert starts[-1]["kernels"] == "cold"
+    assert [s["kernels"] for s in starts[-2:]] == ["cold", "warm"]
 
     # an up-to-date audit made without signing is signed without executing it again
     other = tmp_path / "other"
