@@ -354,7 +354,8 @@ def execute_forked(
             f"{status.get('error_name', 'error')}: "
             f"{status.get('message', 'the notebook process ended without a report')}"
         )
-    nb = nbformat.read(str(output), as_version=4)  # type: ignore[no-untyped-call]
+    # the child wrote it with nbformat: read back without validating it again
+    nb = nbformat.from_dict(json.loads(output.read_text(encoding="utf-8")))  # type: ignore[no-untyped-call]
     raise_for_execution_errors(nb, str(output))
     return nb
 
