@@ -18,15 +18,16 @@ before the timed runs and uses that (the clones share the demo's endpoints, so t
 have their TLS pages, as the demo's do). Both sides get the same file.
 
 Measured in one run:
-1. `run_batch` on the N audits (warm kernels, `--workers` processes);
+1. `run_batch` on the N audits (its default: each notebook in a fork of a warm worker,
+   `--workers` processes);
 2. the naive loop (one `papermill` CLI process per audit, as bench_batch.py's
    `naive_script`) on a sample of `--sample` of them (default 6, spread over the providers);
 3. the stage profile (`stage_probe.py` cells added to a copy of the notebook): one
    notebook through papermill's Python API with a cold kernel (CPU per stage inside the
    kernel, the kernel's start and papermill's client-side CPU), and five of the sampled
-   audits through `run_batch` with one worker and warm kernels (mean CPU per stage, and
-   what the batch spends outside the cells: fork, papermill, ledger; the worker's and the
-   kernel template's one-time start is spread over those five);
+   audits through `run_batch` with one worker, as in 1. (mean CPU per stage, and
+   what the batch spends outside the cells: fork, papermill's preparation, ledger; the
+   worker's one-time start (its imports) is spread over those five);
 then the sampled audits' findings.json compared (scripts/compare_findings.py's `normalise`
 and `differences`). Prints `per audit: <s> s wall (<N> audits, <W> workers)` and last
 `ratio vs naive loop: <R>x` (naive seconds per audit / ours per audit).
@@ -286,7 +287,7 @@ def profile_one(audit: PlannedAudit, registry: Path, scans: Path, work: Path) ->
 def profile_warm(
     audits: list[PlannedAudit], registry: Path, scans: Path, work: Path
 ) -> dict[str, Any]:
-    """The probed notebook through `run_batch` itself (one worker, warm kernels): the mean
+    """The probed notebook through `run_batch` itself (one worker, forked notebooks): the mean
     of the in-kernel stages over `audits`, and the batch's CPU per audit (all processes)."""
     work.mkdir(parents=True, exist_ok=True)
     dump = work / "stages"
@@ -330,7 +331,7 @@ def print_profile(cold: dict[str, Any], warm: dict[str, Any] | None) -> None:
 
     def rows(r: dict[str, Any], batch: bool) -> dict[str, float]:
         out = {
-            "kernel start (to the first cell)": r["kernel_cpu_at_first_cell"],
+            "kernel start / fork (to the first cell)": r["kernel_cpu_at_first_cell"],
             "imports (auditlib, matplotlib, PDF engine)": r["imports"],
         }
         out.update({n: r["stages"].get(n, 0.0) for n in names})
@@ -339,7 +340,7 @@ def print_profile(cold: dict[str, Any], warm: dict[str, Any] | None) -> None:
         )
         inside = sum(out.values())
         if batch:
-            out["outside the cells (fork, papermill, batch)"] = max(0.0, r["batch_cpu"] - inside)
+            out["outside the cells (worker start / 5, batch)"] = max(0.0, r["batch_cpu"] - inside)
         else:
             out["papermill client (nbclient, zmq, saves)"] = r["client_cpu"]
             rest = r["kernel_cpu"] - r["kernel_cpu_at_first_cell"] - r["imports"]
@@ -349,7 +350,7 @@ def print_profile(cold: dict[str, Any], warm: dict[str, Any] | None) -> None:
     a = rows(cold, False)
     b = rows(warm, True) if warm else {}
     print("CPU seconds per audit by stage:")
-    print(f"  {'stage':<46} {'cold kernel':>11} {'batch (warm)':>13}")
+    print(f"  {'stage':<46} {'cold kernel':>11} {'batch (fork)':>13}")
     for name in dict.fromkeys([*a, *b]):
         left = f"{a[name]:9.2f} s" if name in a else " " * 11
         right = f"{b[name]:11.2f} s" if name in b else ""
@@ -357,6 +358,29 @@ def print_profile(cold: dict[str, Any], warm: dict[str, Any] | None) -> None:
     left = f"{sum(a.values()):9.2f} s"
     right = f"{sum(b.values()):11.2f} s" if b else ""
     print(f"  {'total':<46} {left} {right}")
+
+
+def notebook_content(root: Path, audit: PlannedAudit) -> Any:
+    """An executed notebook without what differs from run to run: times, durations, cell
+    ids, and the audit's folder (the batch's private `.partial/` folder, or the naive
+    loop's)."""
+    import re
+
+    name = audit_folder_name(audit.provider_id, audit.trigger, audit.audit_date)
+    path = root / name / "audit_report.ipynb"
+    if not path.is_file():
+        return None
+    text = path.read_text("utf-8")
+    text = re.sub(
+        re.escape(str(root)) + r"/(\.partial/)?" + re.escape(name) + r"[.\w-]*", "<out>", text
+    )
+    text = re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?", "<time>", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<time>", text)
+    text = re.sub(r'"duration": [0-9.e-]+', '"duration": 0', text)
+    record = json.loads(text)
+    for cell in record["cells"]:
+        cell.pop("id", None)
+    return record
 
 
 # --------------------------------------------------------------------------- main
@@ -458,6 +482,14 @@ def main() -> int:
             else:
                 same += 1
         print(f"findings.json (sample): {same} identical, {differ} different, {missing} missing")
+        same_nb = [
+            notebook_content(work / "ours", audit) == notebook_content(work / "naive", audit)
+            for audit in sample
+        ]
+        print(
+            f"executed notebooks (sample, outputs and metadata but times and folders): "
+            f"{sum(same_nb)} identical, {len(same_nb) - sum(same_nb)} different"
+        )
 
         if not args.no_profile:
             cold = profile_one(sample[0], registry, scans, work / "profile-cold")

@@ -56,7 +56,7 @@ class ForkedExecutionError(BatchError):
     """The forked notebook process died or could not run the notebook."""
 
 
-class CellTimeoutError(TimeoutError):
+class CellTimeoutError(BatchError, TimeoutError):
     """A cell ran longer than the batch's execution timeout."""
 
 
@@ -323,6 +323,7 @@ def execute_forked(
     (the notebook saved with papermill's error banner), `ForkedExecutionError` when the
     child died or could not run the notebook."""
     import nbformat
+    from nbformat.v4.rwbase import rejoin_lines
     from papermill.execute import raise_for_execution_errors
 
     prepare_worker()
@@ -355,7 +356,8 @@ def execute_forked(
             f"{status.get('message', 'the notebook process ended without a report')}"
         )
     # the child wrote it with nbformat: read back without validating it again
-    nb = nbformat.from_dict(json.loads(output.read_text(encoding="utf-8")))  # type: ignore[no-untyped-call]
+    raw = json.loads(output.read_text(encoding="utf-8"))
+    nb = rejoin_lines(nbformat.from_dict(raw))  # type: ignore[no-untyped-call]
     raise_for_execution_errors(nb, str(output))
     return nb
 
