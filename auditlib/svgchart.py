@@ -102,6 +102,12 @@ def wrap(text: object, width: int) -> list[str]:
     return lines
 
 
+def one_line(text: object, width: int) -> str:
+    """`text` on one line of at most `width` characters (cut with an ellipsis)."""
+    raw = " ".join(clean(text)[: MAX_LABEL + 1].split())
+    return raw if len(raw) <= width else raw[: max(width - 1, 1)] + "…"
+
+
 def _n(value: float) -> str:
     """A coordinate with two decimals at most (`12`, `3.5`, `0.25`)."""
     text = f"{value:.2f}".rstrip("0").rstrip(".")

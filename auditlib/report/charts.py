@@ -223,7 +223,7 @@ def tls_matrix(evaluations: Sequence[EndpointEvaluation], language: str = "fr") 
     present = sorted({status for row in grid for status in row}, key=order.index)
     entries = [LegendEntry(t[s], RULE_COLOURS[s]) for s in present]
     labels = [_wrap(e.label, 30) for e in evaluations]
-    rule_labels = [svgchart.wrap(rule, 60)[0] for rule in rules]
+    rule_labels = [svgchart.one_line(rule, 40) for rule in rules]
     rows = [_row_height(len(lines), 8, 0.38) for lines in labels]
     width = max(504.0, (0.22 * len(rules) + 2.5) * 72)
     left = 8 + svgchart.widest((line for lines in labels for line in lines), 8) + 8
