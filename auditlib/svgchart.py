@@ -365,5 +365,15 @@ def last_day(year: int, month: int) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
+def row_height(
+    labels: Sequence[Sequence[str]], size: float, height: float, margins: float
+) -> float:
+    """The height of each of a chart's rows (all alike, as matplotlib's categories): the
+    chart's `height` (the former figure's, so the report's pages break where they did) less
+    its `margins`, shared out; more when a wrapped label needs it (the chart grows)."""
+    needed = max((len(lines) for lines in labels), default=1) * size * LINE_HEIGHT + 4
+    return max(needed, (height - margins) / max(len(labels), 1))
+
+
 def widest(texts: Iterable[str], size: float) -> float:
     return max((text_width(t, size) for t in texts), default=0.0)

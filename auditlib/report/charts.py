@@ -131,11 +131,6 @@ def _wrap(text: str, width: int = 38) -> list[str]:
     return svgchart.wrap(text, width)
 
 
-def _row_height(lines: int, size: float, inches: float) -> float:
-    """A category's height: `inches` as the matplotlib charts had, more for long labels."""
-    return max(inches * 72, lines * size * svgchart.LINE_HEIGHT + 6)
-
-
 def _value_axis(canvas: Canvas, left: float, right: float, y: float, high: float) -> float:
     """The bottom axis of counts from 0 to `high` (ticks and labels); returns the scale."""
     ticks = [t for t in svgchart.nice_ticks(high) if t <= high + 1e-9]
@@ -161,20 +156,22 @@ def status_by_chapter(assessment: Assessment, language: str = "fr") -> SvgChart:
     labels = [_wrap(c) for c in chapters]
     statuses = [s for s in STATUS_ORDER if any(table[c].get(s.value, 0) for c in chapters)]
     entries = [LegendEntry(status_label(s, language), STATUS_CHART_COLOURS[s]) for s in statuses]
-    rows = [_row_height(len(lines), 8, 0.45) for lines in labels]
-    width = 576.0
+    width = 576.0  # 8 x (0.9 + 0.45 n) inches, as the matplotlib figure
+    top = svgchart.TITLE_BAND + 4
+    below = 4 + 36 + svgchart.legend_height(entries, width - 16, 6) + 4
+    row = svgchart.row_height(labels, 8, (0.9 + 0.45 * len(labels)) * 72, top + below)
     left = 8 + svgchart.widest((line for lines in labels for line in lines), 8) + 8
     right = width - 12
-    top = svgchart.TITLE_BAND + 6
-    axis = top + sum(rows) + 6
-    legend_top = axis + 40
-    canvas = Canvas(width, legend_top + svgchart.legend_height(entries, width - 16, 6) + 4)
+    axis = top + row * len(labels) + 4
+    legend_top = axis + 36
+    canvas = Canvas(width, axis + below - 4)
     svgchart.title(canvas, t["chapter_title"], (left + right) / 2)
     totals = [sum(int(table[c].get(s.value, 0)) for s in statuses) for c in chapters]
     scale = _value_axis(canvas, left, right, axis, max(max(totals), 1))
     y = top
-    for chapter, lines, height in zip(chapters, labels, rows, strict=True):
-        middle = y + height / 2
+    thickness = 0.7 * min(row, 0.45 * 72)  # matplotlib's bar height, 0.7 of a row
+    for chapter, lines in zip(chapters, labels, strict=True):
+        middle = y + row / 2
         canvas.line(left - 3.5, middle, left, middle)
         canvas.lines(left - 6, middle, lines, 8, "end")
         x = left
@@ -183,7 +180,6 @@ def status_by_chapter(assessment: Assessment, language: str = "fr") -> SvgChart:
             if not value:
                 continue
             bar = value * scale
-            thickness = 0.7 * 0.45 * 72  # 0.7 of a standard row, as before
             canvas.rect(
                 x,
                 middle - thickness / 2,
@@ -195,9 +191,9 @@ def status_by_chapter(assessment: Assessment, language: str = "fr") -> SvgChart:
             )
             canvas.text(x + bar / 2, middle, value, 8, "middle", "#ffffff")
             x += bar
-        y += height
+        y += row
     canvas.line(left, top - 4, left, axis)
-    canvas.text((left + right) / 2, axis + 25, t["controls"], 9, "middle")
+    canvas.text((left + right) / 2, axis + 24, t["controls"], 9, "middle")
     svgchart.legend(canvas, entries, legend_top, 6)
     return canvas.chart(t["chapter_title"])
 
@@ -224,32 +220,34 @@ def tls_matrix(evaluations: Sequence[EndpointEvaluation], language: str = "fr") 
     entries = [LegendEntry(t[s], RULE_COLOURS[s]) for s in present]
     labels = [_wrap(e.label, 30) for e in evaluations]
     rule_labels = [svgchart.one_line(rule, 40) for rule in rules]
-    rows = [_row_height(len(lines), 8, 0.38) for lines in labels]
-    width = max(504.0, (0.22 * len(rules) + 2.5) * 72)
+    width = max(504.0, (0.22 * len(rules) + 2.5) * 72)  # as the matplotlib figure
+    top = svgchart.TITLE_BAND + 4
+    below = 6 + svgchart.widest(rule_labels, 7) + 6
+    below += svgchart.legend_height(entries, width - 16, len(entries)) + 2
+    row = svgchart.row_height(labels, 8, (1.9 + 0.38 * len(labels)) * 72, top + below)
     left = 8 + svgchart.widest((line for lines in labels for line in lines), 8) + 8
     right = width - 8
     column = (right - left) / max(len(rules), 1)
-    top = svgchart.TITLE_BAND + 4
-    bottom = top + sum(rows)
-    legend_top = bottom + 10 + svgchart.widest(rule_labels, 7) + 8
-    canvas = Canvas(width, legend_top + svgchart.legend_height(entries, width - 16, 8) + 4)
+    bottom = top + row * len(labels)
+    legend_top = bottom + 6 + svgchart.widest(rule_labels, 7) + 6
+    canvas = Canvas(width, bottom + below)
     svgchart.title(canvas, t["matrix_title"], (left + right) / 2)
     y = top
-    for row, lines, height in zip(grid, labels, rows, strict=True):
-        middle = y + height / 2
+    for statuses, lines in zip(grid, labels, strict=True):
+        middle = y + row / 2
         canvas.line(left - 3.5, middle, left, middle)
         canvas.lines(left - 6, middle, lines, 8, "end")
-        for index, status in enumerate(row):
+        for index, status in enumerate(statuses):
             x = left + index * column
-            canvas.rect(x, y, column, height, RULE_COLOURS[status], "#ffffff", 1.2)
+            canvas.rect(x, y, column, row, RULE_COLOURS[status], "#ffffff", 1.2)
             if RULE_LETTERS[status]:
                 canvas.text(x + column / 2, middle, RULE_LETTERS[status], 7, "middle", "#ffffff")
-        y += height
+        y += row
     for index, rule in enumerate(rule_labels):
         x = left + (index + 0.5) * column
         canvas.line(x, bottom, x, bottom + 3.5)
-        canvas.text(x, bottom + 6, rule, 7, "end", rotate=-90)
-    svgchart.legend(canvas, entries, legend_top, max(len(entries), 1))
+        canvas.text(x, bottom + 5, rule, 7, "end", rotate=-90)
+    svgchart.legend(canvas, entries, legend_top, len(entries))
     return canvas.chart(t["matrix_title"])
 
 
@@ -315,7 +313,6 @@ def timeline(
         return empty_figure(t["timeline_title"], t["no_certificates"])
     colours = {"scan": "#3f6fb5", "bundle": "#8fb0dc"}
     labels = [_wrap(bar.label, 42) for bar in bars] + ([[t["pentest"]]] if markers else [])
-    rows = [_row_height(len(lines), 7.5, 0.42) for lines in labels]
     audit_x = svgchart.day_number(audit_date)
     horizon_x = (
         svgchart.day_number(dt.date(horizon_year, 12, 31)) if horizon_year is not None else None
@@ -340,13 +337,15 @@ def timeline(
     if markers:
         entries.append(LegendEntry(t["pentest"], "#d9534f", "diamond"))
 
-    width = 576.0
+    width = 576.0  # 8 x (1.6 + 0.42 rows) inches, as the matplotlib figure
+    top = svgchart.TITLE_BAND + 4
+    below = 22 + svgchart.legend_height(entries, width - 16, 4) + 4
+    row = svgchart.row_height(labels, 7.5, (1.6 + 0.42 * len(labels)) * 72, top + below)
     left = 8 + svgchart.widest((line for lines in labels for line in lines), 7.5) + 8
     right = width - 18
-    top = svgchart.TITLE_BAND + 4
-    axis = top + sum(rows)
+    axis = top + row * len(labels)
     legend_top = axis + 22
-    canvas = Canvas(width, legend_top + svgchart.legend_height(entries, width - 16, 4) + 4)
+    canvas = Canvas(width, axis + below)
     svgchart.title(canvas, t["timeline_title"], (left + right) / 2)
     scale = (right - left) / (high - low)
 
@@ -360,19 +359,19 @@ def timeline(
         canvas.line(x, axis, x, axis + 3.5)
         canvas.text(x, axis + 10, f"{tick:%Y-%m}", 8, "middle")
     y = top
-    for index, (lines, height) in enumerate(zip(labels, rows, strict=True)):
-        middle = y + height / 2
+    thickness = 0.55 * min(row, 0.42 * 72)  # matplotlib's bar height, 0.55 of a row
+    for index, lines in enumerate(labels):
+        middle = y + row / 2
         canvas.line(left - 3.5, middle, left, middle)
         canvas.lines(left - 6, middle, lines, 7.5, "end")
         if index < len(bars):
             colour = colours.get(bars[index].origin, colours["scan"])
             start = x_of(starts[index])
-            bar = 0.55 * 0.42 * 72  # 0.55 of a standard row, as before
-            canvas.rect(start, middle - bar / 2, x_of(ends[index]) - start, bar, colour)
+            canvas.rect(start, middle - thickness / 2, x_of(ends[index]) - start, thickness, colour)
         else:
             for point in points:
                 canvas.diamond(x_of(point), middle, 8, "#d9534f")
-        y += height
+        y += row
     canvas.line(x_of(audit_x), top, x_of(audit_x), axis, "#222222", 1.2, (4.44, 1.92))
     if horizon_x is not None:
         canvas.line(x_of(horizon_x), top, x_of(horizon_x), axis, "#d98c1f", 1.5, (1.5, 2.47))

@@ -317,25 +317,28 @@ def api_chart(export: TraceExport, title: str | None = None, language: str = "fr
     if not rows:
         return svgchart.empty(heading, text["no_send"])
     labels = [svgchart.wrap(f"{r['nomApiPsc']} ({r['methode']})", 50) for r in rows]
-    row = 0.35 * 72
-    width = 576.0
+    width = 576.0  # 8 x max(1.6, 0.35 n + 1) inches, as the matplotlib figure
+    top = svgchart.TITLE_BAND + 6
+    height = max(1.6, 0.35 * len(rows) + 1) * 72
+    row = svgchart.row_height(labels, 8.33, height - 0.3 * 0.35 * 72, top + 36)
     left = 8 + svgchart.widest((line for lines in labels for line in lines), 8.33) + 8
     right = width - 10
-    top = svgchart.TITLE_BAND + 6
-    heights = [max(row, len(lines) * 10 + 4) for lines in labels]
-    axis = top + sum(heights) + 0.3 * row
-    canvas = Canvas(width, max(1.6 * 72, axis + 36))
+    axis = top + row * len(rows) + 0.3 * 0.35 * 72
+    canvas = Canvas(width, axis + 36)
     svgchart.title(canvas, heading, (left + right) / 2, 12)
     high = max(r["count"] for r in rows) * 1.05
     ticks = [t for t in svgchart.nice_ticks(high, 6) if t <= high]
     scale = (right - left) / high
-    y = top + 0.15 * row
-    for record, lines, height in zip(rows, labels, heights, strict=True):
-        middle = y + height / 2
-        canvas.rect(left, middle - 0.4 * row, record["count"] * scale, 0.8 * row, SERIES_COLOURS[0])
+    thickness = 0.8 * min(row, 0.35 * 72)  # matplotlib's bar height, 0.8 of a row
+    y = top + 0.15 * 0.35 * 72
+    for record, lines in zip(rows, labels, strict=True):
+        middle = y + row / 2
+        canvas.rect(
+            left, middle - thickness / 2, record["count"] * scale, thickness, SERIES_COLOURS[0]
+        )
         canvas.line(left - 3.5, middle, left, middle)
         canvas.lines(left - 6, middle, lines, 8.33, "end")
-        y += height
+        y += row
     for tick in ticks:
         x = left + tick * scale
         canvas.line(x, axis, x, axis + 3.5)
@@ -406,13 +409,15 @@ def trace_chart(
     high = float(totals.max()) * 1.05 or 1.0
     ticks = [t for t in svgchart.nice_ticks(high, 8) if t <= high]
     tick_labels = [svgchart.tick_label(t) for t in ticks]
-    width = 576.0
+    width = 576.0  # 8 x 3.5 inches, as the matplotlib figure; more for a long legend
     left = 10 + 14 + svgchart.widest(tick_labels, 10) + 8
     right = width - 10
     top = svgchart.TITLE_BAND + 6
-    axis = top + 160
+    below = 8 + svgchart.widest(days, 8.33) * 0.71 + 14
+    below += svgchart.legend_height(entries, width - 16, 6) + 4
+    axis = top + max(3.5 * 72 - top - below, 100)
     legend_top = axis + 8 + svgchart.widest(days, 8.33) * 0.71 + 14
-    canvas = Canvas(width, legend_top + svgchart.legend_height(entries, width - 16, 6) + 4)
+    canvas = Canvas(width, axis + below)
     svgchart.title(canvas, heading, (left + right) / 2, 12)
     scale = (axis - top) / high
     slot = (right - left) / len(days)
