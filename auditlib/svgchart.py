@@ -208,7 +208,7 @@ class Canvas:
         return SvgChart("".join([head, *self._parts, "</svg>"]), self.width, self.height, title)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SvgChart:
     """A finished chart: its SVG text and size in points. Jupyter shows it inline by
     itself (`_repr_svg_`); the report embeds `data_uri()`."""
@@ -217,6 +217,9 @@ class SvgChart:
     width: float
     height: float
     title: str
+
+    def __repr__(self) -> str:  # the notebook's text/plain beside the SVG: short
+        return f"<SvgChart {self.title!r} {_n(self.width)}x{_n(self.height)} pt>"
 
     def _repr_svg_(self) -> str:
         return self.svg

@@ -92,7 +92,7 @@ def test_warm_kernel_runs_a_notebook_like_a_cold_one(
         tmp_path / "probe.ipynb",
         """
         import os, sys
-        preloaded = "weasyprint" in sys.modules and "auditlib.report.writer" in sys.modules
+        preloaded = "typst" in sys.modules and "auditlib.report.writer" in sys.modules
         parent = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")
         from auditlib.report import charts
         """,

@@ -254,6 +254,14 @@ def test_the_notebook_shows_the_svg_the_report_embeds(run: AuditRun) -> None:
     assert charts.figure_bytes(chart).decode("utf-8") == chart.svg
     shown = parsed(chart)
     assert float(shown.get("width", "0")) == pytest.approx(chart.width * 100 / 72, abs=0.01)
+    # what Jupyter stores for it: the SVG, and a short text (not the SVG a second time)
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(chart)
+    assert data["image/svg+xml"] == chart.svg
+    assert data["text/plain"] == (
+        f"<SvgChart 'Statut des contrôles par chapitre' 576x{svgchart._n(chart.height)} pt>"
+    )
 
 
 def test_a_chart_can_be_saved(run: AuditRun, tmp_path: Path) -> None:
