@@ -338,18 +338,19 @@ def month_ticks(start: dt.date, end: dt.date, most: int = 9) -> list[dt.date]:
     """First days of months between `start` and `end`, every 1, 2, 3, 4, 6 or 12 months
     or every few years: as many as fit in `most` ticks."""
     months = (end.year - start.year) * 12 + end.month - start.month + 1
-    steps = (1, 2, 3, 4, 6, 12, 24, 60, 120, 240, 600)
+    steps = (1, 2, 3, 4, 6, 12, 24, 60, 120, 240, 600, 1200, 2400, 6000, 12000)
     step = next((s for s in steps if months / s <= most), steps[-1])
     index = start.year * 12 + start.month - 1
     index += -index % step  # first multiple of the step, counted from year 0
     ticks: list[dt.date] = []
-    while True:
+    while index // 12 <= min(end.year, dt.MAXYEAR):
         day = dt.date(index // 12, index % 12 + 1, 1)
         if day > end:
-            return ticks
+            break
         if day >= start:
             ticks.append(day)
         index += step
+    return ticks
 
 
 def day_number(value: dt.date | dt.datetime) -> float:
@@ -361,7 +362,9 @@ def day_number(value: dt.date | dt.datetime) -> float:
 
 
 def from_day_number(value: float) -> dt.date:
-    return dt.date(1970, 1, 1) + dt.timedelta(days=math.floor(value))
+    """The day of a day number, within the dates Python has (certificates may say 9999)."""
+    low, high = day_number(dt.date.min), day_number(dt.date.max)
+    return dt.date(1970, 1, 1) + dt.timedelta(days=math.floor(min(max(value, low), high)))
 
 
 def last_day(year: int, month: int) -> dt.date:

@@ -240,6 +240,17 @@ def test_hostile_labels_are_escaped_cleaned_and_wrapped() -> None:
     assert svgchart.wrap("x" * 100, 38) == ["x" * 38, "x" * 38, "x" * 24]
 
 
+def test_extreme_certificate_dates_still_draw() -> None:
+    """X.509 allows notAfter 9999-12-31: the axis stays within Python's dates."""
+    utc = dt.UTC
+    forever = charts.TimelineBar(
+        "forever", dt.datetime(1, 1, 1, tzinfo=utc), dt.datetime(9999, 12, 31, tzinfo=utc), "bundle"
+    )
+    found = texts(charts.timeline([forever], [charts.TimelineMarker("p", dt.date.max)], AUDIT_DATE))
+    ticks = [x for x in found if len(x) == 7 and x[4] == "-"]
+    assert 2 <= len(ticks) <= 9 and ticks[-1] == "9000-01"
+
+
 # ------------------------------------------------------------------ display and embedding
 
 
