@@ -72,9 +72,9 @@ from auditlib.traces import (
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
 
+    from auditlib.svgchart import SvgChart
     from auditlib.traces.analysis import TraceAnalysis
 
 """The demo data of a source checkout; the defaults of a notebook run with no paths given."""
@@ -189,7 +189,9 @@ class AuditRun:
     tls_profile_id: str = ""
     assessment_settings: AssessmentSettings | None = None
     """The mapping and remediation proposal the assessment used."""
-    figures: dict[tuple[str, str], Figure] = field(default_factory=dict, repr=False, compare=False)
+    figures: dict[tuple[str, str], SvgChart] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     """Charts drawn so far, by (name, language): see `auditlib.report.charts.chart`."""
 
     @property

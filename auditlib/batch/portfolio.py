@@ -14,7 +14,9 @@ skip; every table cell is HTML-escaped when rendered.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import io
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -30,7 +32,6 @@ from auditlib.errors import AuditlibError
 from auditlib.files import write_atomic
 from auditlib.registry import Provider, Registry, load_registry
 from auditlib.report.changes import FINDINGS_NAME, PreviousFindingsError, read_findings
-from auditlib.report.charts import _figure, empty_figure, figure_data_uri
 from auditlib.tls.scan import TlsObservation, load_observations
 from auditlib.traces.events import load_supervision_events
 from auditlib.traces.model import SupervisionEvent
@@ -55,6 +56,11 @@ SEVERITY_COLOURS = {
     "medium": "#f2b705",
     "low": "#6f94c4",
 }
+PORTFOLIO_DPI = 150
+"""Resolution of the portfolio's PNG charts (it keeps matplotlib: one page per batch, not
+one per audit; the audit report's charts are SVG, `auditlib.report.charts`)."""
+
+
 KIND_FR = {
     "audit_due": "audit dû",
     "certificate_expiry": "expiration de certificat (audit dû)",
@@ -82,6 +88,44 @@ _HABILITATION_EXPIRY = (
 
 class PortfolioError(AuditlibError):
     """The portfolio cannot be made (audits folder or registry unusable)."""
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    class ChartFigure(Figure):
+        """A Figure that Jupyter shows inline by itself (no pyplot, no inline backend),
+        as the PNG the portfolio page embeds."""
+
+        def _repr_png_(self) -> tuple[bytes, dict[str, int]]:
+            width, height = self.get_size_inches()
+            return _png(self), {"width": round(width * 100), "height": round(height * 100)}
+
+    return ChartFigure(figsize=(width, height), layout="constrained")
+
+
+def empty_figure(title: str, message: str) -> Figure:
+    """A small framed figure saying there is nothing to show (never an empty axis)."""
+    fig = _figure(7, 1.4)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=11)
+    ax.text(0.5, 0.4, message, ha="center", va="center", fontsize=10, color="#555555")
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PORTFOLIO_DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def figure_data_uri(fig: Figure) -> str:
+    """`data:image/png;base64,...` of a figure, for the portfolio page."""
+    return "data:image/png;base64," + base64.b64encode(_png(fig)).decode("ascii")
 
 
 # --------------------------------------------------------------------------- model

@@ -193,20 +193,16 @@ def _supervision(run: AuditRun, language: str) -> list[dict[str, Any]]:
 
     sections = []
     for analysis in run.traces:
-        title = "Proxy e-Santé traces per day and type" if language == "en" else None
-        api_title = (
-            "SEND calls per national API (apiRequest.nomApiPsc)" if language == "en" else None
-        )
         volumes = api_volumes_records(analysis.export.records)
         sections.append(
             {
                 "analysis": analysis,
                 "totals": trace_totals(analysis.export),
-                "chart": charts.figure_data_uri(trace_chart(analysis.export, title=title)),
+                "chart": charts.figure_data_uri(trace_chart(analysis.export, language=language)),
                 # Statistics, never findings: per-API volumes (table + chart).
                 "api_volumes": volumes,
                 "api_chart": (
-                    charts.figure_data_uri(api_chart(analysis.export, title=api_title))
+                    charts.figure_data_uri(api_chart(analysis.export, language=language))
                     if volumes
                     else None
                 ),

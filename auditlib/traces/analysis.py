@@ -19,14 +19,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from auditlib import svgchart
 from auditlib.errors import TraceError
 from auditlib.requirements import requirement_sort_key
 from auditlib.severity import Severity
+from auditlib.svgchart import Canvas, LegendEntry, SvgChart
 from auditlib.traces import checks as tracechecks
 from auditlib.traces.model import (
     MalformedRecord,
@@ -38,10 +40,6 @@ from auditlib.traces.model import (
     TraceVerdict,
     load_supervision_profile,
 )
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 
 # --- analysis --------------------------------------------------------------------------
 
@@ -275,19 +273,79 @@ def api_volumes(export: TraceExport) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["nomApiPsc", "methode", "count"])
 
 
-def api_chart(export: TraceExport, title: str | None = None) -> Figure:
-    """Horizontal bars of SEND volumes per national API (a Figure; no pyplot needed)."""
-    from matplotlib.figure import Figure
+CHART_TEXT = {
+    "fr": {
+        "api_title": "Volumes d'appels par API nationale (apiRequest.nomApiPsc)",
+        "api_axis": "appels SEND",
+        "no_send": "aucun appel SEND",
+        "trace_title": "Traces du Proxy e-Santé par jour et par type",
+        "trace_axis": "traces",
+        "no_trace": "aucune trace",
+    },
+    "en": {
+        "api_title": "SEND calls per national API (apiRequest.nomApiPsc)",
+        "api_axis": "SEND calls",
+        "no_send": "no SEND call",
+        "trace_title": "Proxy e-Santé traces per day and type",
+        "trace_axis": "traces",
+        "no_trace": "no trace",
+    },
+}
+"""The supervision charts' texts (French unless `en`)."""
+SERIES_COLOURS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
+"""One colour per record type, in order (matplotlib's default cycle, as before)."""
 
-    table = api_volumes(export)
-    fig = Figure(figsize=(8, max(1.6, 0.35 * len(table) + 1)), layout="constrained")
-    ax = fig.add_subplot()
-    labels = [f"{a} ({m})" for a, m in zip(table["nomApiPsc"], table["methode"], strict=True)]
-    ax.barh(labels[::-1], table["count"].to_numpy()[::-1])
-    ax.set_xlabel("appels SEND")
-    ax.set_title(title or "Volumes d'appels par API nationale (apiRequest.nomApiPsc)")
-    ax.tick_params(axis="y", labelsize="small")
-    return fig
+
+def _frame(canvas: Canvas, left: float, top: float, right: float, bottom: float) -> None:
+    for x1, y1, x2, y2 in (
+        (left, top, right, top),
+        (left, bottom, right, bottom),
+        (left, top, left, bottom),
+        (right, top, right, bottom),
+    ):
+        canvas.line(x1, y1, x2, y2)
+
+
+def api_chart(export: TraceExport, title: str | None = None, language: str = "fr") -> SvgChart:
+    """Horizontal bars of SEND volumes per national API, largest first (SVG)."""
+    text = CHART_TEXT.get(language, CHART_TEXT["fr"])
+    heading = title or text["api_title"]
+    rows = api_volumes_records(export.records)
+    if not rows:
+        return svgchart.empty(heading, text["no_send"])
+    labels = [svgchart.wrap(f"{r['nomApiPsc']} ({r['methode']})", 50) for r in rows]
+    width = 576.0  # 8 x max(1.6, 0.35 n + 1) inches, as the matplotlib figure
+    top = svgchart.TITLE_BAND + 6
+    height = max(1.6, 0.35 * len(rows) + 1) * 72
+    row = svgchart.row_height(labels, 8.33, height - 0.3 * 0.35 * 72, top + 36)
+    left = 8 + svgchart.widest((line for lines in labels for line in lines), 8.33) + 8
+    right = width - 10
+    axis = top + row * len(rows) + 0.3 * 0.35 * 72
+    canvas = Canvas(width, axis + 36)
+    svgchart.title(canvas, heading, (left + right) / 2, 12)
+    high = max(r["count"] for r in rows) * 1.05
+    ticks = [t for t in svgchart.nice_ticks(high, 6) if t <= high]
+    scale = (right - left) / high
+    thickness = 0.8 * min(row, 0.35 * 72)  # matplotlib's bar height, 0.8 of a row
+    y = top + 0.15 * 0.35 * 72
+    for record, lines in zip(rows, labels, strict=True):
+        middle = y + row / 2
+        canvas.rect(
+            left, middle - thickness / 2, record["count"] * scale, thickness, SERIES_COLOURS[0]
+        )
+        canvas.line(left - 3.5, middle, left, middle)
+        canvas.lines(left - 6, middle, lines, 8.33, "end")
+        y += row
+    for tick in ticks:
+        x = left + tick * scale
+        canvas.line(x, axis, x, axis + 3.5)
+        canvas.text(x, axis + 11, svgchart.tick_label(tick), 10, "middle")
+    _frame(canvas, left, top, right, axis)
+    canvas.text((left + right) / 2, axis + 27, text["api_axis"], 10, "middle")
+    return canvas.chart(heading)
 
 
 # --- statistics and chart for the report -----------------------------------------------
@@ -331,23 +389,53 @@ def trace_totals(export: TraceExport) -> dict[str, int]:
     }
 
 
-def trace_chart(export: TraceExport, tz: str = "Europe/Paris", title: str | None = None) -> Figure:
-    """Stacked bars of records per day and type (a Figure; no display or pyplot needed)."""
-    from matplotlib.figure import Figure
-
+def trace_chart(
+    export: TraceExport, tz: str = "Europe/Paris", title: str | None = None, language: str = "fr"
+) -> SvgChart:
+    """Stacked bars of records per day (in `tz`) and type (SVG)."""
+    text = CHART_TEXT.get(language, CHART_TEXT["fr"])
+    heading = title or text["trace_title"]
     stats = trace_statistics(export, tz)
-    fig = Figure(figsize=(8, 3.5), layout="constrained")
-    ax = fig.add_subplot()
-    types = [c for c in stats.columns if c not in {"total", "sessions", "users", "clients"}]
-    bottom = np.zeros(len(stats))
-    labels = [d.isoformat() for d in stats.index]
-    for name in types:
-        values = stats[name].to_numpy(dtype=float)
-        ax.bar(labels, values, bottom=bottom, label=name)
-        bottom += values
-    ax.set_ylabel("traces")
-    ax.set_title(title or "Traces du Proxy e-Santé par jour et par type")
-    if types:
-        ax.legend(fontsize="small")
-    ax.tick_params(axis="x", labelrotation=45, labelsize="small")
-    return fig
+    types = [str(c) for c in stats.columns if c not in {"total", "sessions", "users", "clients"}]
+    if stats.empty or not types:
+        return svgchart.empty(heading, text["no_trace"])
+    days = [d.isoformat() for d in stats.index]
+    entries = [
+        LegendEntry(svgchart.wrap(name, 40)[0], SERIES_COLOURS[i % len(SERIES_COLOURS)])
+        for i, name in enumerate(types)
+    ]
+    values = [stats[name].to_numpy(dtype=float) for name in types]
+    totals = np.sum(values, axis=0)
+    high = float(totals.max()) * 1.05 or 1.0
+    ticks = [t for t in svgchart.nice_ticks(high, 8) if t <= high]
+    tick_labels = [svgchart.tick_label(t) for t in ticks]
+    width = 576.0  # 8 x 3.5 inches, as the matplotlib figure; more for a long legend
+    left = 10 + 14 + svgchart.widest(tick_labels, 10) + 8
+    right = width - 10
+    top = svgchart.TITLE_BAND + 6
+    below = 8 + svgchart.widest(days, 8.33) * 0.71 + 14
+    below += svgchart.legend_height(entries, width - 16, 6) + 4
+    axis = top + max(3.5 * 72 - top - below, 100)
+    legend_top = axis + 8 + svgchart.widest(days, 8.33) * 0.71 + 14
+    canvas = Canvas(width, axis + below)
+    svgchart.title(canvas, heading, (left + right) / 2, 12)
+    scale = (axis - top) / high
+    slot = (right - left) / len(days)
+    for index, day in enumerate(days):
+        x = left + (index + 0.1) * slot
+        base = axis
+        for series, entry in zip(values, entries, strict=True):
+            height = float(series[index]) * scale
+            canvas.rect(x, base - height, 0.8 * slot, height, entry.colour)
+            base -= height
+        centre = left + (index + 0.5) * slot
+        canvas.line(centre, axis, centre, axis + 3.5)
+        canvas.text(centre + 3, axis + 8, day, 8.33, "end", rotate=-45)
+    for tick, label in zip(ticks, tick_labels, strict=True):
+        y = axis - tick * scale
+        canvas.line(left - 3.5, y, left, y)
+        canvas.text(left - 6, y, label, 10, "end")
+    _frame(canvas, left, top, right, axis)
+    canvas.text(12, (top + axis) / 2, text["trace_axis"], 10, "middle", rotate=-90)
+    svgchart.legend(canvas, entries, legend_top, 6)
+    return canvas.chart(heading)

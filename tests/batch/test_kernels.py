@@ -106,14 +106,14 @@ def test_warm_kernel_runs_a_notebook_like_a_cold_one(
     warm = execute(source, tmp_path / "warm.ipynb")
     cold = execute(source, tmp_path / "cold.ipynb", warm=False)
 
-    # same results, same kinds of outputs (the chart inline as PNG, the printed line)
+    # same results, same kinds of outputs (the chart inline as SVG, the printed line)
     assert text_outputs(warm)[:3] == text_outputs(cold)[:3]
     marker_cwd_path = " ".join(text_outputs(warm)[0].split())
     assert marker_cwd_path.startswith("('from-the-worker', True, [")  # sys.path as cold
     assert text_outputs(warm)[2] == "42"
     for nb in (warm, cold):
         chart = nb.cells[2].outputs[0]
-        assert chart["data"]["image/png"]
+        assert chart["data"]["image/svg+xml"].startswith("<svg ")
         assert nb.cells[3].outputs[0]["text"] == "hello from the kernel\n"
     # and the warm one really was forked from the template, with the imports done
     assert text_outputs(warm)[3] == "(True, True)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,11 @@ from auditlib.traces import (
     write_events_csv,
     write_events_yaml,
 )
+from auditlib.traces.analysis import SERIES_COLOURS
 from auditlib.traces.model import CheckStatus, TraceVerdict, load_supervision_profile
 
 REGISTERED_DN = "/C=FR/O=Fournisseur Demo/CN=LPS.fournisseur-demo.fr"  # other form, other case
+SVG = "{http://www.w3.org/2000/svg}"
 FIXTURE = Path(__file__).parent / "reference_clean.json"
 FIXTURE_START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 FIXTURE_END = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
@@ -322,18 +325,44 @@ def test_statistics_and_charts(clean: SyntheticTraces, tmp_path: Path) -> None:
     assert row["sessions"] == 121 and row["clients"] == 4
     totals = trace_totals(export)
     assert totals["records"] == len(clean.records) and totals["sessions"] == 121
-    figure = trace_chart(export)
-    figure.savefig(tmp_path / "chart.png")
-    assert (tmp_path / "chart.png").stat().st_size > 1000
+    chart = trace_chart(export)
+    root = ET.fromstring(chart.svg)
+    shown = [t.text for t in root.iter(f"{SVG}text")]
+    assert shown[0] == "Traces du Proxy e-Santé par jour et par type" and "traces" in shown
+    assert "2026-11-02" in shown
+    types = [c for c in stats.columns if c not in {"total", "sessions", "users", "clients"}]
+    assert shown[-len(types) :] == types  # the legend, in the table's order
+    # one bar per day and type, stacked to the day's total (the y axis' unit: points per trace)
+    bars = [r for r in root.iter(f"{SVG}rect") if r.get("fill") in SERIES_COLOURS]
+    heights = [float(r.get("height", 0)) for r in bars[: len(types)]]
+    per_trace = heights[0] / row[types[0]]
+    assert sum(heights) == pytest.approx(row["total"] * per_trace, abs=0.05)
     volumes = api_volumes(export)
     assert list(volumes.columns) == ["nomApiPsc", "methode", "count"]
     assert volumes["count"].sum() == row["SEND"]
-    api_chart(export).savefig(tmp_path / "api.png")
-    assert (tmp_path / "api.png").stat().st_size > 1000
+    api = api_chart(export, language="en")
+    shown = [t.text for t in ET.fromstring(api.svg).iter(f"{SVG}text")]
+    assert shown[0] == "SEND calls per national API (apiRequest.nomApiPsc)"
+    labels = [f"{a} ({m})" for a, m in zip(volumes["nomApiPsc"], volumes["methode"], strict=True)]
+    assert [x for x in shown if x in labels] == labels  # largest first, from the top
+    assert api.save(tmp_path / "api.svg").read_text("utf-8") == api.svg
     empty = parse_traces(b"[]", "t")
     assert trace_statistics(empty).empty and api_volumes(empty).empty
-    trace_chart(empty)
-    api_chart(empty)
+    assert "aucune trace" in trace_chart(empty).svg
+    assert "no SEND call" in api_chart(empty, language="en").svg
+
+
+def test_hostile_api_names_are_escaped_in_the_chart(clean: SyntheticTraces) -> None:
+    records = [dict(r) for r in clean.records]
+    hostile = '<script>alert("x")</script>&' + "A" * 300
+    for record in records:
+        if record.get("type") == "SEND":
+            record["apiRequest"] = {**record["apiRequest"], "nomApiPsc": hostile}
+    chart = api_chart(parse_traces(json.dumps(records).encode(), "t"))
+    assert "<script" not in chart.svg
+    shown = [t.text or "" for t in ET.fromstring(chart.svg).iter(f"{SVG}text")]
+    assert any(x.startswith('<script>alert("x")</script>&') for x in shown)
+    assert all(len(x) <= 50 for x in shown[1:])
 
 
 def test_profile_errors_are_clear(tmp_path: Path) -> None:
