@@ -39,8 +39,6 @@ from auditlib.errors import BatchError
 
 WARM_MODULES = (
     "pandas",
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
     "typst",
     "auditlib.audit.run",
     "auditlib.report.charts",
@@ -70,7 +68,6 @@ def prepare_worker() -> None:
         return
     import importlib
 
-    os.environ.setdefault("MPLBACKEND", "agg")
     for name in WARM_MODULES:
         importlib.import_module(name)
     from traitlets.config import Config
