@@ -332,7 +332,7 @@ def print_profile(cold: dict[str, Any], warm: dict[str, Any] | None) -> None:
     def rows(r: dict[str, Any], batch: bool) -> dict[str, float]:
         out = {
             "kernel start / fork (to the first cell)": r["kernel_cpu_at_first_cell"],
-            "imports (auditlib, matplotlib, PDF engine)": r["imports"],
+            "imports (auditlib, pandas, PDF engine)": r["imports"],
         }
         out.update({n: r["stages"].get(n, 0.0) for n in names})
         out["other cells (display, IPython)"] = max(
@@ -360,6 +360,38 @@ def print_profile(cold: dict[str, Any], warm: dict[str, Any] | None) -> None:
     print(f"  {'total':<46} {left} {right}")
 
 
+OUTPUT_VIEW = {
+    "report.html": "text but times and folders",
+    "report.pdf": "text of every page but times",
+    "grille.xlsx": "every cell of every sheet",
+}
+
+
+def output_content(root: Path, audit: PlannedAudit, kind: str) -> Any:
+    """What an output says, without the generation time and the audit's folder."""
+    import re
+
+    name = audit_folder_name(audit.provider_id, audit.trigger, audit.audit_date)
+    path = root / name / kind
+    if not path.is_file():
+        return None
+    if kind == "grille.xlsx":
+        from openpyxl import load_workbook
+
+        book = load_workbook(path, read_only=True)
+        return {ws.title: [list(row) for row in ws.iter_rows(values_only=True)] for ws in book}
+    if kind == "report.pdf":
+        from pypdf import PdfReader
+
+        text = "\f".join(page.extract_text() or "" for page in PdfReader(path).pages)
+    else:
+        text = path.read_text("utf-8")
+        text = re.sub(
+            re.escape(str(root)) + r"/(\.partial/)?" + re.escape(name) + r"[.\w-]*", "<out>", text
+        )
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<time>", text)
+
+
 def notebook_content(root: Path, audit: PlannedAudit) -> Any:
     """An executed notebook without what differs from run to run: times, durations, cell
     ids, and the audit's folder (the batch's private `.partial/` folder, or the naive
@@ -378,8 +410,17 @@ def notebook_content(root: Path, audit: PlannedAudit) -> Any:
     text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<time>", text)
     text = re.sub(r'"duration": [0-9.e-]+', '"duration": 0', text)
     record = json.loads(text)
+    # The batch passes every parameter, None included; the CLI loop only those it sets:
+    # the notebook's default for each of those is None, so both mean the same.
+    parameters = record["metadata"]["papermill"]["parameters"]
+    record["metadata"]["papermill"]["parameters"] = {
+        k: v for k, v in parameters.items() if v is not None
+    }
     for cell in record["cells"]:
         cell.pop("id", None)
+        if "injected-parameters" in cell["metadata"].get("tags", []):
+            lines = "".join(cell["source"]).splitlines()
+            cell["source"] = sorted(line for line in lines if not line.endswith(" = None"))
     return record
 
 
@@ -490,6 +531,16 @@ def main() -> int:
             f"executed notebooks (sample, outputs and metadata but times and folders): "
             f"{sum(same_nb)} identical, {len(same_nb) - sum(same_nb)} different"
         )
+        for kind in ("report.html", "report.pdf", "grille.xlsx"):
+            same_out = [
+                output_content(work / "ours", audit, kind)
+                == output_content(work / "naive", audit, kind)
+                for audit in sample
+            ]
+            print(
+                f"{kind} (sample, {OUTPUT_VIEW[kind]}): "
+                f"{sum(same_out)} identical, {len(same_out) - sum(same_out)} different"
+            )
 
         if not args.no_profile:
             cold = profile_one(sample[0], registry, scans, work / "profile-cold")

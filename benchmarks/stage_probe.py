@@ -77,7 +77,7 @@ def install() -> None:
     on first use), then wrap every stage function."""
     _marks["kernel_cpu_at_first_cell"] = time.process_time()
     start = time.process_time()
-    for name in ("auditlib.report.desk", "auditlib.report", "matplotlib.pyplot", _engine_module()):
+    for name in ("auditlib.report.desk", "auditlib.report", _engine_module()):
         importlib.import_module(name)
     _marks["imports"] = time.process_time() - start
     for module_name, attribute, stage in STAGES:
