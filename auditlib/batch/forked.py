@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import gc
 import io
 import json
 import os
@@ -40,6 +41,24 @@ from auditlib.errors import BatchError
 WARM_MODULES = (
     "pandas",
     "typst",
+    "papermill",
+    "nbformat",
+    "jinja2",
+    "openpyxl",
+    "docx",
+    "jsonschema",
+    "fastjsonschema",
+    "pandas.core.reshape.reshape",
+    "openpyxl.packaging.extended",
+    # jsonschema's format checkers import these on first use (optional: absent is fine)
+    "arrow",
+    "fqdn",
+    "idna",
+    "isoduration",
+    "rfc3339_validator",
+    "rfc3986_validator",
+    "uri_template",
+    "webcolors",
     "auditlib.audit.run",
     "auditlib.report.charts",
     "auditlib.report.writer",
@@ -69,9 +88,15 @@ def prepare_worker() -> None:
     import importlib
 
     for name in WARM_MODULES:
-        importlib.import_module(name)
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     from traitlets.config import Config
 
+    from auditlib.report.text import LANGUAGES
+    from auditlib.report.writer import report_template
+
+    for language in LANGUAGES:
+        report_template(language)  # compiled once here, not once per audit
     config = Config()
     config.HistoryManager.enabled = False  # no sqlite file, no history thread
     _shell = _capturing_shell_class().instance(config=config)
@@ -324,6 +349,10 @@ def execute_forked(
     from papermill.execute import raise_for_execution_errors
 
     prepare_worker()
+    # Objects the worker holds go to the permanent generation: the child's garbage
+    # collector then never walks them, so it does not copy the worker's whole heap page by
+    # page (copy-on-write); measured: the assessment 0.26 -> 0.04 CPU-s in the child.
+    gc.freeze()
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
