@@ -30,13 +30,17 @@ import io
 import json
 import os
 import platform
+import select
 import signal
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from auditlib.errors import BatchError
+from auditlib.report import typeset
 
 WARM_MODULES = (
     "pandas",
@@ -339,15 +343,28 @@ def execute_forked(
     *,
     cwd: str | None = None,
     timeout: int | None = None,
+    grace: float = 60.0,
 ) -> Any:
     """Execute `notebook` into `output` in a fork of this (warm) process; return the
-    executed notebook. Raises papermill's `PapermillExecutionError` for a failing cell
-    (the notebook saved with papermill's error banner), `ForkedExecutionError` when the
-    child died or could not run the notebook."""
+    executed notebook. `timeout`: seconds per cell (the child's alarm); the child is
+    killed if it has not finished `timeout` x (code cells + 2) + `grace` seconds after
+    the fork (a cell blocked where the alarm cannot reach it). Raises papermill's
+    `PapermillExecutionError` for a failing cell (the notebook saved with papermill's error
+    banner), `ForkedExecutionError` when the child died, hung or could not run the
+    notebook, or when this process may not fork (threads)."""
     import nbformat
     from nbformat.v4.rwbase import rejoin_lines
     from papermill.execute import raise_for_execution_errors
 
+    if typeset.has_compiled() or threading.active_count() > 1:
+        # a fork keeps only the calling thread: a lock another Python thread held, or
+        # Typst's thread pool (this process laid out a PDF), would hang the child for ever
+        raise ForkedExecutionError(
+            f"cannot fork a notebook from this process: it runs "
+            f"{threading.active_count()} Python threads"
+            + (" and has laid out a PDF (Typst's threads)" if typeset.has_compiled() else "")
+            + ": use the batch's workers, or --executor kernel"
+        )
     prepare_worker()
     # Objects the worker holds go to the permanent generation: the child's garbage
     # collector then never walks them, so it does not copy the worker's whole heap page by
@@ -365,8 +382,17 @@ def execute_forked(
         finally:
             os._exit(code)
     os.close(write_end)
+    cells = sum(1 for _ in _code_cells(notebook))
+    deadline = None if not timeout else time.monotonic() + timeout * (cells + 2) + grace
     try:
-        report = _read_all(read_end)
+        report = _read_all(read_end, deadline)
+    except TimeoutError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise ForkedExecutionError(
+            f"the notebook process did not finish within {timeout} s per cell "
+            f"({cells} code cells): killed"
+        ) from None
     finally:
         os.close(read_end)
     _, wait_status = os.waitpid(pid, 0)
@@ -388,10 +414,23 @@ def execute_forked(
     return nb
 
 
-def _read_all(fd: int) -> bytes:
+def _read_all(fd: int, deadline: float | None) -> bytes:
+    """Everything the child writes until it exits; TimeoutError past `deadline`."""
     chunks: list[bytes] = []
     while True:
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            raise TimeoutError
         chunk = os.read(fd, 65536)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+def _code_cells(notebook: Path) -> list[Any]:
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]

@@ -359,6 +359,9 @@ class _TaskResult:
 
 
 def _worker_init(log_path: str | None = None, batch_pid: int | None = None) -> None:
+    # one worker per core: no BLAS thread pool (numpy would start one when imported)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     # Ctrl-C is the main process's business: it stops the batch and the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # kill -9 of the batch must not leave workers behind (they would keep running their

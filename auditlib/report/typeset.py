@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -448,8 +449,20 @@ def _find(node: Node, tag: str) -> Node | None:
     return None
 
 
+_compiled_in = 0
+"""The process that last laid out a PDF (Typst then runs a thread pool in it)."""
+
+
+def has_compiled() -> bool:
+    """True once this very process has laid out a PDF: it holds Typst's thread pool, which
+    a `fork()` does not carry (a child laying out a PDF would wait for ever)."""
+    return _compiled_in == os.getpid()
+
+
 def pdf_bytes(html: str) -> bytes:
     """The report's HTML printed to PDF by Typst, with `templates/report.typ`."""
+    global _compiled_in
+    _compiled_in = os.getpid()
     source, files = typst_source(html)
     try:
         stylesheet = resources.templates_dir() / STYLESHEET
