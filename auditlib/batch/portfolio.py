@@ -32,6 +32,7 @@ from auditlib.errors import AuditlibError
 from auditlib.files import write_atomic
 from auditlib.registry import Provider, Registry, load_registry
 from auditlib.report.changes import FINDINGS_NAME, PreviousFindingsError, read_findings
+from auditlib.report.writer import jinja_environment
 from auditlib.tls.scan import TlsObservation, load_observations
 from auditlib.traces.events import load_supervision_events
 from auditlib.traces.model import SupervisionEvent
@@ -495,7 +496,6 @@ class Portfolio:
     def render_html(self) -> str:
         """The portfolio as one self-contained HTML page (charts as data URIs; every
         table cell escaped)."""
-        from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
         folder = resources.templates_dir()
         if not (folder / PORTFOLIO_TEMPLATE).is_file():
@@ -503,13 +503,7 @@ class Portfolio:
                 f"portfolio template not found: {folder / PORTFOLIO_TEMPLATE} "
                 "(a broken install: reinstall auditlib)"
             )
-        env = Environment(
-            loader=FileSystemLoader(folder),
-            autoescape=select_autoescape(["html", "j2"]),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        env = jinja_environment(folder)
         tables = {
             "providers": self.providers_table(),
             "plan": self.plan_table(),

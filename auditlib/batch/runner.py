@@ -402,7 +402,6 @@ def _execute(task: _Task) -> _TaskResult:
     if task.executor == "fork":
         return _execute_forked(task)
     import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
 
     started = time.monotonic()
     output = task.workdir / EXECUTED_NOTEBOOK
@@ -428,29 +427,34 @@ def _execute(task: _Task) -> _TaskResult:
                 **engine,
             )
             return _TaskResult(task.folder, True, attempts, time.monotonic() - started)
-        except PapermillExecutionError as exc:
-            failure = NotebookFailure(
-                error_name=str(exc.ename),
-                message=str(exc.evalue),
-                cell_index=int(exc.cell_index),
-                notebook=output if output.is_file() else None,
-            )
         except Exception as exc:
             if is_kernel_start_race(exc) and attempts <= task.retries:
                 time.sleep(0.5 * 2 ** (attempts - 1) + random.uniform(0, 0.5))
                 continue
-            failure = NotebookFailure(
-                error_name=type(exc).__name__,
-                message=str(exc)[:2000],
-                notebook=output if output.is_file() else None,
-            )
+            failure = notebook_failure(exc, output)
         return _TaskResult(task.folder, False, attempts, time.monotonic() - started, failure)
+
+
+def notebook_failure(exc: Exception, output: Path) -> NotebookFailure:
+    """What a notebook's failure says: the failing cell's error (papermill's
+    `PapermillExecutionError`), else the exception that stopped the run."""
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = output if output.is_file() else None
+    if isinstance(exc, PapermillExecutionError):
+        return NotebookFailure(
+            error_name=str(exc.ename),
+            message=str(exc.evalue),
+            cell_index=int(exc.cell_index),
+            notebook=notebook,
+        )
+    return NotebookFailure(
+        error_name=type(exc).__name__, message=str(exc)[:2000], notebook=notebook
+    )
 
 
 def _execute_forked(task: _Task) -> _TaskResult:
     """Run one notebook in a fork of this worker (`auditlib.batch.forked`); never raises."""
-    from papermill.exceptions import PapermillExecutionError
-
     started = time.monotonic()
     output = task.workdir / EXECUTED_NOTEBOOK
     try:
@@ -462,19 +466,8 @@ def _execute_forked(task: _Task) -> _TaskResult:
             timeout=task.execution_timeout,
         )
         return _TaskResult(task.folder, True, 1, time.monotonic() - started)
-    except PapermillExecutionError as exc:
-        failure = NotebookFailure(
-            error_name=str(exc.ename),
-            message=str(exc.evalue),
-            cell_index=int(exc.cell_index),
-            notebook=output if output.is_file() else None,
-        )
     except Exception as exc:
-        failure = NotebookFailure(
-            error_name=type(exc).__name__,
-            message=str(exc)[:2000],
-            notebook=output if output.is_file() else None,
-        )
+        failure = notebook_failure(exc, output)
     return _TaskResult(task.folder, False, 1, time.monotonic() - started, failure)
 
 
