@@ -21,6 +21,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -631,7 +632,7 @@ def _probe_extras(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -
 def _run_probes(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:
     if obs.status != ScanStatus.OK:
         return obs
-    obs = _retry_timeouts(spec, obs, settings)
+    obs = _retry_timeouts_bounded(spec, obs, settings)
     update: dict[str, Any] = {}
     tls13 = obs.protocol("TLSv1.3")
     if obs.early_data:  # sslyze saw early data accepted: nothing more to learn
@@ -655,6 +656,46 @@ def _run_probes(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> 
         version, suite = cbc[-1]
         update["encrypt_then_mac"] = _encrypt_then_mac(spec, version, suite, settings.timeout)
     return obs.model_copy(update=update) if update else obs
+
+
+RETRY_BUDGET = 6
+RETRY_GRACE = 10
+"""The retry of timed-out suite probes gets this many network timeouts (+10 s) in all."""
+
+
+def _retry_timeouts_bounded(
+    spec: ScanSpec, obs: TlsObservation, settings: ScanSettings
+) -> TlsObservation:
+    """`_retry_timeouts` within a deadline. sslyze's scanner can wait for ever for a
+    connectivity test whose thread is gone (seen once on a loaded machine); the scan must
+    end: past the deadline the retry is abandoned (its daemon thread left behind) and the
+    timed-out suites stay unknown, with the reason."""
+    if not any(p.timed_out for p in obs.protocols):
+        return obs
+    outcome: list[TlsObservation | BaseException] = []
+
+    def retry() -> None:
+        try:
+            outcome.append(_retry_timeouts(spec, obs, settings))
+        except BaseException as exc:  # handed to the caller, below
+            outcome.append(exc)
+
+    budget = settings.timeout * RETRY_BUDGET + RETRY_GRACE
+    worker = threading.Thread(target=retry, name=f"retry-{spec.host}:{spec.port}", daemon=True)
+    worker.start()
+    worker.join(budget)
+    if outcome:
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+    missing = dict(obs.missing)
+    for proto, (_, command) in zip(obs.protocols, TLS_VERSIONS, strict=False):
+        if proto.timed_out:
+            missing[command] = (
+                f"{len(proto.timed_out)} suite probe(s) timed out; "
+                f"the retry did not finish within {budget} s"
+            )
+    return obs.model_copy(update={"missing": missing})
 
 
 def _retry_timeouts(spec: ScanSpec, obs: TlsObservation, settings: ScanSettings) -> TlsObservation:

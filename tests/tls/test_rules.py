@@ -767,3 +767,40 @@ def test_scan_json_keeps_rule_id_and_status_with_the_new_status(
     assert main(["scan", "--from-observations", str(path)]) == 2
     text = capsys.readouterr().out
     assert "(not tested: R23)" in text and "not verified" in text
+
+
+def test_a_retry_that_never_returns_is_abandoned_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """sslyze's scanner may wait for ever for a connectivity test whose thread is gone:
+    the retry of timed-out probes has a deadline, and the suites stay unknown."""
+    import threading
+
+    from auditlib.tls import scan as scan_module
+    from auditlib.tls.scan import ScanSettings, ScanSpec
+
+    never = threading.Event()
+
+    def hangs(*args: Any) -> TlsObservation:
+        never.wait()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(scan_module, "_retry_timeouts", hangs)
+    monkeypatch.setattr(scan_module, "RETRY_BUDGET", 1)
+    monkeypatch.setattr(scan_module, "RETRY_GRACE", 0)
+    timed = ProtocolResult(
+        version="TLSv1.2", accepted=True, suites=GOOD12, timed_out=("TLS_RSA_WITH_RC4_128_SHA",)
+    )
+    obs = observation()
+    obs = obs.model_copy(
+        update={"protocols": tuple(timed if p.version == "TLSv1.2" else p for p in obs.protocols)}
+    )
+    try:
+        out = scan_module._retry_timeouts_bounded(
+            ScanSpec(host="127.0.0.1", port=9), obs, ScanSettings(timeout=1)
+        )
+    finally:
+        never.set()
+    assert out.protocols == obs.protocols
+    assert any("the retry did not finish within 1 s" in why for why in out.missing.values())
+    assert status(out, "R12") == INC
