@@ -39,6 +39,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from auditlib.batch.kernel_template import die_with_parent
 from auditlib.errors import BatchError
 from auditlib.report import typeset
 
@@ -373,10 +374,14 @@ def execute_forked(
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    worker = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = CHILD_FAILED
         try:
+            # a fork does not inherit the worker's death signal: the child asks for its own,
+            # so a killed batch (worker killed in turn) leaves no notebook running
+            die_with_parent(worker)
             os.close(read_end)
             code = _child(notebook, output, parameters, cwd, timeout, write_end)
         finally:

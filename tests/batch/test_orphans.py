@@ -85,8 +85,12 @@ def cmdline(pid: int) -> str:
         return "?"
 
 
-@pytest.mark.parametrize("warm", [True, False], ids=["warm-kernels", "cold-kernels"])
-def test_children_exit_when_the_batch_is_killed(tmp_path: Path, warm: bool) -> None:
+@pytest.mark.parametrize(
+    ("executor", "warm"),
+    [("fork", True), ("kernel", True), ("kernel", False)],
+    ids=["forked", "warm-kernels", "cold-kernels"],
+)
+def test_children_exit_when_the_batch_is_killed(tmp_path: Path, executor: str, warm: bool) -> None:
     registry, _verdicts, _nb, workbook = make_world(tmp_path, ["beta"])
     marker = tmp_path / "started"
     marker.mkdir()
@@ -104,6 +108,7 @@ def test_children_exit_when_the_batch_is_killed(tmp_path: Path, warm: bool) -> N
             notebook_path=Path({str(notebook)!r}),
             workers=1,
             warm_kernels={warm!r},
+            executor={executor!r},
             scan_results_path=None,
         )
         run_batch([planned("beta")], settings, observations=[])
@@ -125,8 +130,8 @@ def test_children_exit_when_the_batch_is_killed(tmp_path: Path, warm: bool) -> N
         children = descendants(batch.pid)
         names = " | ".join(cmdline(pid) for pid in children)
         assert "resource_tracker" in names and "multiprocessing" in names
-        assert ("kernel_template" in names) is warm
-        assert "ipykernel" in names or warm
+        assert ("kernel_template" in names) is (warm and executor == "kernel")
+        assert ("ipykernel" in names) is (executor == "kernel" and not warm)
         os.kill(batch.pid, signal.SIGKILL)
         batch.wait()
         deadline = time.monotonic() + GRACE + SLACK
