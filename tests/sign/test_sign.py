@@ -690,5 +690,11 @@ def test_sign_and_verify_in_a_real_notebook_kernel(
         str(source), str(executed), kernel_name="python3", progress_bar=False, cwd=str(tmp_path)
     )
     text = executed.read_text()
-    assert "sync True" in text and "async True" in text
+    printed = "".join(
+        "".join(o.get("text", "")) if isinstance(o.get("text"), list) else o.get("text", "")
+        for c in json.loads(text)["cells"]
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "stream"
+    )
+    assert "sync True" in printed and "async True" in printed, printed
     assert PASSPHRASE not in text
