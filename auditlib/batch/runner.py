@@ -345,6 +345,7 @@ class _Task:
 
 
 EXECUTORS = ("fork", "kernel")
+IOPUB_TIMEOUT = 60  # seconds nbclient waits for a cell's outputs after its reply
 
 
 @dataclass(frozen=True)
@@ -408,7 +409,9 @@ def _execute(task: _Task) -> _TaskResult:
     # Once the last cell has run, every output is written and the executed notebook is the
     # client's to save: the kernel is stopped at once rather than asked to shut down
     # (about 0.3 s of waiting per notebook).
-    engine: dict[str, Any] = {"shutdown_kernel": "immediate"}
+    # nbclient waits only 4 s for a cell's last outputs after its reply, then drops them
+    # silently: on a loaded machine that lost printed lines; wait as long as it takes.
+    engine: dict[str, Any] = {"shutdown_kernel": "immediate", "iopub_timeout": IOPUB_TIMEOUT}
     if task.warm_kernels:
         engine["kernel_manager_class"] = WarmKernelManager
     attempts = 0

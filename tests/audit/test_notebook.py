@@ -89,6 +89,7 @@ def executed(scan_results: Path, tmp_path_factory: pytest.TempPathFactory) -> di
                     kernel_name="python3",
                     progress_bar=False,
                     cwd=str(out),
+                    iopub_timeout=60,  # nbclient's 4 s drops late outputs when loaded
                 )
                 return
             except RuntimeError as exc:  # "Kernel died before replying", ZMQ address in use

@@ -113,6 +113,7 @@ def test_the_audit_notebook_forked_is_the_kernel_one(
                 parameters=parameters,
                 cwd=str(folder),
                 progress_bar=False,
+                iopub_timeout=60,  # nbclient's 4 s drops late outputs on a loaded machine
             )
         else:
             execute_forked(worker, NOTEBOOK, output, parameters, cwd=str(folder))

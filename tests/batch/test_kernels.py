@@ -48,6 +48,7 @@ def execute(source: Path, out: Path, warm: bool = True, **kwargs: object) -> nbf
         kernel_name="python3",
         progress_bar=False,
         cwd=str(out.parent),
+        iopub_timeout=60,  # nbclient's 4 s drops late outputs on a loaded machine
         **engine,
         **kwargs,
     )

@@ -222,6 +222,7 @@ def test_notebook_over_the_folder_names_every_provider(audits_dir: Path, tmp_pat
         kernel_name="python3",
         progress_bar=False,
         cwd=str(tmp_path),
+        iopub_timeout=60,  # nbclient's 4 s drops late outputs on a loaded machine
     )
     notebook = json.loads(executed.read_text("utf-8"))
     shown = json.dumps([c.get("outputs", []) for c in notebook["cells"]], ensure_ascii=False)

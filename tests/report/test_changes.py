@@ -332,6 +332,7 @@ def test_the_audit_notebook_shows_and_records_the_changes(audits: dict[str, Any]
         kernel_name="python3",
         progress_bar=False,
         cwd=str(folder),
+        iopub_timeout=60,  # nbclient's 4 s drops late outputs on a loaded machine
     )
     shown = json.dumps(
         [c.get("outputs", []) for c in json.loads(executed.read_text("utf-8"))["cells"]],
