@@ -433,6 +433,34 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def close_sockets_on_shutdown() -> None:
+    """Make nassl close a connection's socket whatever OpenSSL's shutdown says.
+
+    `nassl.ssl_client.BaseSslClient.shutdown` closes its socket only after `SSL_shutdown`
+    returned or raised one of two errors it expects; any other error leaves the TCP
+    connection open until the object is garbage-collected. A server that serves one
+    client at a time (OpenSSL's `s_server`, some appliances) then waits for ever on that
+    idle connection while sslyze's other probes queue behind it: seen in our posture tests
+    as a scan that never ends. Idempotent."""
+    from nassl.ssl_client import BaseSslClient
+
+    original = BaseSslClient.shutdown
+    if getattr(original, "closes_its_socket", False):
+        return
+
+    def shutdown(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            sock = getattr(self, "_sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    shutdown.closes_its_socket = True  # type: ignore[attr-defined]
+    BaseSslClient.shutdown = shutdown  # type: ignore[method-assign]
+
+
 def scan_endpoints(
     specs: Sequence[ScanSpec], settings: ScanSettings | None = None
 ) -> list[TlsObservation]:
@@ -443,6 +471,8 @@ def scan_endpoints(
     """
     from sslyze.errors import ServerHostnameCouldNotBeResolved
     from sslyze.scanner.scanner import Scanner
+
+    close_sockets_on_shutdown()
 
     settings = settings or ScanSettings()
     if not specs:

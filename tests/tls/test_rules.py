@@ -804,3 +804,31 @@ def test_a_retry_that_never_returns_is_abandoned_with_the_reason(
     assert out.protocols == obs.protocols
     assert any("the retry did not finish within 1 s" in why for why in out.missing.values())
     assert status(out, "R12") == INC
+
+
+def test_a_failed_tls_shutdown_still_closes_the_socket() -> None:
+    """nassl leaves the socket open when SSL_shutdown raises an error it does not expect;
+    a one-client-at-a-time server then waits for ever. The scan closes it anyway."""
+    import socket
+
+    from nassl._nassl import OpenSSLError
+    from nassl.ssl_client import SslClient
+
+    from auditlib.tls.scan import close_sockets_on_shutdown
+
+    close_sockets_on_shutdown()
+    close_sockets_on_shutdown()  # idempotent
+    left, right = socket.socketpair()
+    client = SslClient(underlying_socket=left)
+
+    class Failing:
+        def shutdown(self) -> None:
+            raise OpenSSLError("SSL_shutdown: something unexpected")
+
+    client._ssl = Failing()  # type: ignore[assignment]
+    client._flush_ssl_engine = lambda: None  # type: ignore[method-assign]
+    with pytest.raises(OpenSSLError):
+        client.shutdown()
+    assert left.fileno() == -1  # closed
+    assert right.recv(1) == b""  # the peer sees the connection end
+    right.close()
