@@ -55,10 +55,25 @@ def _free_postures() -> list[EndpointPosture]:
     return [dataclasses.replace(p, port=closed_port()) for p in DEMO_POSTURES]
 
 
+def _start_on_free_ports(
+    stack: contextlib.ExitStack, attempts: int = 3
+) -> tuple[list[EndpointPosture], list[DemoEndpoint]]:
+    """Start the demo servers on free ports. A port found free may be taken (by any
+    outgoing connection's ephemeral port) before our server binds it: then try new ports."""
+    for attempt in range(attempts):
+        postures = _free_postures()
+        try:
+            return postures, start_demo_servers(stack, DATA, postures)
+        except TestServerError as exc:
+            if "Address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="module")
 def staged() -> Iterator[dict[str, DemoEndpoint]]:
     with contextlib.ExitStack() as stack:
-        endpoints = start_demo_servers(stack, DATA, _free_postures())
+        _, endpoints = _start_on_free_ports(stack)
         yield {f"{e.posture.provider_id}:{e.posture.posture}": e for e in endpoints}
 
 
@@ -218,9 +233,8 @@ def test_live_traces_fetch_refused_without_the_client_certificate(
 
 
 def test_servers_stop_and_free_their_ports_even_on_error() -> None:
-    postures = _free_postures()
     with pytest.raises(RuntimeError), contextlib.ExitStack() as stack:
-        started = start_demo_servers(stack, DATA, postures)
+        postures, started = _start_on_free_ports(stack)
         assert all(
             not port_is_free(e.posture.port) for e in started if e.posture.posture != Posture.DOWN
         )
@@ -234,10 +248,10 @@ def test_sigterm_during_the_demo_stops_every_server() -> None:
 
     from auditlib.demo.run import _sigterm_unwinds
 
-    postures = _free_postures()
     before = signal.getsignal(signal.SIGTERM)
+    postures: list[EndpointPosture] = []
     with pytest.raises(KeyboardInterrupt), _sigterm_unwinds(), contextlib.ExitStack() as stack:
-        start_demo_servers(stack, DATA, postures)
+        postures, _ = _start_on_free_ports(stack)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(30)  # interrupted at once by the handler
     assert all(port_is_free(p.port) for p in postures)
