@@ -39,13 +39,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from auditlib.batch.kernel_template import die_with_parent
+from auditlib.batch.kernel_template import NOTEBOOK_MODULES, die_with_parent
 from auditlib.errors import BatchError
 from auditlib.report import typeset
 
 WARM_MODULES = (
-    "pandas",
-    "typst",
+    *NOTEBOOK_MODULES,
     "papermill",
     "nbformat",
     "jinja2",
@@ -64,12 +63,9 @@ WARM_MODULES = (
     "rfc3986_validator",
     "uri_template",
     "webcolors",
-    "auditlib.audit.run",
-    "auditlib.report.charts",
-    "auditlib.report.writer",
-    "auditlib.report.desk",
 )
-"""What the audit notebook imports, imported once per worker before any fork."""
+"""What the audit notebook imports (the kernel template's list), and what it imports
+lazily, imported once per worker before any fork."""
 
 CHILD_FAILED = 70  # the child could not run the notebook at all (exit status)
 
@@ -292,7 +288,6 @@ def _run_cells(nb: Any, timeout: int | None) -> None:
                 manager.cell_complete(cell, cell_index=index)
     finally:
         manager.notebook_complete()
-        # outputs updated after their cell (a display handle) are already in place
     nb.metadata.setdefault("language_info", {})["version"] = platform.python_version()
 
 
@@ -387,7 +382,7 @@ def execute_forked(
         finally:
             os._exit(code)
     os.close(write_end)
-    cells = sum(1 for _ in _code_cells(notebook))
+    cells = len(_code_cells(notebook)) if timeout else 0
     deadline = None if not timeout else time.monotonic() + timeout * (cells + 2) + grace
     try:
         report = _read_all(read_end, deadline)

@@ -34,12 +34,7 @@ from typing import IO, Any
 # once, when it is first imported, so it must be set before the imports below.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
-# What the audit notebook imports, in the order it imports it.
-WARM_MODULES = (
-    "ipykernel.kernelapp",
-    "matplotlib_inline.backend_inline",
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
+NOTEBOOK_MODULES = (
     "pandas",
     "typst",
     "auditlib.audit.run",
@@ -47,6 +42,11 @@ WARM_MODULES = (
     "auditlib.report.writer",
     "auditlib.report.desk",
 )
+"""What the audit notebook imports, in the order it imports it (its charts are SVG: no
+matplotlib)."""
+
+WARM_MODULES = ("ipykernel.kernelapp", "matplotlib_inline.backend_inline", *NOTEBOOK_MODULES)
+"""A kernel's own imports, then the notebook's."""
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

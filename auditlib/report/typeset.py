@@ -20,6 +20,7 @@ import binascii
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -67,7 +68,8 @@ BLOCKS = frozenset(
     }
 )
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-CONTAINERS = frozenset({"section", "article", "nav", "div", "header", "footer", "main", "aside"})
+CONTAINERS = frozenset({"section", "article", "nav"})
+"""Containers with a function of their own in report.typ; every other block is a div."""
 BREAK_AFTER = 24
 """A word longer than this gets break opportunities (hashes, paths, DNs), as the
 stylesheet's `overflow-wrap: anywhere` gives them in the browser."""
@@ -207,7 +209,9 @@ class _Emitter:
                 continue
             anchor = child.attrs.get("id")
             if anchor:
-                heading = child if child.tag in HEADINGS else _first_heading(child)
+                heading = (
+                    child if child.tag in HEADINGS else _first(child, lambda n: n.tag in HEADINGS)
+                )
                 if heading is not None and id(heading) not in self.labels:
                     self.labels[id(heading)] = _label(anchor)
                     self.targets.add(anchor)
@@ -231,7 +235,7 @@ class _Emitter:
         for child in node.children:
             if isinstance(child, Node) and child.tag in SKIPPED:
                 continue
-            if isinstance(child, Node) and (child.tag in BLOCKS or child.tag == "table"):
+            if isinstance(child, Node) and child.tag in BLOCKS:
                 flush()
                 out.append(self.block(child, nav))
             else:
@@ -296,7 +300,7 @@ class _Emitter:
         if tag == "img":
             state.seen_text = True
             return self.image(item)
-        if tag in BLOCKS or tag == "table":
+        if tag in BLOCKS:
             state.last_space = True
             return f"#block[{self.block(item, nav)}]"
         inner = "".join(self.inline_item(child, nav, state) for child in item.children)
@@ -404,12 +408,13 @@ def _span(cell: Node) -> int:
         return 1
 
 
-def _first_heading(node: Node) -> Node | None:
+def _first(node: Node, wanted: Callable[[Node], bool]) -> Node | None:
+    """The first element below `node`, in document order, that is `wanted`."""
     for child in node.children:
         if isinstance(child, Node):
-            if child.tag in HEADINGS:
+            if wanted(child):
                 return child
-            found = _first_heading(child)
+            found = _first(child, wanted)
             if found is not None:
                 return found
     return None
@@ -418,7 +423,7 @@ def _first_heading(node: Node) -> Node | None:
 def typst_source(html: str) -> tuple[str, dict[str, bytes]]:
     """The Typst document for `html` (after the stylesheet's import) and its image files."""
     parsed = parse_html(html)
-    body = _find(parsed.root, "body") or parsed.root
+    body = _first(parsed.root, lambda n: n.tag == "body") or parsed.root
     emitter = _Emitter()
     emitter.find_anchors(body)
     meta = parsed.meta
@@ -426,7 +431,9 @@ def typst_source(html: str) -> tuple[str, dict[str, bytes]]:
         key: body.attrs.get(f"data-{key}", "")
         for key in ("header-left", "header-right", "footer-left", "page-label")
     }
-    lang = (_find(parsed.root, "html") or Node("html")).attrs.get("lang", "fr")[:2] or "fr"
+    lang = (_first(parsed.root, lambda n: n.tag == "html") or Node("html")).attrs.get("lang", "fr")[
+        :2
+    ] or "fr"
     preamble = (
         '#import "report.typ": *\n'
         f"#show: report.with(title: {string(' '.join(parsed.title.split()))}, "
@@ -436,17 +443,6 @@ def typst_source(html: str) -> tuple[str, dict[str, bytes]]:
         + ")\n"
     )
     return preamble + emitter.blocks(body, 0), emitter.files
-
-
-def _find(node: Node, tag: str) -> Node | None:
-    for child in node.children:
-        if isinstance(child, Node):
-            if child.tag == tag:
-                return child
-            found = _find(child, tag)
-            if found is not None:
-                return found
-    return None
 
 
 _compiled_in = 0
