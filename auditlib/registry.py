@@ -79,9 +79,7 @@ class EndpointSpec(BaseModel):
     @field_validator("habilitation", mode="before")
     @classmethod
     def _habilitation_text(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
+        return _text(value)
 
     @field_validator("key_passphrase_env")
     @classmethod
@@ -152,9 +150,16 @@ def add_years(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years, day=28)
 
 
+def _text(value: Any) -> Any:
+    """A number written without quotes in YAML (`number: 2024`) read as the text it names."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def _text_list(value: Any) -> Any:
     if isinstance(value, list):
-        return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return [_text(v) for v in value]
     return value
 
 
@@ -182,9 +187,7 @@ class HabilitationSpec(BaseModel):
     @field_validator("number", "proxy", mode="before")
     @classmethod
     def _as_text(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
+        return _text(value)
 
     @field_validator("relies_on", mode="before")
     @classmethod
@@ -310,16 +313,12 @@ class ProviderSpec(BaseModel):
     @field_validator("habilitation", mode="before")
     @classmethod
     def _habilitation_text(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
+        return _text(value)
 
     @field_validator("relies_on", mode="before")
     @classmethod
     def _relies_on_text(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
-        return value
+        return _text_list(value)
 
 
 class ProviderSpecV2(ProviderSpec):
