@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from auditlib import svgchart
 from auditlib.audit.assess import STATUS_ORDER, ControlStatus
+from auditlib.audit.verdicts import STATUS_LABELS
 from auditlib.errors import ProfileError
 from auditlib.svgchart import Canvas, LegendEntry, SvgChart
 from auditlib.tls import load_profile
@@ -98,15 +99,7 @@ TEXT = {
         RuleStatus.NOT_TESTED: "not tested",
     },
 }
-STATUS_EN = {
-    ControlStatus.CONFORME: "compliant",
-    ControlStatus.PARTIEL: "partially compliant",
-    ControlStatus.NON_CONFORME: "non compliant",
-    ControlStatus.NON_APPLICABLE: "not applicable",
-    ControlStatus.A_EVALUER: "to assess",
-    ControlStatus.ERREUR: "error",
-    ControlStatus.HORS_PERIMETRE: "outside this audit's scope",
-}
+STATUS_EN = STATUS_LABELS["en"]
 
 
 def _text(language: str) -> dict[object, str]:

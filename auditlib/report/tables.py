@@ -27,20 +27,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from auditlib.audit.assess import STATUS_ORDER, ControlStatus
+from auditlib.audit.run import STATUS_COLOURS
 from auditlib.audit.verdicts import severity_label, status_label
 
 if TYPE_CHECKING:
     from auditlib.audit.run import AuditRun
 
-STATUS_COLOURS = {
-    ControlStatus.CONFORME: "#d8f0d8",
-    ControlStatus.PARTIEL: "#fff1c2",
-    ControlStatus.NON_CONFORME: "#f6c9c4",
-    ControlStatus.NON_APPLICABLE: "#e8e8e8",
-    ControlStatus.A_EVALUER: "#dde6f0",
-    ControlStatus.ERREUR: "#f3d3f0",
-    ControlStatus.HORS_PERIMETRE: "#efefef",
-}
 TLS_WORDS = {
     "fr": {
         "PASS": ("conforme", ControlStatus.CONFORME),

@@ -21,6 +21,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from auditlib.certs import KEY_USAGE_FLAGS
 from auditlib.errors import AuditlibError, YamlInputError
 from auditlib.resources import profile_path
 from auditlib.yamlio import load_yaml_file
@@ -28,15 +29,7 @@ from auditlib.yamlio import load_yaml_file
 DEFAULT_SEAL_POLICY = "seal-policy"
 """The shipped profile: `auditlib/profiles/seal-policy.yaml`."""
 
-KEY_USAGES = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-)
+KEY_USAGES = KEY_USAGE_FLAGS
 """Key Usage bits by their `cryptography` names (`content_commitment` is nonRepudiation)."""
 _KU_ALIASES = {"non_repudiation": "content_commitment"}
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
