@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,6 +204,29 @@ def _bind(port: int) -> socket.socket:
     return listener
 
 
+def _accepting(
+    listener: socket.socket,
+    stop: threading.Event,
+    handle: Callable[[socket.socket], None],
+    name: str,
+) -> threading.Thread:
+    """The (not yet started) thread that hands each connection to `handle` in a thread of
+    its own until `stop` is set or the listener is closed (`listener` has a short
+    timeout, so `stop` is seen)."""
+
+    def accept_loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    return threading.Thread(target=accept_loop, name=name, daemon=True)
+
+
 @contextlib.contextmanager
 def tls_server(spec: TestServerSpec, port: int = 0) -> Iterator[RunningServer]:
     """Run a Python `ssl` server on 127.0.0.1 until the block ends.
@@ -220,19 +243,10 @@ def tls_server(spec: TestServerSpec, port: int = 0) -> Iterator[RunningServer]:
         stop = threading.Event()
         port = listener.getsockname()[1]
 
-        def accept_loop() -> None:
-            while not stop.is_set():
-                try:
-                    conn, _ = listener.accept()
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                threading.Thread(
-                    target=_serve_one, args=(conn, ctx, response, routes), daemon=True
-                ).start()
+        def serve(conn: socket.socket) -> None:
+            _serve_one(conn, ctx, response, routes)
 
-        thread = threading.Thread(target=accept_loop, name=f"tls-server-{port}", daemon=True)
+        thread = _accepting(listener, stop, serve, name=f"tls-server-{port}")
         thread.start()
         try:
             yield RunningServer(LOOPBACK, port, spec)
@@ -639,17 +653,7 @@ def stalling_proxy(
                 pump(conn, upstream)
                 back.join(timeout=30)
 
-    def accept_loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept_loop, name=f"stalling-proxy-{port}", daemon=True)
+    thread = _accepting(listener, stop, handle, name=f"stalling-proxy-{port}")
     thread.start()
     try:
         yield RunningServer(LOOPBACK, port, backend.spec)
